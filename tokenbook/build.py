@@ -1,0 +1,183 @@
+"""Building a tokenbook workbook from code (design §3): sheets, headers, styles, dropdowns.
+
+`build_workbook` writes every sheet of the contract with xlsxwriter, optionally filled with rows
+(the sample-data generator uses that). Strings are always written as text, never as formulas,
+numbers or links (§12). The macro project and buttons arrive with the Excel issue; the メニュー sheet
+keeps column A–C free for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import xlsxwriter
+
+from . import schema
+from .schema import Column, Kind
+
+FONT = "Meiryo UI"
+DATE_FORMAT = "yyyy/mm/dd"
+DATETIME_FORMAT = "yyyy/mm/dd hh:mm:ss"
+# Dropdowns reach this far; beyond it a clerk's typing is still checked by `validate`.
+VALIDATION_ROWS = 1_048_575
+BANK_LIST_ROWS = 1000
+
+Rows = Sequence[Sequence[Any]]
+
+
+def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | None = None) -> Path:
+    """Write a complete workbook to `path` (.xlsm or .xlsx); `data` maps sheet -> rows in schema order.
+
+    The file is written beside the target and moved into place, so a reader never sees half a file.
+    """
+    path = Path(path)
+    data = data or {}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    workbook = xlsxwriter.Workbook(
+        str(tmp),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "default_date_format": DATE_FORMAT,
+        },
+    )
+    try:
+        formats = _formats(workbook)
+        _menu(workbook, formats)
+        for sheet, columns in schema.TABLES.items():
+            rows = data.get(sheet)
+            if sheet == schema.SETTINGS and not rows:
+                rows = [(s.key, s.default, s.description) for s in schema.SETTINGS_SPEC]
+            _table(workbook, formats, sheet, columns, rows or ())
+        _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
+        workbook.get_worksheet_by_name(schema.MENU).activate()
+        workbook.close()
+        if path.suffix.lower() == ".xlsm":
+            _mark_macro_enabled(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _formats(workbook: xlsxwriter.Workbook) -> dict[str, Any]:
+    base = {"font_name": FONT, "font_size": 10}
+    return {
+        "header": workbook.add_format({**base, "bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78",
+                                       "border": 1, "align": "center", "valign": "vcenter"}),
+        "text": workbook.add_format({**base, "num_format": "@"}),
+        "cell": workbook.add_format(base),
+        "date": workbook.add_format({**base, "num_format": DATE_FORMAT}),
+        "datetime": workbook.add_format({**base, "num_format": DATETIME_FORMAT}),
+        "int": workbook.add_format({**base, "num_format": "0"}),
+        "wrap": workbook.add_format({**base, "text_wrap": True, "valign": "top"}),
+        "title": workbook.add_format({**base, "bold": True, "font_size": 16, "font_color": "#1F4E78"}),
+        "label": workbook.add_format({**base, "bold": True, "bg_color": "#DDEBF7", "border": 1}),
+        "panel": workbook.add_format({**base, "border": 1}),
+    }
+
+
+def _column_format(column: Column, formats: dict[str, Any]) -> Any:
+    if column.kind is Kind.DATE:
+        return formats["date"]
+    if column.kind is Kind.DATETIME:
+        return formats["datetime"]
+    if column.kind is Kind.INTEGER:
+        return formats["int"]
+    if column.kind in (Kind.BANK_CODE, Kind.BRANCH_CODE, Kind.OWNER, Kind.POSTAL_CODE, Kind.PHONE, Kind.SERIAL):
+        return formats["text"]  # keeps leading zeros a clerk types
+    if column.header in ("値", "説明", "メール本文"):
+        return formats["wrap"]
+    return formats["cell"]
+
+
+def _table(workbook: xlsxwriter.Workbook, formats: dict[str, Any], sheet: str,
+           columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> None:
+    ws = workbook.add_worksheet(sheet)
+    ws.set_row(0, 20)
+    column_formats = [_column_format(c, formats) for c in columns]
+    for index, (column, fmt) in enumerate(zip(columns, column_formats)):
+        ws.set_column(index, index, column.width, fmt)
+        ws.write_string(0, index, column.header, formats["header"])
+    ws.freeze_panes(1, 0)
+    last = 0
+    for last, row in enumerate(rows, start=1):
+        for index, value in enumerate(row):
+            _write(ws, last, index, value, column_formats[index], formats)
+    ws.autofilter(0, 0, max(last, 1), len(columns) - 1)
+    _dropdowns(ws, columns)
+    if sheet == schema.SETTINGS:
+        ws.set_column(1, 1, 36, formats["wrap"])
+
+
+def _write(ws: Any, row: int, col: int, value: Any, fmt: Any, formats: dict[str, Any]) -> None:
+    if value is None or value == "":
+        return
+    if isinstance(value, dt.datetime):
+        ws.write_datetime(row, col, value, formats["datetime"])
+    elif isinstance(value, dt.date):
+        ws.write_datetime(row, col, value, formats["date"])
+    elif isinstance(value, bool):
+        ws.write_string(row, col, "TRUE" if value else "FALSE", fmt)
+    elif isinstance(value, (int, float)):
+        ws.write_number(row, col, value, fmt)
+    elif isinstance(value, (tuple, list)):
+        ws.write_string(row, col, "; ".join(str(v) for v in value), fmt)
+    else:
+        ws.write_string(row, col, str(value), fmt)
+
+
+def _dropdowns(ws: Any, columns: Sequence[Column]) -> None:
+    for index, column in enumerate(columns):
+        if column.kind is Kind.ENUM:
+            ws.data_validation(1, index, VALIDATION_ROWS, index, {
+                "validate": "list", "source": list(column.choices),
+                "error_title": column.header, "error_message": f"{'・'.join(column.choices)} から選んでください",
+            })
+        elif column.kind is Kind.BANK_CODE and column.header == "金庫コード" and ws.name != schema.BANKS:
+            ws.data_validation(1, index, VALIDATION_ROWS, index, {
+                "validate": "list", "source": f"='{schema.BANKS}'!$A$2:$A${BANK_LIST_ROWS}",
+                "error_type": "warning", "error_title": column.header,
+                "error_message": "「金庫」シートにない金庫コードです",
+            })
+
+
+MENU_PANEL = ("在庫（所有者別）", "未処理の申込", "次回バッチ", "前回の実行結果")
+
+
+def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any]) -> None:
+    ws = workbook.add_worksheet(schema.MENU)
+    ws.hide_gridlines(2)
+    ws.set_column(0, 0, 2)
+    ws.set_column(1, 2, 22)  # room for the buttons of the Excel integration
+    ws.set_column(3, 3, 3)
+    ws.set_column(4, 4, 20)
+    ws.set_column(5, 5, 60)
+    ws.write_string(0, 1, "ハードウェアトークン管理 tokenbook", formats["title"])
+    ws.write_string(2, 4, "状況", formats["label"])
+    ws.write_string(2, 5, "（tokenbook が書き込みます）", formats["label"])
+    for offset, label in enumerate(MENU_PANEL, start=3):
+        ws.write_string(offset, 4, label, formats["label"])
+        ws.write_blank(offset, 5, None, formats["panel"])
+
+
+def _mark_macro_enabled(path: Path) -> None:
+    """Give an xlsxwriter file the macro-enabled content type an .xlsm needs (no VBA project yet)."""
+    tmp = path.with_name(path.name + ".ct")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename == "[Content_Types].xml":
+                content = content.replace(
+                    b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+                    b"application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+                )
+            dst.writestr(info, content)
+    os.replace(tmp, path)

@@ -1,0 +1,145 @@
+"""The command line (design §11): parses arguments, runs one pipeline, renders its outcome.
+
+Operators see Japanese messages, never a traceback: an unexpected exception is written to the
+log file (no customer data: only the exception and where it happened) and reported in one line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import sample
+from .build import build_workbook
+from .outcome import Checked, Outcome, Unusable
+from .sheetio import UnusableInput
+from .validate import check_book
+
+DEFAULT_BOOK = Path("workbook/tokenbook.xlsm")
+log = logging.getLogger("tokenbook")
+
+app = typer.Typer(
+    help="tokenbook: ハードウェアトークン管理（信用金庫向け）の台帳ブックを扱います。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+BookOption = Annotated[Path, typer.Option("--book", help="台帳ブック（.xlsm）のパス")]
+
+
+def _finish(outcome: Outcome) -> None:
+    outcome.render(console)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command("new-workbook")
+def new_workbook(
+    path: Annotated[Path, typer.Argument(help="作成するブックのパス（.xlsm）")],
+    force: Annotated[bool, typer.Option("--force", help="既存のファイルを置き換えます")] = False,
+) -> None:
+    """空の台帳ブックを作ります（全シート・見出し・入力規則・設定の既定値）。"""
+    if path.exists() and not force:
+        _finish(Unusable.because(f"ファイルが既にあります。置き換えるときは --force を付けてください: {path}"))
+    if path.suffix.lower() not in (".xlsm", ".xlsx"):
+        _finish(Unusable.because(f"拡張子は .xlsm（または .xlsx）にしてください: {path.name}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build_workbook(path)
+    _finish(Outcome(lines=[f"台帳ブックを作成しました: {path}"]))
+
+
+@app.command()
+def validate(
+    book: BookOption = DEFAULT_BOOK,
+    as_json: Annotated[bool, typer.Option("--json", help="問題を JSON で出力します")] = False,
+) -> None:
+    """全シートの入力をチェックし、問題を場所付きで表示します（エラーがあれば終了コード 1）。"""
+    try:
+        result = check_book(book, dt.date.today())
+    except UnusableInput as exc:
+        _finish(Unusable.because(str(exc)))
+    _finish(Checked(problems=result.problems, as_json=as_json))
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="サンプルを書き出すフォルダ")] = Path("demo"),
+    banks: Annotated[int, typer.Option(min=1, max=254, help="金庫の数")] = 30,
+    tokens: Annotated[int, typer.Option(min=1, max=1_000_000, help="トークンの数")] = 6000,
+    seed: Annotated[int, typer.Option(help="乱数の種（同じ種なら同じデータ）")] = 1,
+) -> None:
+    """架空の金庫・トークン・申込・1年分の履歴でサンプルの台帳を作り、チェックします（メールは送りません）。"""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tokenbook.xlsm"
+    today = dt.date.today()
+    with _progress() as progress:
+        task = progress.add_task("サンプルデータを生成", total=3)
+        data = sample.generate(seed=seed, banks=banks, tokens=tokens, as_of=today)
+        progress.update(task, advance=1, description="台帳ブックを書き出し")
+        build_workbook(path, data.rows)
+        progress.update(task, advance=1, description="入力チェック")
+        result = check_book(path, today)
+        progress.update(task, advance=1, description="完了")
+    counts = {sheet: len(rows) for sheet, rows in data.rows.items()}
+    lines = [f"サンプル台帳: {path}",
+             "  " + "、".join(f"{sheet} {n:,} 行" for sheet, n in counts.items() if n)]
+    checked = Checked(problems=result.problems, limit=10)
+    checked.lines = lines
+    _finish(checked)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                    transient=True, disable=not console.is_terminal)
+
+
+def _log_file() -> Path:
+    base = Path(os.environ.get("TOKENBOOK_LOG_DIR", Path.home() / ".tokenbook" / "logs"))
+    base.mkdir(parents=True, exist_ok=True)
+    return base / "tokenbook.log"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point: run the command, turn any unexpected exception into one Japanese line."""
+    try:
+        return int(app(args=argv, prog_name="tokenbook", standalone_mode=False) or 0)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:  # click's own usage errors
+        return int(exc.code or 0)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("中断しました", markup=False)
+        return 1
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 2
+        where = _log_unexpected(exc)
+        console.print(f"エラー: 予期しない内部エラーが起きました（{type(exc).__name__}）。詳細はログを見てください: {where}",
+                      markup=False)
+        return 1
+
+
+def _log_unexpected(exc: BaseException) -> Path:
+    path = _log_file()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.error("internal error", exc_info=exc)
+    log.removeHandler(handler)
+    handler.close()
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

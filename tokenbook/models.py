@@ -1,0 +1,180 @@
+"""The ledger as frozen values: one model per sheet row, plus settings and the whole ledger.
+
+Field values are already normalised (see `normalize`); a cell that could not be read is None and
+has a problem of its own. Each row keeps `row`, its row number in the sheet, so every later check
+can point at the cell. Models are built by `parse` with `model_construct` after the normalisers
+have checked every cell: pydantic here is the typed, frozen shape, not a second validator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cached_property
+
+from pydantic import BaseModel, ConfigDict
+
+from . import schema
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    row: int
+
+
+class Bank(Row):
+    bank_code: str | None
+    name: str
+    report_to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    postal_code: str | None = None
+    address: str = ""
+    addressee: str = ""
+    send_report: str = "する"
+    note: str = ""
+
+
+class Token(Row):
+    serial: str | None
+    owner: str | None
+    state: str | None
+    delivered_on: dt.date | None
+    expires_on: dt.date | None
+    received_on: dt.date | None = None
+    bank_code: str | None = None
+    branch_code: str | None = None
+    customer_no: str = ""
+    customer_name: str = ""
+    started_on: dt.date | None = None
+    request_id: str = ""
+    stop_reason: str | None = None
+    note: str = ""
+
+
+class Request(Row):
+    request_id: str
+    received_on: dt.date | None
+    bank_code: str | None
+    branch_code: str | None
+    customer_no: str = ""
+    customer_name: str = ""
+    customer_kind: str | None = None
+    kind: str | None = None
+    quantity: int | None = 1
+    method: str | None = None
+    ib_card: str | None = "無"
+    handover_serials: tuple[str, ...] = ()
+    old_serial: str | None = None
+    ship_postal_code: str | None = None
+    ship_address: str = ""
+    ship_name: str = ""
+    ship_phone: str | None = None
+    ib_registered_on: dt.date | None = None
+    center_sent_on: dt.date | None = None
+    ib_card_received_on: dt.date | None = None
+    state: str | None = "受付"
+    memo: str = ""
+
+
+class Dispatch(Row):
+    dispatch_id: str
+    batch: str
+    request_id: str
+    serial: str | None
+    bank_code: str | None
+    planned_on: dt.date | None = None
+    shipped_on: dt.date | None = None
+    postal_code: str | None = None
+    address: str = ""
+    name: str = ""
+    ib_card: str | None = "無"
+    tracking_no: str = ""
+    state: str | None = None
+
+
+class JournalEntry(Row):
+    recorded_at: dt.datetime | None
+    effective_on: dt.date | None
+    operation: str | None
+    serial: str | None
+    before: str = ""
+    after: str = ""
+    owner: str | None = None
+    bank_code: str | None = None
+    request_id: str = ""
+    batch: str = ""
+    operator: str = ""
+    note: str = ""
+
+
+class Holiday(Row):
+    day: dt.date | None
+    name: str = ""
+
+
+class Settings(BaseModel):
+    """設定 as typed values; defaults are schema.SETTINGS_SPEC's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    battery_months: int = 60
+    min_remaining_months: int = 24
+    warn_months: int = 6
+    cutoff_weekday: int = 1  # Monday = 0
+    card_weekday: int = 2
+    receipt_weekday: int = 4
+    ship_weekday: int = 0
+    reorder_point: int = 100
+    serial_pattern: str = r"^[0-9A-Z]{6,20}$"
+    report_dir: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "STARTTLS"
+    smtp_user: str = ""
+    sender: str = ""
+    sender_name: str = "CSS トークン管理係"
+    mail_subject: str = "【トークン月次報告】{対象月} {金庫名}"
+    mail_body: str = next(s.default for s in schema.SETTINGS_SPEC if s.field == "mail_body")
+
+    @cached_property
+    def serial_regex(self) -> re.Pattern[str]:
+        return re.compile(self.serial_pattern)
+
+
+class Layout(BaseModel):
+    """Where each header stands in each sheet as read (column letters), for locating problems."""
+
+    model_config = ConfigDict(frozen=True)
+    columns: dict[str, dict[str, str]]
+
+    def column(self, sheet: str, header: str) -> str | None:
+        return self.columns.get(sheet, {}).get(header)
+
+
+class Ledger(BaseModel):
+    """Everything tokenbook knows from one workbook."""
+
+    model_config = ConfigDict(frozen=True)
+
+    banks: tuple[Bank, ...] = ()
+    tokens: tuple[Token, ...] = ()
+    requests: tuple[Request, ...] = ()
+    dispatches: tuple[Dispatch, ...] = ()
+    journal: tuple[JournalEntry, ...] = ()
+    holidays: tuple[Holiday, ...] = ()
+    settings: Settings = Settings()
+    layout: Layout = Layout(columns={})
+
+
+def default_layout() -> Layout:
+    """The layout new-workbook writes: columns in schema order."""
+    from .sheetio import column_letter
+
+    return Layout(
+        columns={
+            sheet: {c.header: column_letter(i) for i, c in enumerate(columns)}
+            for sheet, columns in schema.TABLES.items()
+        }
+    )
+

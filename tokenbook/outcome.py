@@ -1,0 +1,71 @@
+"""Command outcomes: each knows its exit code (design §11) and how to print itself.
+
+0 done (warnings alone do not change it) · 1 errors found · 2 unusable input · 3 workbook busy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+from . import problems as pr
+from .problems import Problem
+
+DONE, ERRORS, UNUSABLE, BUSY = 0, 1, 2, 3
+
+
+@dataclass
+class Outcome:
+    """A finished command: lines to show and the exit code."""
+
+    exit_code: int = DONE
+    lines: list[str] = field(default_factory=list)
+
+    def render(self, console: Console) -> None:
+        for line in self.lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Unusable(Outcome):
+    """The input could not be used at all."""
+
+    exit_code: int = UNUSABLE
+
+    @classmethod
+    def because(cls, message: str) -> "Unusable":
+        return cls(lines=[f"エラー: {message}"])
+
+
+@dataclass
+class Checked(Outcome):
+    """Validation: located problems and a count."""
+
+    problems: tuple[Problem, ...] = ()
+    as_json: bool = False
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        errors, _ = pr.count(self.problems)
+        self.exit_code = ERRORS if errors else DONE
+
+    def render(self, console: Console) -> None:
+        if self.as_json:
+            console.print(pr.to_json(self.problems), markup=False, highlight=False, soft_wrap=True)
+            return
+        shown = self.problems if self.limit is None else self.problems[: self.limit]
+        for p in shown:
+            style = "red" if p.is_error else "yellow"
+            console.print(p.render(), style=style, markup=False, highlight=False, soft_wrap=True)
+        if len(shown) < len(self.problems):
+            console.print(f"…ほか {len(self.problems) - len(shown)} 件", markup=False)
+        super().render(console)
+        console.print(summary(self.problems), markup=False, highlight=False)
+
+
+def summary(problems: tuple[Problem, ...]) -> str:
+    errors, warnings = pr.count(problems)
+    if not errors and not warnings:
+        return "入力チェック: 問題はありません"
+    return f"入力チェック: エラー {errors} 件、警告 {warnings} 件"

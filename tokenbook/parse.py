@@ -1,0 +1,231 @@
+"""Raw tables -> ledger models plus located problems (one problem per unreadable cell).
+
+Normalising is done column by column: a column of 200,000 dates holds a few hundred distinct
+values, so each distinct raw value is normalised once. Cross-field and cross-sheet rules are
+`validate`'s; this stage only reads what each cell says.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from . import normalize as nz
+from . import schema
+from .models import Bank, Dispatch, Holiday, JournalEntry, Layout, Ledger, Request, Settings, Token
+from .problems import Problem, problem
+from .schema import Column, Kind
+from .sheetio import Table, column_letter
+
+MODELS = {
+    schema.BANKS: Bank,
+    schema.TOKENS: Token,
+    schema.REQUESTS: Request,
+    schema.DISPATCH: Dispatch,
+    schema.JOURNAL: JournalEntry,
+    schema.HOLIDAYS: Holiday,
+}
+
+_EMPTY: dict[Kind, Any] = {Kind.TEXT: "", Kind.CODE: "", Kind.EMAIL_LIST: (), Kind.DOMAIN_LIST: (), Kind.SERIAL_LIST: ()}
+_CACHED = {Kind.BANK_CODE, Kind.BRANCH_CODE, Kind.OWNER, Kind.DATE, Kind.DATETIME, Kind.ENUM, Kind.INTEGER,
+           Kind.DOMAIN_LIST, Kind.EMAIL_LIST, Kind.POSTAL_CODE}
+
+
+
+
+def normaliser(column: Column, serial_pattern: re.Pattern[str]) -> Callable[[Any], Any]:
+    """The function that reads one non-blank cell of `column`."""
+    kind = column.kind
+    if kind is Kind.ENUM:
+        return lambda v: nz.choice(v, column.choices)
+    if kind is Kind.SERIAL:
+        return lambda v: nz.serial(v, serial_pattern)
+    if kind is Kind.SERIAL_LIST:
+        return lambda v: nz.serial_list(v, serial_pattern)
+    return {
+        Kind.TEXT: nz.plain_text,
+        Kind.CODE: nz.code_text,
+        Kind.BANK_CODE: nz.bank_code,
+        Kind.BRANCH_CODE: nz.branch_code,
+        Kind.OWNER: nz.owner,
+        Kind.DATE: nz.date,
+        Kind.DATETIME: nz.datetime,
+        Kind.INTEGER: nz.integer,
+        Kind.EMAIL_LIST: nz.email_list,
+        Kind.DOMAIN_LIST: nz.domain_list,
+        Kind.POSTAL_CODE: nz.postal_code,
+        Kind.PHONE: nz.phone,
+    }[kind]
+
+
+def read_column(
+    table: Table, column: Column, serial_pattern: re.Pattern[str], problems: list[Problem]
+) -> list[Any]:
+    """Normalised values of one column; unreadable cells become None plus a problem."""
+    read = normaliser(column, serial_pattern)
+    empty = _EMPTY.get(column.kind)
+    default = read(column.default) if column.default is not None else empty
+    letter = table.letter(column.header)
+    cache: dict[Any, Any] | None = {} if column.kind in _CACHED else None
+    values = []
+    for raw, row in zip(table.column(column.header), table.row_numbers):
+        if raw is None or raw == "" or (isinstance(raw, str) and not raw.strip()):
+            if column.required:
+                problems.append(problem("required", table.sheet, row, column.header, letter))
+            values.append(default)
+            continue
+        if cache is not None:
+            key = (type(raw), raw)
+            hit = cache.get(key, cache)
+            if hit is not cache:
+                if isinstance(hit, nz.Invalid):
+                    problems.append(_invalid(hit, table, row, column, letter, raw))
+                    values.append(None if empty is None else empty)
+                else:
+                    values.append(hit)
+                continue
+        try:
+            value = read(raw)
+        except nz.Invalid as exc:
+            value = exc
+        except Exception as exc:  # a normaliser bug must not become a clerk's traceback
+            value = nz.Invalid("internal-error", detail=type(exc).__name__)
+        if cache is not None:
+            cache[(type(raw), raw)] = value
+        if isinstance(value, nz.Invalid):
+            problems.append(_invalid(value, table, row, column, letter, raw))
+            value = None if empty is None else empty
+        values.append(value)
+    return values
+
+
+def _invalid(exc: nz.Invalid, table: Table, row: int, column: Column, letter: str | None, raw: Any) -> Problem:
+    return problem(exc.code, table.sheet, row, column.header, letter, raw, **exc.params)
+
+
+def read_rows(table: Table, model: type, serial_pattern: re.Pattern[str], problems: list[Problem]) -> tuple:
+    """One model per data row of `table`."""
+    columns = schema.TABLES[table.sheet]
+    data = {c.field: read_column(table, c, serial_pattern, problems) for c in columns}
+    fields = list(data)
+    construct = model.model_construct
+    return tuple(
+        construct(row=row, **dict(zip(fields, values)))
+        for row, *values in zip(table.row_numbers, *data.values())
+    )
+
+
+_PASSWORDISH = re.compile(r"パスワード|password|passwd|暗証", re.IGNORECASE)
+
+
+def read_settings(table: Table, problems: list[Problem]) -> Settings:
+    """設定 as typed values; bad values are errors and fall back to the default."""
+    key_letter, value_letter = table.letter("項目"), table.letter("値")
+    raw: dict[str, tuple[int, Any]] = {}
+    for key, value, row in zip(table.column("項目"), table.column("値"), table.row_numbers):
+        name = nz.clean_text(key)
+        if not name:
+            continue
+        if _PASSWORDISH.search(name) and "{" not in name:
+            problems.append(problem("password-in-settings", table.sheet, row, "項目", key_letter, name))
+            continue
+        raw[name] = (row, value)
+    known = {nz.clean_text(s.key) for s in schema.SETTINGS_SPEC}
+    for name, (row, _) in raw.items():
+        if name not in known:
+            problems.append(problem("unknown-setting", table.sheet, row, "項目", key_letter, name, key=name))
+    values: dict[str, Any] = {}
+    for spec in schema.SETTINGS_SPEC:
+        if nz.clean_text(spec.key) not in raw:
+            problems.append(problem("missing-setting", table.sheet, None, "項目", None, "", key=spec.key,
+                                    default=_short(spec.default) or "（空欄）"))
+            continue
+        row, value = raw[nz.clean_text(spec.key)]
+        try:
+            values[spec.field] = _setting_value(spec.field, value)
+        except nz.Invalid as exc:
+            problems.append(problem("bad-setting", table.sheet, row, "値", value_letter, value, key=spec.key,
+                                    reason=exc.params.get("reason", "")))
+    return Settings(**{k: v for k, v in values.items() if v is not None})
+
+
+_INT_SETTINGS = {"battery_months": (1, 240), "min_remaining_months": (0, 120), "warn_months": (0, 120),
+                 "reorder_point": (0, 10**7), "smtp_port": (1, 65535)}
+_WEEKDAY_SETTINGS = {"cutoff_weekday", "card_weekday", "receipt_weekday", "ship_weekday"}
+
+
+def _setting_value(field: str, value: Any) -> Any:
+    """One setting's typed value; None means blank (keep the default)."""
+    if nz.is_blank(value):
+        if field in _INT_SETTINGS or field in _WEEKDAY_SETTINGS or field == "serial_pattern":
+            raise nz.Invalid("bad-setting", reason="空欄です")
+        return "" if field not in ("mail_subject", "mail_body", "sender_name", "smtp_security") else None
+    if field in _INT_SETTINGS:
+        low, high = _INT_SETTINGS[field]
+        text = nz.clean_text(value)
+        if not (text.isdigit() and text.isascii()) or not low <= int(text) <= high:
+            raise nz.Invalid("bad-setting", reason=f"{low}〜{high}の整数です")
+        return int(text)
+    if field in _WEEKDAY_SETTINGS:
+        text = nz.clean_text(value).removesuffix("曜日").removesuffix("曜")
+        if text not in schema.WEEKDAYS:
+            raise nz.Invalid("bad-setting", reason="曜日は 月 火 水 木 金 土 日 のいずれかです")
+        return schema.WEEKDAYS.index(text)
+    if field == "serial_pattern":
+        text = nz.clean_text(value)
+        try:
+            re.compile(text)
+        except re.error:
+            raise nz.Invalid("bad-setting", reason="正規表現として読めません") from None
+        return text
+    if field == "smtp_security":
+        text = nz.clean_text(value).upper()
+        text = "なし" if text in ("なし", "NONE") else text
+        if text not in schema.SMTP_SECURITY:
+            raise nz.Invalid("bad-setting", reason="STARTTLS / SSL / なし のいずれかです")
+        return text
+    if field == "sender":
+        try:
+            addresses = nz.email_list(value)
+        except nz.Invalid:
+            addresses = ()
+        if len(addresses) != 1:
+            raise nz.Invalid("bad-setting", reason="メールアドレス1件です")
+        return addresses[0]
+    if field in ("mail_subject", "mail_body"):
+        return str(value).replace("\r\n", "\n")
+    return nz.clean_text(value) if field in ("smtp_host", "smtp_user") else nz.plain_text(value)
+
+
+def parse_tables(tables: dict[str, Table]) -> tuple[Ledger, list[Problem]]:
+    """Every table -> one Ledger, plus the problems of cells that could not be read."""
+    problems: list[Problem] = []
+    settings = read_settings(tables[schema.SETTINGS], problems)
+    pattern = settings.serial_regex
+    rows = {sheet: read_rows(tables[sheet], model, pattern, problems) for sheet, model in MODELS.items()}
+    tokens = tuple(_with_default_expiry(t, settings.battery_months) for t in rows[schema.TOKENS])
+    layout = Layout(columns={
+        sheet: {header: column_letter(i) for header, i in table.headers.items()} for sheet, table in tables.items()
+    })
+    ledger = Ledger(
+        banks=rows[schema.BANKS],
+        tokens=tokens,
+        requests=rows[schema.REQUESTS],
+        dispatches=rows[schema.DISPATCH],
+        journal=rows[schema.JOURNAL],
+        holidays=rows[schema.HOLIDAYS],
+        settings=settings,
+        layout=layout,
+    )
+    return ledger, problems
+
+
+def _with_default_expiry(token: Token, battery_months: int) -> Token:
+    if token.expires_on is None and token.delivered_on is not None:
+        return token.model_copy(update={"expires_on": nz.add_months(token.delivered_on, battery_months)})
+    return token
+
+
+def _short(text: str) -> str:
+    first = text.split("\n", 1)[0]
+    return first if len(first) <= 30 and first == text else first[:30] + "…"

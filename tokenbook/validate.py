@@ -1,0 +1,233 @@
+"""Cross-field and cross-sheet checks (design §3, §7): each check is `(ledger, today) -> problems`.
+
+`check_book` is the whole validation pipeline: read -> parse -> every check -> one sorted list.
+A check that crashes becomes an `internal-error` problem instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from . import normalize as nz
+from . import postal, schema
+from .models import Bank, Ledger, Request, Token
+from .parse import parse_tables
+from .problems import Problem, problem
+from .sheetio import read_tables
+
+Check = Callable[[Ledger, dt.date], Iterable[Problem]]
+OPEN_REQUEST_STATES = ("受付", "保留")
+
+
+class _At:
+    """Makes problems for one sheet, finding the column letter of a header in the ledger's layout."""
+
+    def __init__(self, ledger: Ledger, sheet: str) -> None:
+        self.sheet = sheet
+        self.letters = ledger.layout.columns.get(sheet, {})
+
+    def __call__(self, code: str, row: int, header: str, value: object = "", **params: object) -> Problem:
+        return problem(code, self.sheet, row, header, self.letters.get(header), value, **params)
+
+
+def _duplicates(rows: Iterable, key: Callable, at: _At, header: str) -> Iterator[Problem]:
+    first: dict = {}
+    for r in rows:
+        k = key(r)
+        if k in (None, ""):
+            continue
+        if k in first:
+            yield at("duplicate-key", r.row, header, k, first=first[k])
+        else:
+            first[k] = r.row
+
+
+def check_banks(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    at = _At(ledger, schema.BANKS)
+    yield from _duplicates(ledger.banks, lambda b: b.bank_code, at, "金庫コード")
+    for bank in ledger.banks:
+        if bank.send_report == "する" and not bank.report_to:
+            yield at("report-mail-required", bank.row, "報告先メール")
+        if bank.allowed_domains:
+            for header, addresses in (("報告先メール", bank.report_to), ("CCメール", bank.cc)):
+                for address in addresses:
+                    if not nz.in_domains(address, bank.allowed_domains):
+                        yield at("recipient-outside-domain", bank.row, header, address, item=address,
+                                 domains="・".join(bank.allowed_domains))
+
+
+def check_tokens(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    at = _At(ledger, schema.TOKENS)
+    banks = {b.bank_code for b in ledger.banks}
+    yield from _duplicates(ledger.tokens, lambda t: t.serial, at, "シリアル番号")
+    for t in ledger.tokens:
+        if t.owner not in (None, schema.CSS) and t.owner not in banks:
+            yield at("unknown-bank", t.row, "所有者", t.owner, code=t.owner)
+        if t.bank_code is not None and t.bank_code not in banks:
+            yield at("unknown-bank", t.row, "金庫コード", t.bank_code, code=t.bank_code)
+        if t.delivered_on and t.expires_on and t.expires_on <= t.delivered_on:
+            yield at("expiry-not-after-delivery", t.row, "使用期限", t.expires_on)
+        yield from _token_state_fields(t, at)
+        if t.state == "在庫" and t.expires_on and t.expires_on < today:
+            yield at("expired-stock", t.row, "使用期限", t.expires_on, expires_on=t.expires_on.isoformat())
+
+
+_STATE_FIELDS = {
+    "金庫保管": (("金庫コード", "bank_code"), ("店番", "branch_code")),
+    "利用中": (("金庫コード", "bank_code"), ("店番", "branch_code"), ("顧客番号", "customer_no"),
+             ("顧客名", "customer_name"), ("利用開始日", "started_on")),
+}
+
+
+def _token_state_fields(t: Token, at: _At) -> Iterator[Problem]:
+    for header, field in _STATE_FIELDS.get(t.state or "", ()):
+        if getattr(t, field) in (None, ""):
+            yield at("required-for-state", t.row, header, state=t.state)
+    if t.state == "停止" and not t.stop_reason:
+        yield at("stop-reason-required", t.row, "停止理由")
+
+
+def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    at = _At(ledger, schema.REQUESTS)
+    banks = {b.bank_code: b for b in ledger.banks}
+    tokens = {t.serial: t for t in ledger.tokens if t.serial}
+    yield from _duplicates(ledger.requests, lambda r: r.request_id, at, "依頼番号")
+    open_keys: dict[tuple, int] = {}
+    for r in ledger.requests:
+        if r.received_on and r.received_on > today:
+            yield at("future-date", r.row, "受付日", r.received_on)
+        if r.bank_code is not None and r.bank_code not in banks:
+            yield at("unknown-bank", r.row, "金庫コード", r.bank_code, code=r.bank_code)
+        if r.state == "取消":
+            continue
+        if r.kind and r.kind != "金庫補充":
+            for header, field in (("顧客番号", "customer_no"), ("顧客名", "customer_name"), ("顧客区分", "customer_kind")):
+                if getattr(r, field) in (None, ""):
+                    yield at("customer-required", r.row, header, kind=r.kind)
+        if r.ib_card == "有" and not (r.kind == "新規" and r.method in schema.POSTAL_METHODS):
+            yield at("ib-card-not-allowed", r.row, "IBカード", r.ib_card)
+        yield from _request_method(r, banks.get(r.bank_code), tokens, at)
+        if r.kind in ("交換", "再発行") and r.old_serial is None:
+            yield at("old-serial-required", r.row, "旧シリアル", kind=r.kind)
+        elif r.kind in ("交換", "再発行") and r.state in OPEN_REQUEST_STATES:
+            old = tokens.get(r.old_serial)
+            if not (old and old.state == "利用中" and old.bank_code == r.bank_code and old.customer_no == r.customer_no):
+                yield at("old-serial-not-in-use", r.row, "旧シリアル", r.old_serial, serial=r.old_serial)
+        if r.state in ("受付", "保留", "割当済") and r.customer_no and r.kind:
+            key = (r.bank_code, r.customer_no, r.kind)
+            if key in open_keys:
+                yield at("suspicious-duplicate", r.row, "顧客番号", r.customer_no, first=open_keys[key])
+            else:
+                open_keys[key] = r.row
+
+
+def _request_method(r: Request, bank: Bank | None, tokens: dict[str, Token], at: _At) -> Iterator[Problem]:
+    if r.method == "窓口手交":
+        if r.quantity is not None and len(r.handover_serials) != r.quantity:
+            yield at("handover-count", r.row, "手交シリアル", ",".join(r.handover_serials),
+                     quantity=r.quantity, count=len(r.handover_serials))
+        if r.state in OPEN_REQUEST_STATES:
+            for serial in r.handover_serials:
+                token = tokens.get(serial)
+                if not (token and token.state == "金庫保管" and token.bank_code == r.bank_code):
+                    yield at("handover-not-at-bank", r.row, "手交シリアル", serial, serial=serial, bank=r.bank_code)
+        return
+    if r.handover_serials:
+        yield at("handover-unexpected", r.row, "手交シリアル", ",".join(r.handover_serials))
+    if r.method not in schema.POSTAL_METHODS:
+        return
+    bank_has_address = bool(bank and bank.postal_code and bank.address)
+    needed = [("送付先郵便番号", "ship_postal_code"), ("送付先住所", "ship_address"), ("送付先氏名", "ship_name")]
+    if r.method == "顧客郵送":
+        needed.append(("送付先電話", "ship_phone"))
+    elif bank_has_address:
+        needed = []  # 金庫郵送 defaults to the bank's own address
+    for header, field in needed:
+        if getattr(r, field) in (None, ""):
+            yield at("ship-address-required", r.row, header)
+
+
+def check_dispatches(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    at = _At(ledger, schema.DISPATCH)
+    banks = {b.bank_code for b in ledger.banks}
+    serials = {t.serial for t in ledger.tokens}
+    requests = {r.request_id for r in ledger.requests}
+    for d in ledger.dispatches:
+        if d.serial is not None and d.serial not in serials:
+            yield at("unknown-serial", d.row, "シリアル番号", d.serial, serial=d.serial)
+        if d.request_id and d.request_id not in requests:
+            yield at("unknown-request", d.row, "依頼番号", d.request_id, request_id=d.request_id)
+        if d.bank_code is not None and d.bank_code not in banks:
+            yield at("unknown-bank", d.row, "金庫コード", d.bank_code, code=d.bank_code)
+
+
+def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    """Postal code known to Japan Post, and its prefecture matching the address's (警告)."""
+    places = [(schema.BANKS, b.row, "郵便番号", b.postal_code, b.address) for b in ledger.banks]
+    places += [(schema.REQUESTS, r.row, "送付先郵便番号", r.ship_postal_code, r.ship_address)
+               for r in ledger.requests if r.state != "取消"]
+    for sheet, row, header, code, address in places:
+        if code is None:
+            continue
+        at = _At(ledger, sheet)
+        prefecture = postal.prefecture_of(code)
+        if prefecture is None:
+            yield at("unknown-postal-code", row, header, code, code=code)
+            continue
+        found = postal.address_prefecture(address)
+        if found is not None and found != prefecture:
+            yield at("postal-prefecture-mismatch", row, header, code, code=code, prefecture=prefecture, found=found)
+
+
+CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes)
+
+
+def validate(ledger: Ledger, today: dt.date) -> list[Problem]:
+    """Every check over the ledger; never raises."""
+    found: list[Problem] = []
+    for check in CHECKS:
+        try:
+            found.extend(check(ledger, today))
+        except Exception as exc:  # a bug in one check must not hide the others' findings
+            found.append(problem("internal-error", "全体", detail=f"{check.__name__}: {type(exc).__name__}"))
+    return found
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ledger: Ledger
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.is_error)
+
+
+_SHEET_ORDER = {name: i for i, name in enumerate(schema.SHEETS)}
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """By sheet in tab order, then row, then column; problems of a whole sheet first."""
+    return sorted(problems, key=lambda p: (_SHEET_ORDER.get(p.sheet, -1), p.row or 0, len(p.cell or ""), p.cell or ""))
+
+
+def check_ledger(ledger: Ledger, parse_problems: Iterable[Problem], today: dt.date) -> CheckResult:
+    found = list(parse_problems)
+    unreadable = {(p.sheet, p.cell) for p in found if p.cell}
+    # A cell that could not be read already has its problem; a rule that then finds it empty is noise.
+    found += [p for p in validate(ledger, today) if (p.sheet, p.cell) not in unreadable or p.code not in _SHADOWED]
+    return CheckResult(ledger, tuple(sort_problems(found)))
+
+
+_SHADOWED = {"required-for-state", "customer-required", "ship-address-required", "old-serial-required",
+             "stop-reason-required", "report-mail-required"}
+
+
+def check_book(path: Path, today: dt.date) -> CheckResult:
+    """read -> parse -> validate. Raises sheetio.UnusableInput for a file that cannot be used."""
+    ledger, parse_problems = parse_tables(read_tables(path))
+    return check_ledger(ledger, parse_problems, today)

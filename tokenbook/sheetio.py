@@ -79,13 +79,13 @@ def table_from_rows(sheet: str, grid: list[list[Any]], required: Iterable[str]) 
             repeated.append(text)
             continue
         headers[text] = index
-    missing = [h for h in required if h not in headers]
-    if missing:
-        raise UnusableInput(f"シート「{sheet}」の1行目に見出し {'、'.join('「' + h + '」' for h in missing)} がありません")
-    required_set = set(required)
-    clash = [h for h in repeated if h in required_set]
+    required = list(required)
+    clash = [h for h in repeated if h in required]
     if clash:
         raise UnusableInput(f"シート「{sheet}」の見出し「{clash[0]}」が2つあります")
+    missing = [h for h in required if h not in headers]
+    if missing:
+        raise UnusableInput(f"シート「{sheet}」の1行目に見出し{'、'.join('「' + h + '」' for h in missing)}がありません")
     table = Table(sheet, headers)
     last = len(grid)
     while last > 1 and all(_blank(v) for v in grid[last - 1]):
@@ -128,7 +128,7 @@ def open_grids(path: Path, sheets: Iterable[str]) -> dict[str, list[list[Any]]]:
     missing = [s for s in wanted if s not in names]
     if missing:
         raise UnusableInput(
-            f"tokenbook のブックではありません。シート {'、'.join('「' + s + '」' for s in missing)} がありません: {path.name}"
+            f"tokenbook のブックではありません。シート{'、'.join('「' + s + '」' for s in missing)}がありません: {path.name}"
         )
     grids = {}
     for sheet in wanted:

@@ -66,9 +66,9 @@ def check_tokens(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     yield from _duplicates(ledger.tokens, lambda t: t.serial, at, "シリアル番号")
     for t in ledger.tokens:
         if t.owner not in (None, schema.CSS) and t.owner not in banks:
-            yield at("unknown-bank", t.row, "所有者", t.owner, code=t.owner)
+            yield at("unknown-bank", t.row, "所有者", t.owner, bank=t.owner)
         if t.bank_code is not None and t.bank_code not in banks:
-            yield at("unknown-bank", t.row, "金庫コード", t.bank_code, code=t.bank_code)
+            yield at("unknown-bank", t.row, "金庫コード", t.bank_code, bank=t.bank_code)
         if t.delivered_on and t.expires_on and t.expires_on <= t.delivered_on:
             yield at("expiry-not-after-delivery", t.row, "使用期限", t.expires_on)
         yield from _token_state_fields(t, at)
@@ -101,7 +101,7 @@ def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
         if r.received_on and r.received_on > today:
             yield at("future-date", r.row, "受付日", r.received_on)
         if r.bank_code is not None and r.bank_code not in banks:
-            yield at("unknown-bank", r.row, "金庫コード", r.bank_code, code=r.bank_code)
+            yield at("unknown-bank", r.row, "金庫コード", r.bank_code, bank=r.bank_code)
         if r.state == "取消":
             continue
         if r.kind and r.kind != "金庫補充":
@@ -162,7 +162,7 @@ def check_dispatches(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
         if d.request_id and d.request_id not in requests:
             yield at("unknown-request", d.row, "依頼番号", d.request_id, request_id=d.request_id)
         if d.bank_code is not None and d.bank_code not in banks:
-            yield at("unknown-bank", d.row, "金庫コード", d.bank_code, code=d.bank_code)
+            yield at("unknown-bank", d.row, "金庫コード", d.bank_code, bank=d.bank_code)
 
 
 def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
@@ -176,11 +176,11 @@ def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
         at = _At(ledger, sheet)
         prefecture = postal.prefecture_of(code)
         if prefecture is None:
-            yield at("unknown-postal-code", row, header, code, code=code)
+            yield at("unknown-postal-code", row, header, code, postal=code)
             continue
         found = postal.address_prefecture(address)
         if found is not None and found != prefecture:
-            yield at("postal-prefecture-mismatch", row, header, code, code=code, prefecture=prefecture, found=found)
+            yield at("postal-prefecture-mismatch", row, header, code, postal=code, prefecture=prefecture, found=found)
 
 
 CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes)

@@ -1,0 +1,130 @@
+"""Shared test helpers: literal ledgers, real workbook files, LibreOffice.
+
+Ledgers are written inline as rows of {header: value}; `book_file` writes them to a real .xlsm with
+the same builder `new-workbook` uses, and `check_rows` runs the whole read -> parse -> validate
+pipeline on that file, returning `(sheet, cell, code)` tuples to assert on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokenbook import schema
+from tokenbook.build import build_workbook
+from tokenbook.parse import parse_tables
+from tokenbook.sheetio import table_from_rows
+from tokenbook.validate import check_book, check_ledger
+
+TODAY = dt.date(2026, 11, 24)
+
+BANK = {"金庫コード": "1234", "金庫名": "あおば信用金庫", "報告先メール": "report@aoba.example",
+        "郵便番号": "100-0001", "住所": "東京都千代田区千代田1-1", "報告送付": "する"}
+STOCK = {"シリアル番号": "TK00000001", "所有者": "CSS", "状態": "在庫", "納品日": dt.date(2025, 1, 10),
+         "入庫日": dt.date(2025, 1, 15)}
+IN_USE = {"シリアル番号": "TK00000002", "所有者": "CSS", "状態": "利用中", "納品日": dt.date(2024, 4, 1),
+          "金庫コード": "1234", "店番": "001", "顧客番号": "0000123", "顧客名": "佐藤 翔太", "利用開始日": dt.date(2024, 5, 1)}
+HELD = {"シリアル番号": "TK00000003", "所有者": "1234", "状態": "金庫保管", "納品日": dt.date(2025, 6, 1),
+        "金庫コード": "1234", "店番": "001"}
+POSTAL_REQUEST = {"依頼番号": "R20261120-001", "受付日": dt.date(2026, 11, 20), "金庫コード": "1234", "店番": "001",
+                  "顧客番号": "0000456", "顧客名": "株式会社青葉商事", "顧客区分": "法人", "申込区分": "新規", "数量": 1,
+                  "発送方法": "顧客郵送", "IBカード": "無", "送付先郵便番号": "530-0001",
+                  "送付先住所": "大阪府大阪市北区梅田1-1-1", "送付先氏名": "株式会社青葉商事", "送付先電話": "06-1234-5678",
+                  "状態": "受付"}
+
+
+def rows_for(sheet: str, records: list[dict[str, Any]]) -> list[list[Any]]:
+    """Records keyed by header -> rows in schema column order (unknown headers are a test bug)."""
+    headers = [c.header for c in schema.TABLES[sheet]]
+    for record in records:
+        unknown = set(record) - set(headers)
+        assert not unknown, f"unknown headers for {sheet}: {unknown}"
+    return [[record.get(h) for h in headers] for record in records]
+
+
+def default_sheets(**records: list[dict[str, Any]]) -> dict[str, list[list[Any]]]:
+    """A minimal consistent ledger (one bank, three tokens) with the given sheets replaced."""
+    sheets = {schema.BANKS: [BANK], schema.TOKENS: [STOCK, IN_USE, HELD], schema.REQUESTS: [POSTAL_REQUEST]}
+    sheets.update({_sheet(k): v for k, v in records.items()})
+    return {sheet: rows_for(sheet, recs) for sheet, recs in sheets.items()}
+
+
+def _sheet(key: str) -> str:
+    return {"banks": schema.BANKS, "tokens": schema.TOKENS, "requests": schema.REQUESTS,
+            "dispatches": schema.DISPATCH, "journal": schema.JOURNAL, "holidays": schema.HOLIDAYS,
+            "settings": schema.SETTINGS}[key]
+
+
+def grid(sheet: str, rows: list[list[Any]]) -> list[list[Any]]:
+    return [[c.header for c in schema.TABLES[sheet]], *rows]
+
+
+def tables_for(sheets: dict[str, list[list[Any]]]) -> dict:
+    """In-memory tables exactly as the file reader would produce them (no file)."""
+    settings = sheets.get(schema.SETTINGS) or [[s.key, s.default, s.description] for s in schema.SETTINGS_SPEC]
+    full = {sheet: sheets.get(sheet, []) for sheet in schema.TABLES}
+    full[schema.SETTINGS] = settings
+    return {sheet: table_from_rows(sheet, grid(sheet, rows), [c.header for c in schema.TABLES[sheet]])
+            for sheet, rows in full.items()}
+
+
+def check_memory(**records: list[dict[str, Any]]) -> set[tuple[str, str | None, str]]:
+    """(sheet, cell, code) of every problem, pipeline run on in-memory tables."""
+    ledger, problems = parse_tables(tables_for(default_sheets(**records)))
+    return {(p.sheet, p.cell, p.code) for p in check_ledger(ledger, problems, TODAY).problems}
+
+
+@pytest.fixture
+def book_file(tmp_path: Path):
+    """Write a literal ledger to a real .xlsm file and return its path."""
+    def write(name: str = "book.xlsm", **records: list[dict[str, Any]]) -> Path:
+        return build_workbook(tmp_path / name, default_sheets(**records))
+    return write
+
+
+@pytest.fixture
+def check_rows(book_file):
+    """(sheet, cell, code) of every problem, pipeline run on a real workbook file."""
+    def run(**records: list[dict[str, Any]]) -> set[tuple[str, str | None, str]]:
+        result = check_book(book_file(**records), TODAY)
+        return {(p.sheet, p.cell, p.code) for p in result.problems}
+    return run
+
+
+def _soffice() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """The LibreOffice binary; skips without it unless TOKENBOOK_REQUIRE_LIBREOFFICE=1 (CI) makes it a failure."""
+    found = _soffice()
+    if found:
+        return found
+    if os.environ.get("TOKENBOOK_REQUIRE_LIBREOFFICE") == "1":
+        pytest.fail("LibreOffice (soffice) is required here but not installed")
+    pytest.skip("LibreOffice (soffice) not installed")
+
+
+@pytest.fixture
+def convert(soffice: str, tmp_path: Path):
+    """Convert a file with headless LibreOffice; returns the output path (fails if none was written)."""
+    def run(source: Path, target_format: str) -> Path:
+        out = tmp_path / f"lo-{target_format.split(':')[0]}"
+        out.mkdir(exist_ok=True)
+        profile = tmp_path / "lo-profile"
+        completed = subprocess.run(
+            [soffice, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
+             "--convert-to", target_format, "--outdir", str(out), str(source)],
+            capture_output=True, text=True, timeout=240,
+        )
+        produced = out / f"{source.stem}.{target_format.split(':')[0]}"
+        assert produced.exists(), f"LibreOffice wrote nothing: {completed.stdout} {completed.stderr}"
+        return produced
+    return run

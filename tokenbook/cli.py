@@ -118,12 +118,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         console.print("中断しました", markup=False)
         return 1
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 2
+    except typer.TyperException as exc:  # usage errors: wrong option or argument
+        show = getattr(exc, "show", None)
+        if show:
+            show()
+        return int(getattr(exc, "exit_code", 2) or 2)
+    except Exception as exc:  # anything unexpected
         where = _log_unexpected(exc)
         console.print(f"エラー: 予期しない内部エラーが起きました（{type(exc).__name__}）。詳細はログを見てください: {where}",
                       markup=False)

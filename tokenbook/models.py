@@ -1,28 +1,26 @@
-"""The ledger as frozen values: one model per sheet row, plus settings and the whole ledger.
+"""The ledger as values that do not change: one NamedTuple per sheet row, settings, the ledger.
 
-Field values are already normalised (see `normalize`); a cell that could not be read is None and
-has a problem of its own. Each row keeps `row`, its row number in the sheet, so every later check
-can point at the cell. Models are built by `parse` with `model_construct` after the normalisers
-have checked every cell: pydantic here is the typed, frozen shape, not a second validator.
+Rows are NamedTuples (as beancount's directives are): immutable, cheap to build by the hundred
+thousand, changed with `_replace`. Field values are already normalised (see `normalize`); a cell
+that could not be read is None and has a problem of its own. Each row keeps `row`, its row number
+in the sheet, so every later check can point at the cell. Settings are a frozen pydantic model.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from . import schema
 
 
-class Row(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Bank(NamedTuple):
     row: int
-
-
-class Bank(Row):
     bank_code: str | None
     name: str
     report_to: tuple[str, ...] = ()
@@ -35,7 +33,8 @@ class Bank(Row):
     note: str = ""
 
 
-class Token(Row):
+class Token(NamedTuple):
+    row: int
     serial: str | None
     owner: str | None
     state: str | None
@@ -52,7 +51,8 @@ class Token(Row):
     note: str = ""
 
 
-class Request(Row):
+class Request(NamedTuple):
+    row: int
     request_id: str
     received_on: dt.date | None
     bank_code: str | None
@@ -77,7 +77,8 @@ class Request(Row):
     memo: str = ""
 
 
-class Dispatch(Row):
+class Dispatch(NamedTuple):
+    row: int
     dispatch_id: str
     batch: str
     request_id: str
@@ -93,7 +94,8 @@ class Dispatch(Row):
     state: str | None = None
 
 
-class JournalEntry(Row):
+class JournalEntry(NamedTuple):
+    row: int
     recorded_at: dt.datetime | None
     effective_on: dt.date | None
     operation: str | None
@@ -108,7 +110,8 @@ class JournalEntry(Row):
     note: str = ""
 
 
-class Holiday(Row):
+class Holiday(NamedTuple):
+    row: int
     day: dt.date | None
     name: str = ""
 
@@ -142,20 +145,10 @@ class Settings(BaseModel):
         return re.compile(self.serial_pattern)
 
 
-class Layout(BaseModel):
-    """Where each header stands in each sheet as read (column letters), for locating problems."""
-
-    model_config = ConfigDict(frozen=True)
-    columns: dict[str, dict[str, str]]
-
-    def column(self, sheet: str, header: str) -> str | None:
-        return self.columns.get(sheet, {}).get(header)
-
-
-class Ledger(BaseModel):
-    """Everything tokenbook knows from one workbook."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class Ledger:
+    """Everything tokenbook knows from one workbook. `columns` says where each header stood in each
+    sheet as read (sheet -> header -> column letter), so problems found later point at real cells."""
 
     banks: tuple[Bank, ...] = ()
     tokens: tuple[Token, ...] = ()
@@ -163,18 +156,15 @@ class Ledger(BaseModel):
     dispatches: tuple[Dispatch, ...] = ()
     journal: tuple[JournalEntry, ...] = ()
     holidays: tuple[Holiday, ...] = ()
-    settings: Settings = Settings()
-    layout: Layout = Layout(columns={})
+    settings: Settings = field(default_factory=Settings)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def default_layout() -> Layout:
-    """The layout new-workbook writes: columns in schema order."""
-    from .sheetio import column_letter
-
-    return Layout(
-        columns={
-            sheet: {c.header: column_letter(i) for i, c in enumerate(columns)}
-            for sheet, columns in schema.TABLES.items()
-        }
-    )
-
+ROW_TYPES = {
+    schema.BANKS: Bank,
+    schema.TOKENS: Token,
+    schema.REQUESTS: Request,
+    schema.DISPATCH: Dispatch,
+    schema.JOURNAL: JournalEntry,
+    schema.HOLIDAYS: Holiday,
+}

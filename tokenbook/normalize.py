@@ -78,6 +78,8 @@ def code_text(value: Any) -> str:
     >>> code_text("〒１００ー０００１")
     '〒100-0001'
     """
+    if value.__class__ is str and value.isascii():
+        return value.strip()
     text = clean_text(value)
     return text if text.isascii() else _HYPHENS.sub("-", text)
 
@@ -142,7 +144,7 @@ def serial(value: Any, pattern: re.Pattern[str]) -> str:
     >>> serial("ｔｋ００１２３４", re.compile(r"^[0-9A-Z]{6,20}$"))
     'TK001234'
     """
-    text = code_text(value).upper()
+    text = value.strip().upper() if value.__class__ is str and value.isascii() else code_text(value).upper()
     if not pattern.fullmatch(text):
         raise Invalid("bad-serial", pattern=pattern.pattern)
     return text

@@ -72,8 +72,12 @@ def generate(
     tokens: int = 6000,
     as_of: dt.date | None = None,
     open_requests: int | None = None,
+    history_days: int = 365,
 ) -> SampleBook:
     """A consistent sample ledger as of `as_of` with a year of journal.
+
+    Completed requests and their dispatch rows are kept for `history_days` (older ones are taken to
+    be archived; the journal still holds the whole year).
 
     `open_requests` (default: about 1 per 150 tokens, at least 12) are the requests still waiting for
     the next weekly batch, of every kind and method.
@@ -100,7 +104,7 @@ def generate(
             in_use.append(token)
         if token["state"] == "金庫保管":
             stock_by_bank.setdefault(bank.code, []).append(token["serial"])
-        _history(book, rng, token, bank, journal_start, as_of, ids)
+        _history(book, rng, token, bank, journal_start, as_of, ids, as_of - dt.timedelta(days=history_days))
         book.add(schema.TOKENS, **token)
 
     _open_requests(book, rng, bank_list, in_use, stock_by_bank, as_of, ids,
@@ -194,16 +198,14 @@ def _customer(rng: random.Random, token: dict[str, Any], bank: _Bank) -> None:
 
 
 def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: _Bank, start: dt.date,
-             as_of: dt.date, ids: _Ids) -> None:
+             as_of: dt.date, ids: _Ids, kept_since: dt.date) -> None:
     """Journal rows for one token over the year before `as_of`, and the request/dispatch that moved it."""
     serial, state = token["serial"], token["state"]
     started = token.get("started_on")
-    moved_this_year = started is not None and started >= start and state in ("利用中",)
-    opening_state = "在庫" if moved_this_year or state in ("在庫",) or token["received_on"] >= start else state
-    if state == "金庫保管":
-        opening_state = state
-    opening = max(token["received_on"], start)
-    note = "期首繰越" if token["received_on"] < start else "SSCより購入" if token["owner"] == schema.CSS else "預り在庫受入"
+    shipped_this_year = started is not None and started >= start + dt.timedelta(days=14) and state == "利用中"
+    received_this_year = token["received_on"] >= start
+    # The journal holds the year's movements only (earlier years are archived), so a token that
+    # came in before the year has no 入庫 row here.
 
     def journal(day: dt.date, operation: str, before: str, after: str, request: str = "", batch: str = "", memo: str = "") -> None:
         hour = dt.datetime.combine(day, dt.time(9 + rng.randint(0, 8), rng.randint(0, 59)))
@@ -211,31 +213,41 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
                  before=before, after=after, owner=token["owner"], bank_code=token.get("bank_code"),
                  request_id=request, batch=batch, operator="sample", note=memo or None)
 
-    journal(opening, "入庫", "", opening_state, memo=note)
-    if moved_this_year:
+    if received_this_year:
+        intake = "金庫保管" if state == "金庫保管" else "在庫"
+        memo = "SSCより購入" if token["owner"] == schema.CSS else "預り在庫受入"
+        journal(token["received_on"], "入庫", "", intake, memo=memo)
+    if shipped_this_year:
         request_day = started - dt.timedelta(days=rng.randint(6, 12))
         request_id = ids.request(request_day)
         iso = request_day.isocalendar()
         batch = f"{iso.year}-W{iso.week:02d}"
         postal_code, address = bank.place.address(rng)
-        book.add(schema.REQUESTS, request_id=request_id, received_on=request_day, bank_code=bank.code,
+        archived = started < kept_since
+        (_discard if archived else book.add)(schema.REQUESTS, request_id=request_id, received_on=request_day, bank_code=bank.code,
                  branch_code=token["branch_code"], customer_no=token["customer_no"], customer_name=token["customer_name"],
                  customer_kind=token["_kind"], kind=rng.choice(("新規", "新規", "途中")), quantity=1, method="顧客郵送",
                  ib_card="無", ship_postal_code=postal_code, ship_address=address, ship_name=token["customer_name"],
                  ship_phone=_phone(rng),
                  state="完了", memo=f"{started:%Y/%m/%d} 発送済")
         ids.dispatch += 1
-        book.add(schema.DISPATCH, dispatch_id=f"D{ids.dispatch:07d}", batch=batch, request_id=request_id, serial=serial,
+        (_discard if archived else book.add)(schema.DISPATCH, dispatch_id=f"D{ids.dispatch:07d}", batch=batch, request_id=request_id, serial=serial,
                  bank_code=bank.code, planned_on=started, shipped_on=started, postal_code=postal_code, address=address,
                  name=token["customer_name"], ib_card="無", tracking_no=f"{rng.randint(10**11, 10**12 - 1)}", state="発送済")
         token["request_id"] = request_id
-        allocated = max(request_day + dt.timedelta(days=1), opening)
+        allocated = max(request_day + dt.timedelta(days=1), token["received_on"])
         journal(allocated, "引当", "在庫", "引当済", request_id, batch)
         journal(started, "発送", "引当済", "利用中", request_id, batch)
-    elif state == "停止" and opening_state != "停止":
-        journal(max(opening, as_of - dt.timedelta(days=rng.randint(1, 300))), "停止", opening_state, "停止",
-                memo=token["stop_reason"])
+    elif state == "停止" and (received_this_year or rng.random() < 0.2):
+        # stopped this year: from in use (or, for a token received this year, from stock)
+        previous = "在庫" if received_this_year else "利用中"
+        day = max(start, token["received_on"]) + dt.timedelta(days=rng.randint(1, 300))
+        journal(min(day, as_of), "停止", previous, "停止", memo=token["stop_reason"])
     token.pop("_kind", None)
+
+
+def _discard(sheet: str, **values: Any) -> None:
+    """Rows of completed work older than the kept history: archived, not in the sample."""
 
 
 def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_use: list[dict[str, Any]],
@@ -266,12 +278,12 @@ def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_
             if held.get(bank.code):
                 values["method"] = "窓口手交"
                 values["handover_serials"] = held[bank.code].pop()
-        elif pattern == 4:
+        elif pattern in (4, 7):  # replacement at end of life, or reissue of a lost or broken token
             candidates = [t for t in in_use if t["bank_code"] == bank.code and t["serial"] not in replaced]
             if candidates:
-                old = min(candidates, key=lambda t: t["expires_on"])
+                old = min(candidates, key=lambda t: t["expires_on"]) if pattern == 4 else rng.choice(candidates)
                 replaced.add(old["serial"])
-                values.update(kind="交換", old_serial=old["serial"], customer_no=old["customer_no"],
+                values.update(kind="交換" if pattern == 4 else "再発行", old_serial=old["serial"], customer_no=old["customer_no"],
                               customer_name=old["customer_name"], branch_code=old["branch_code"],
                               customer_kind="法人" if "会社" in old["customer_name"] else "個人")
         elif pattern == 5:

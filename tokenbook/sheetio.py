@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import unicodedata
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, Mapping
 
 import python_calamine as calamine
 
@@ -27,7 +28,8 @@ class UnusableInput(Exception):
 
 @dataclass(slots=True)
 class Table:
-    """One sheet as read: header positions and data rows (row 2 onwards) with their row numbers."""
+    """One sheet as read: header positions, data rows (row 2 onwards, blank rows dropped) with their
+    row numbers, and the same data column by column."""
 
     sheet: str
     headers: dict[str, int]
@@ -43,6 +45,8 @@ class Table:
         index = self.headers.get(header)
         if index is None:
             return [None] * len(self.rows)
+        if all(len(r) > index for r in self.rows[:1]) and min(map(len, self.rows), default=0) > index:
+            return [r[index] for r in self.rows]
         return [r[index] if index < len(r) else None for r in self.rows]
 
 
@@ -92,8 +96,8 @@ def table_from_rows(sheet: str, grid: list[list[Any]], required: Iterable[str]) 
         last -= 1
     for offset in range(1, last):
         row = grid[offset]
-        if all(_blank(v) for v in row):
-            continue
+        if not any(row) and all(_blank(v) for v in row):
+            continue  # any() first: a C-level pass that settles almost every row
         table.rows.append(row)
         table.row_numbers.append(offset + 1)
     return table
@@ -115,35 +119,71 @@ def _check_container(path: Path) -> None:
         raise UnusableInput(f"Excelブック（.xlsm / .xlsx）ではないか、ファイルが途中で切れています: {path.name}")
 
 
-def open_grids(path: Path, sheets: Iterable[str]) -> dict[str, list[list[Any]]]:
-    """Raw grids of the named sheets; UnusableInput for a file that is not a readable workbook."""
+def _sheet_names(path: Path, wanted: Iterable[str]) -> dict[str, str]:
+    """Contract sheet name -> the name as stored; UnusableInput if the file or a sheet is missing."""
     path = Path(path)
     _check_container(path)
     try:
         book = calamine.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises several types for damaged files
         raise UnusableInput(f"ブックを開けません（壊れている可能性があります）: {path.name}: {type(exc).__name__}") from None
-    names = {header_text(n): n for n in book.sheet_names}
-    wanted = list(sheets)
+    try:
+        names = {header_text(n): n for n in book.sheet_names}
+    finally:
+        book.close()
     missing = [s for s in wanted if s not in names]
     if missing:
         raise UnusableInput(
             f"tokenbook のブックではありません。シート{'、'.join('「' + s + '」' for s in missing)}がありません: {path.name}"
         )
-    grids = {}
-    for sheet in wanted:
+    return {s: names[s] for s in wanted}
+
+
+def read_grid(path: Path, stored_name: str, sheet: str) -> list[list[Any]]:
+    """One sheet's cells as a list of rows (row 1 first); UnusableInput if it cannot be parsed."""
+    try:
+        book = calamine.CalamineWorkbook.from_path(str(path))
         try:
-            grids[sheet] = book.get_sheet_by_name(names[sheet]).to_python(skip_empty_area=False)
-        except Exception as exc:
-            raise UnusableInput(f"シート「{sheet}」を読めません（壊れている可能性があります）: {type(exc).__name__}") from None
-    book.close()
-    return grids
+            return book.get_sheet_by_name(stored_name).to_python(skip_empty_area=False)
+        finally:
+            book.close()
+    except Exception as exc:
+        raise UnusableInput(f"シート「{sheet}」を読めません（壊れている可能性があります）: {type(exc).__name__}") from None
 
 
-def read_tables(path: Path) -> dict[str, Table]:
+class Tables(Mapping[str, Table]):
+    """The table sheets of one workbook, read by two background threads (calamine parses in Rust
+    and lets other threads run), so a caller can work on one sheet while the next is read.
+    Asking for a sheet waits for it and raises its UnusableInput, if any."""
+
+    # Small sheets first (settings are needed before anything else), then the largest.
+    ORDER = (schema.SETTINGS, schema.BANKS, schema.HOLIDAYS, schema.TOKENS, schema.JOURNAL, schema.REQUESTS,
+             schema.DISPATCH)
+
+    def __init__(self, path: Path) -> None:
+        path = Path(path)
+        names = _sheet_names(path, schema.TABLES)
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
+        self._futures: dict[str, Future[Table]] = {
+            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in self.ORDER
+        }
+        pool.shutdown(wait=False)
+
+    @staticmethod
+    def _table(path: Path, stored_name: str, sheet: str) -> Table:
+        headers = [c.header for c in schema.TABLES[sheet]]
+        return table_from_rows(sheet, read_grid(path, stored_name, sheet), headers)
+
+    def __getitem__(self, sheet: str) -> Table:
+        return self._futures[sheet].result()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(schema.TABLES)
+
+    def __len__(self) -> int:
+        return len(schema.TABLES)
+
+
+def read_tables(path: Path) -> Tables:
     """Every table sheet of a tokenbook workbook, strict about sheets and headers."""
-    grids = open_grids(path, schema.TABLES)
-    return {
-        sheet: table_from_rows(sheet, grids[sheet], [c.header for c in columns])
-        for sheet, columns in schema.TABLES.items()
-    }
+    return Tables(path)

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 from . import normalize as nz
 from . import postal, schema
 from .models import Bank, Ledger, Request, Token
-from .parse import parse_tables
+from .parse import gc_paused, parse_tables
 from .problems import Problem, problem
 from .sheetio import read_tables
 
@@ -28,7 +28,7 @@ class _At:
 
     def __init__(self, ledger: Ledger, sheet: str) -> None:
         self.sheet = sheet
-        self.letters = ledger.layout.columns.get(sheet, {})
+        self.letters = ledger.columns.get(sheet, {})
 
     def __call__(self, code: str, row: int, header: str, value: object = "", **params: object) -> Problem:
         return problem(code, self.sheet, row, header, self.letters.get(header), value, **params)
@@ -170,11 +170,13 @@ def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     places = [(schema.BANKS, b.row, "郵便番号", b.postal_code, b.address) for b in ledger.banks]
     places += [(schema.REQUESTS, r.row, "送付先郵便番号", r.ship_postal_code, r.ship_address)
                for r in ledger.requests if r.state != "取消"]
+    known = postal.prefectures_of(p[3] for p in places if p[3] is not None)
+    at_sheet = {sheet: _At(ledger, sheet) for sheet in (schema.BANKS, schema.REQUESTS)}
     for sheet, row, header, code, address in places:
         if code is None:
             continue
-        at = _At(ledger, sheet)
-        prefecture = postal.prefecture_of(code)
+        at = at_sheet[sheet]
+        prefecture = known.get(code)
         if prefecture is None:
             yield at("unknown-postal-code", row, header, code, postal=code)
             continue
@@ -229,5 +231,6 @@ _SHADOWED = {"required-for-state", "customer-required", "ship-address-required",
 
 def check_book(path: Path, today: dt.date) -> CheckResult:
     """read -> parse -> validate. Raises sheetio.UnusableInput for a file that cannot be used."""
-    ledger, parse_problems = parse_tables(read_tables(path))
-    return check_ledger(ledger, parse_problems, today)
+    with gc_paused():
+        ledger, parse_problems = parse_tables(read_tables(path))
+        return check_ledger(ledger, parse_problems, today)

@@ -89,3 +89,11 @@ def test_a_year_of_journal(sample):
 def test_scales_down_to_a_handful():
     tiny = generate(seed=3, banks=1, tokens=5, as_of=AS_OF)
     assert len(tiny.rows[schema.TOKENS]) == 5 and len(tiny.rows[schema.BANKS]) == 1
+
+
+def test_older_completed_requests_can_be_archived():
+    book = generate(seed=2, banks=3, tokens=2000, as_of=AS_OF, completed_requests=25, open_requests=5)
+    states = column(book, schema.REQUESTS, "状態")
+    assert states.count("完了") == 25 and states.count("受付") == 5
+    kept = set(column(book, schema.REQUESTS, "依頼番号"))
+    assert set(column(book, schema.DISPATCH, "依頼番号")) <= kept

@@ -72,12 +72,12 @@ def generate(
     tokens: int = 6000,
     as_of: dt.date | None = None,
     open_requests: int | None = None,
-    history_days: int = 365,
+    completed_requests: int | None = None,
 ) -> SampleBook:
     """A consistent sample ledger as of `as_of` with a year of journal.
 
-    Completed requests and their dispatch rows are kept for `history_days` (older ones are taken to
-    be archived; the journal still holds the whole year).
+    `completed_requests` keeps only that many of the latest completed requests (and their dispatch
+    rows) in 申込 / 発送, the older ones taken to be archived; the journal still holds the year.
 
     `open_requests` (default: about 1 per 150 tokens, at least 12) are the requests still waiting for
     the next weekly batch, of every kind and method.
@@ -104,12 +104,25 @@ def generate(
             in_use.append(token)
         if token["state"] == "金庫保管":
             stock_by_bank.setdefault(bank.code, []).append(token["serial"])
-        _history(book, rng, token, bank, journal_start, as_of, ids, as_of - dt.timedelta(days=history_days))
+        _history(book, rng, token, bank, journal_start, as_of, ids)
         book.add(schema.TOKENS, **token)
 
+    if completed_requests is not None:
+        _archive_completed(book, completed_requests)
     _open_requests(book, rng, bank_list, in_use, stock_by_bank, as_of, ids,
                    open_requests if open_requests is not None else max(12, tokens // 150))
     return book
+
+
+def _archive_completed(book: SampleBook, keep: int) -> None:
+    """Keep the latest `keep` completed requests and their dispatch rows; the rest are archived."""
+    received = [c.field for c in schema.REQUEST_COLUMNS].index("received_on")
+    request_id = [c.field for c in schema.REQUEST_COLUMNS].index("request_id")
+    latest = sorted(book.rows[schema.REQUESTS], key=lambda r: (r[received], r[request_id]), reverse=True)[:keep]
+    kept = {r[request_id] for r in latest}
+    book.rows[schema.REQUESTS] = [r for r in book.rows[schema.REQUESTS] if r[request_id] in kept]
+    dispatch_request = [c.field for c in schema.DISPATCH_COLUMNS].index("request_id")
+    book.rows[schema.DISPATCH] = [r for r in book.rows[schema.DISPATCH] if r[dispatch_request] in kept]
 
 
 @dataclass(frozen=True)
@@ -198,7 +211,7 @@ def _customer(rng: random.Random, token: dict[str, Any], bank: _Bank) -> None:
 
 
 def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: _Bank, start: dt.date,
-             as_of: dt.date, ids: _Ids, kept_since: dt.date) -> None:
+             as_of: dt.date, ids: _Ids) -> None:
     """Journal rows for one token over the year before `as_of`, and the request/dispatch that moved it."""
     serial, state = token["serial"], token["state"]
     started = token.get("started_on")
@@ -223,15 +236,14 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
         iso = request_day.isocalendar()
         batch = f"{iso.year}-W{iso.week:02d}"
         postal_code, address = bank.place.address(rng)
-        archived = started < kept_since
-        (_discard if archived else book.add)(schema.REQUESTS, request_id=request_id, received_on=request_day, bank_code=bank.code,
+        book.add(schema.REQUESTS, request_id=request_id, received_on=request_day, bank_code=bank.code,
                  branch_code=token["branch_code"], customer_no=token["customer_no"], customer_name=token["customer_name"],
                  customer_kind=token["_kind"], kind=rng.choice(("新規", "新規", "途中")), quantity=1, method="顧客郵送",
                  ib_card="無", ship_postal_code=postal_code, ship_address=address, ship_name=token["customer_name"],
                  ship_phone=_phone(rng),
                  state="完了", memo=f"{started:%Y/%m/%d} 発送済")
         ids.dispatch += 1
-        (_discard if archived else book.add)(schema.DISPATCH, dispatch_id=f"D{ids.dispatch:07d}", batch=batch, request_id=request_id, serial=serial,
+        book.add(schema.DISPATCH, dispatch_id=f"D{ids.dispatch:07d}", batch=batch, request_id=request_id, serial=serial,
                  bank_code=bank.code, planned_on=started, shipped_on=started, postal_code=postal_code, address=address,
                  name=token["customer_name"], ib_card="無", tracking_no=f"{rng.randint(10**11, 10**12 - 1)}", state="発送済")
         token["request_id"] = request_id
@@ -244,10 +256,6 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
         day = max(start, token["received_on"]) + dt.timedelta(days=rng.randint(1, 300))
         journal(min(day, as_of), "停止", previous, "停止", memo=token["stop_reason"])
     token.pop("_kind", None)
-
-
-def _discard(sheet: str, **values: Any) -> None:
-    """Rows of completed work older than the kept history: archived, not in the sample."""
 
 
 def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_use: list[dict[str, Any]],

@@ -355,3 +355,15 @@ def test_problem_renders_as_the_design_shows():
 
     p = problem("bad-postal-code", "申込", 12, "送付先郵便番号", "F", "12-345")
     assert p.render() == "申込!F12 [bad-postal-code] 郵便番号が7桁ではありません: '12-345'"
+
+
+def test_a_crashing_check_becomes_an_internal_error_not_a_traceback(monkeypatch):
+    from tokenbook import validate
+
+    def broken(ledger, today):
+        yield from ()
+        raise KeyError("bug")
+
+    monkeypatch.setattr(validate, "CHECKS", (broken, *validate.CHECKS))
+    found = check_memory(requests=req(送付先電話="06-1234"))
+    assert found == {("全体", None, "internal-error"), ("申込", "Q2", "bad-phone")}

@@ -1,0 +1,107 @@
+"""The business calendar and the weekly batch's dates (design §5).
+
+A business day is Monday–Friday, not a Japanese national holiday (substitute and citizens'
+holidays included, from the maintained `jpholiday` package), not 12/31–1/3 and not listed in 休業日.
+A batch is named by its cutoff C (the latest 受付締切曜日 on or before the run date): the ISO week
+of C, e.g. `2026-W48`. From C: ● card creation, ◆ card receipt, ★ ship date, each the first such
+weekday after the previous date, moved to the next business day when closed.
+
+>>> dates = batch_for(dt.date(2026, 11, 26), Settings())
+>>> dates.batch_id, dates.cutoff, dates.card, dates.receipt, dates.ship
+('2026-W48', datetime.date(2026, 11, 24), datetime.date(2026, 11, 25), datetime.date(2026, 11, 27), datetime.date(2026, 11, 30))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+import jpholiday
+
+from .models import Settings
+
+_DAY = dt.timedelta(days=1)
+_BATCH_ID = re.compile(r"(\d{4})-W(\d{2})")
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Closed days beyond weekends and national holidays (the 休業日 sheet)."""
+
+    extra_closed: frozenset[dt.date] = frozenset()
+
+    @classmethod
+    def of(cls, days: Iterable[dt.date | None]) -> "Calendar":
+        return cls(frozenset(d for d in days if d is not None))
+
+    def is_business_day(self, day: dt.date) -> bool:
+        """
+        >>> Calendar().is_business_day(dt.date(2027, 1, 11))  # 成人の日
+        False
+        >>> Calendar().is_business_day(dt.date(2026, 12, 31))
+        False
+        """
+        if day.weekday() >= 5 or day in self.extra_closed:
+            return False
+        if (day.month, day.day) in ((12, 31), (1, 1), (1, 2), (1, 3)):
+            return False
+        return not jpholiday.is_holiday(day)
+
+    def roll_forward(self, day: dt.date) -> dt.date:
+        """The day itself if open, else the next business day."""
+        while not self.is_business_day(day):
+            day += _DAY
+        return day
+
+
+def next_weekday_after(day: dt.date, weekday: int) -> dt.date:
+    """The first date strictly after `day` that falls on `weekday` (Monday = 0)."""
+    return day + dt.timedelta(days=(weekday - day.weekday() - 1) % 7 + 1)
+
+
+def last_weekday_on_or_before(day: dt.date, weekday: int) -> dt.date:
+    return day - dt.timedelta(days=(day.weekday() - weekday) % 7)
+
+
+@dataclass(frozen=True)
+class BatchDates:
+    batch_id: str
+    cutoff: dt.date
+    card: dt.date  # ● SSC creates the IB cards
+    receipt: dt.date  # ◆ CSS receives them
+    ship: dt.date  # ★ CSS ships cards and tokens
+
+
+def batch_id(cutoff: dt.date) -> str:
+    iso = cutoff.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def dates_from_cutoff(cutoff: dt.date, settings: Settings, calendar: Calendar = Calendar()) -> BatchDates:
+    card = calendar.roll_forward(next_weekday_after(cutoff, settings.card_weekday))
+    receipt = calendar.roll_forward(next_weekday_after(card, settings.receipt_weekday))
+    ship = calendar.roll_forward(next_weekday_after(receipt, settings.ship_weekday))
+    return BatchDates(batch_id(cutoff), cutoff, card, receipt, ship)
+
+
+def batch_for(run_date: dt.date, settings: Settings, calendar: Calendar = Calendar()) -> BatchDates:
+    """The batch a run on `run_date` belongs to."""
+    return dates_from_cutoff(last_weekday_on_or_before(run_date, settings.cutoff_weekday), settings, calendar)
+
+
+def batch_by_id(value: str, settings: Settings, calendar: Calendar = Calendar()) -> BatchDates | None:
+    """The batch named `YYYY-Www`, or None if that is not a batch id.
+
+    >>> batch_by_id("2026-W53", Settings()).ship
+    datetime.date(2027, 1, 12)
+    """
+    match = _BATCH_ID.fullmatch(value.strip().upper())
+    if not match:
+        return None
+    try:
+        cutoff = dt.date.fromisocalendar(int(match[1]), int(match[2]), settings.cutoff_weekday + 1)
+    except ValueError:
+        return None
+    return dates_from_cutoff(cutoff, settings, calendar)

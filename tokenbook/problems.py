@@ -56,6 +56,9 @@ CODES: dict[str, tuple[str, str]] = {
     "postal-prefecture-mismatch": (WARNING, "郵便番号 {postal} は{prefecture}の番号ですが、住所は{found}です"),
     "expired-stock": (WARNING, "使用期限を過ぎた在庫です"),
     "suspicious-duplicate": (WARNING, "同じ顧客の同じ申込区分が未完了で重複しています（{first}行目）"),
+    "state-differs-from-journal": (WARNING, "状態が履歴（最後は「{journalled}」）と違います。手作業の変更として履歴に記録します"),
+    "batch-input-error": (WARNING, "入力エラーがあるため、この申込は今回のバッチで処理しません"),
+    "dispatch-mismatch": (ERROR, "発送行のトークンが引当済ではないか、別の依頼に引き当てられています"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
 }
 

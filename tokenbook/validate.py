@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
 from . import postal, schema
+from .journal import check_journal
 from .models import Bank, Ledger, Request, Token
 from .parse import gc_paused, parse_tables
 from .problems import Problem, problem
@@ -185,7 +186,8 @@ def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("postal-prefecture-mismatch", row, header, code, postal=code, prefecture=prefecture, found=found)
 
 
-CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes)
+CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes,
+                             check_journal)
 
 
 def validate(ledger: Ledger, today: dt.date) -> list[Problem]:

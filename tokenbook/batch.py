@@ -1,0 +1,387 @@
+"""The weekly batch (design §4, §6): allocate, confirm, cancel.
+
+Each operation is a pure function from a ledger to a `BatchResult`: the new ledger (changed rows
+keep their row numbers, new rows are numbered after each sheet's last row), what it did, and the
+problems it met. Every token transition adds exactly one journal entry. Nothing here reads or
+writes files; `writeback` turns the difference between the two ledgers into cell changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field, replace
+
+from . import schema
+from .journal import Context, entry, reconcile
+from .models import Dispatch, JournalEntry, Ledger, Request, Token
+from .normalize import add_months
+from .problems import Problem, problem
+from .schedule import BatchDates, Calendar, batch_by_id, batch_for
+
+OPEN = ("受付", "保留")
+
+
+@dataclass
+class Summary:
+    """What one batch operation did, for the operator's screen and the メニュー panel."""
+
+    dates: BatchDates
+    allocated: list[tuple[str, int]] = field(default_factory=list)  # (request id, tokens)
+    held: list[tuple[str, str]] = field(default_factory=list)  # (request id, reason)
+    handovers: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # request ids left alone for their input errors
+    released: list[str] = field(default_factory=list)  # serials returned to stock
+    shipped: list[tuple[str, str]] = field(default_factory=list)  # (request id, serial)
+    waiting_for_card: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    stock: dict[str, tuple[int, int]] = field(default_factory=dict)  # owner -> (in stock, usable this batch)
+    reorder_point: int = 0
+    weekly_demand: float = 0.0
+    center: list[Request] = field(default_factory=list)  # 法人 new contracts for the joint center
+    hand_edits: int = 0
+
+    @property
+    def weeks_left(self) -> float | None:
+        usable = self.stock.get(schema.CSS, (0, 0))[1]
+        return None if self.weekly_demand <= 0 else usable / self.weekly_demand
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    ledger: Ledger
+    summary: Summary
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def new_journal(self) -> int:
+        return len(self.ledger.journal)
+
+
+class _Work:
+    """The mutable working copy of one operation; `result()` freezes it into a new ledger."""
+
+    def __init__(self, ledger: Ledger, ctx: Context, dates: BatchDates, as_of: dt.date | None = None) -> None:
+        self.source = ledger
+        self.as_of = as_of or ctx.now.date()
+        self.ctx = ctx
+        self.tokens = list(ledger.tokens)
+        self.requests = list(ledger.requests)
+        self.dispatches = list(ledger.dispatches)
+        self.journal = list(ledger.journal)
+        self.token_at = {t.serial: i for i, t in enumerate(self.tokens) if t.serial}
+        self.request_at = {r.request_id: i for i, r in enumerate(self.requests) if r.request_id}
+        self.banks = {b.bank_code: b for b in ledger.banks if b.bank_code}
+        self.summary = Summary(dates=dates, reorder_point=ledger.settings.reorder_point)
+        self.problems: list[Problem] = []
+        self.next_row = {
+            schema.DISPATCH: max((d.row for d in ledger.dispatches), default=1) + 1,
+            schema.JOURNAL: max((e.row for e in ledger.journal), default=1) + 1,
+        }
+
+    # --- recording ---------------------------------------------------------------------------
+    def move(self, serial: str, effective_on: dt.date, operation: str, for_request: str = "", note: str = "",
+             **changes: object) -> Token:
+        """Change one token (`changes` are its fields) and journal the transition for `for_request`."""
+        index = self.token_at[serial]
+        before = self.tokens[index]
+        after = before._replace(**changes)
+        self.tokens[index] = after
+        self.journal.append(entry(self.ctx, self._row(schema.JOURNAL), effective_on, operation, after,
+                                  before.state or "", after.state or "", for_request, self.summary.dates.batch_id,
+                                  note))
+        return after
+
+    def set_request(self, index: int, **changes: object) -> None:
+        self.requests[index] = self.requests[index]._replace(**changes)
+
+    def add_dispatch(self, **values: object) -> None:
+        self.dispatches.append(Dispatch(row=self._row(schema.DISPATCH), **values))
+
+    def _row(self, sheet: str) -> int:
+        row = self.next_row[sheet]
+        self.next_row[sheet] += 1
+        return row
+
+    def result(self) -> BatchResult:
+        ledger = replace(self.source, tokens=tuple(self.tokens), requests=tuple(self.requests),
+                         dispatches=tuple(self.dispatches), journal=tuple(self.journal))
+        return BatchResult(ledger, self.summary, tuple(self.problems))
+
+    # --- shared steps ------------------------------------------------------------------------
+    def record_hand_edits(self) -> None:
+        entries, found = reconcile(self.source, self.ctx, self.next_row[schema.JOURNAL])
+        self.journal.extend(entries)
+        self.next_row[schema.JOURNAL] += len(entries)
+        self.problems.extend(found)
+        self.summary.hand_edits = len(entries)
+
+    def release(self, dispatch_index: int, note: str) -> None:
+        """A planned parcel that will not ship: its row 取消, its token back to stock."""
+        d = self.dispatches[dispatch_index]
+        self.dispatches[dispatch_index] = d._replace(state="取消")
+        token = self.tokens[self.token_at[d.serial]] if d.serial in self.token_at else None
+        if token is not None and token.state == "引当済":
+            self.move(d.serial, self.ctx.now.date(), "引当取消", d.request_id, note, state="在庫")
+            self.summary.released.append(d.serial)
+
+    def release_cancelled_requests(self) -> None:
+        """Requests a clerk set to 取消 give back the tokens planned for them (design §6)."""
+        cancelled = {r.request_id for r in self.requests if r.state == "取消" and r.request_id}
+        for i, d in enumerate(self.dispatches):
+            if d.state == "予定" and d.request_id in cancelled:
+                self.release(i, "申込取消")
+
+    def assign_request_ids(self) -> None:
+        """Blank 依頼番号 become `R` + 受付日 + `-` + the next free 3-digit number of that day."""
+        used: dict[str, int] = defaultdict(int)
+        for r in self.requests:
+            if r.request_id.startswith("R") and r.request_id[9:10] == "-" and r.request_id[10:].isdigit():
+                used[r.request_id[1:9]] = max(used[r.request_id[1:9]], int(r.request_id[10:]))
+        for i, r in enumerate(self.requests):
+            if not r.request_id and r.received_on is not None:
+                day = f"{r.received_on:%Y%m%d}"
+                used[day] += 1
+                new_id = f"R{day}-{used[day]:03d}"
+                self.set_request(i, request_id=new_id)
+                self.request_at[new_id] = i
+
+
+def _context_dates(ledger: Ledger) -> Calendar:
+    return Calendar.of(h.day for h in ledger.holidays)
+
+
+# --- allocate -----------------------------------------------------------------------------------
+
+def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozenset[int] = frozenset()) -> BatchResult:
+    """The weekly allocation run for the batch `as_of` belongs to (design §6).
+
+    `blocked_rows` are 申込 rows with input errors: they are left untouched and reported.
+    """
+    settings = ledger.settings
+    dates = batch_for(as_of, settings, _context_dates(ledger))
+    work = _Work(ledger, ctx, dates, as_of)
+    work.record_hand_edits()
+    work.assign_request_ids()
+    work.release_cancelled_requests()
+
+    min_expiry = add_months(dates.ship, settings.min_remaining_months)
+    pools = _pools(work.tokens, min_expiry)
+    usable_before = {owner: len(pool) for owner, pool in pools.items()}
+    parcel = _parcel_numbers(work.dispatches, dates.batch_id)
+    handed: set[str] = set()
+
+    eligible = sorted(
+        (i for i, r in enumerate(work.requests)
+         if r.state in OPEN and r.received_on is not None and r.received_on <= dates.cutoff),
+        key=lambda i: (work.requests[i].received_on, work.requests[i].request_id),
+    )
+    for i in eligible:
+        r = work.requests[i]
+        if r.row in blocked_rows:
+            work.summary.skipped.append(r.request_id or f"{schema.REQUESTS}!{r.row}")
+            continue
+        if r.method == "窓口手交":
+            _handover(work, i, handed)
+        elif (reason := _ib_hold(r)) is not None:
+            _hold(work, i, reason)
+        else:
+            _allocate_postal(work, i, pools, parcel)
+
+    work.summary.stock = _stock(work.tokens, pools, usable_before)
+    work.summary.weekly_demand = _weekly_demand(work.journal, dates.cutoff)
+    work.summary.center = [work.requests[i] for i in eligible
+                           if work.requests[i].kind == "新規" and work.requests[i].customer_kind == "法人"
+                           and work.requests[i].ib_card == "有"]
+    return work.result()
+
+
+def _pools(tokens: list[Token], min_expiry: dt.date) -> dict[str, deque[str]]:
+    """Allocatable serials per owner, earliest expiry first (FEFO), then serial."""
+    candidates: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
+    for t in tokens:
+        if t.state == "在庫" and t.serial and t.owner and t.expires_on and t.expires_on >= min_expiry:
+            candidates[t.owner].append((t.expires_on, t.serial))
+    return {owner: deque(serial for _, serial in sorted(items)) for owner, items in candidates.items()}
+
+
+def _parcel_numbers(dispatches: list[Dispatch], batch_id: str) -> Counter[str]:
+    """The batch's parcel counter, continuing after the parcels an earlier run of it made."""
+    numbers = Counter[str]()
+    prefix = f"{batch_id}-"
+    for d in dispatches:
+        if d.dispatch_id.startswith(prefix) and d.dispatch_id[len(prefix):].isdigit():
+            numbers[batch_id] = max(numbers[batch_id], int(d.dispatch_id[len(prefix):]))
+    return numbers
+
+
+def _ib_hold(r: Request) -> str | None:
+    if r.ib_card != "有":
+        return None
+    if r.ib_registered_on is None:
+        return "IB登録未了"
+    if r.customer_kind == "法人" and r.center_sent_on is None:
+        return "共同センター伝送未了"
+    return None
+
+
+def _hold(work: _Work, index: int, reason: str) -> None:
+    work.set_request(index, state="保留", memo=reason)
+    work.summary.held.append((work.requests[index].request_id, reason))
+
+
+def _handover(work: _Work, index: int, handed: set[str]) -> None:
+    r = work.requests[index]
+    for serial in r.handover_serials:
+        token = work.tokens[work.token_at[serial]] if serial in work.token_at else None
+        if serial in handed or token is None or token.state != "金庫保管" or token.bank_code != r.bank_code:
+            _hold(work, index, f"手交シリアル {serial} は金庫保管ではありません")
+            return
+    for serial in r.handover_serials:
+        handed.add(serial)
+        work.move(serial, r.received_on, "手交", r.request_id, state="利用中", bank_code=r.bank_code,
+                  branch_code=r.branch_code, customer_no=r.customer_no, customer_name=r.customer_name,
+                  started_on=r.received_on, request_id=r.request_id)
+    work.set_request(index, state="完了", memo=f"{r.received_on:%Y/%m/%d} 窓口手交（{len(r.handover_serials)}本）")
+    work.summary.handovers.append((r.request_id, len(r.handover_serials)))
+
+
+def _allocate_postal(work: _Work, index: int, pools: dict[str, deque[str]], parcel: Counter[str]) -> None:
+    r = work.requests[index]
+    wanted = r.quantity or 1
+    own = pools.get(r.bank_code, deque()) if r.bank_code != schema.CSS else deque()
+    css = pools.get(schema.CSS, deque())
+    available = len(own) + len(css)
+    if available < wanted:  # all or nothing; later requests may still fit
+        _hold(work, index, f"在庫不足（必要 {wanted} / 引当可能 {available}）")
+        return
+    chosen = [own.popleft() if own else css.popleft() for _ in range(wanted)]
+    dates = work.summary.dates
+    parcel[dates.batch_id] += 1
+    parcel_id = f"{dates.batch_id}-{parcel[dates.batch_id]:04d}"
+    postal_code, address, name = _destination(work, r)
+    for serial in chosen:
+        work.move(serial, work.as_of, "引当", r.request_id, state="引当済", request_id=r.request_id)
+        work.add_dispatch(dispatch_id=parcel_id, batch=dates.batch_id, request_id=r.request_id, serial=serial,
+                          bank_code=r.bank_code, planned_on=dates.ship, shipped_on=None, postal_code=postal_code,
+                          address=address, name=name, ib_card=r.ib_card or "無", tracking_no="", state="予定")
+    work.set_request(index, state="割当済", memo=f"{dates.ship:%m/%d}発送予定（{wanted}本・{dates.batch_id}）")
+    work.summary.allocated.append((r.request_id, wanted))
+
+
+def _destination(work: _Work, r: Request) -> tuple[str | None, str, str]:
+    """Where the parcel goes: the request's address, or for 金庫郵送 the bank's own by default."""
+    if r.method == "金庫郵送" and not (r.ship_postal_code and r.ship_address):
+        bank = work.banks.get(r.bank_code)
+        if bank is not None:
+            return bank.postal_code, bank.address, r.ship_name or bank.addressee or bank.name
+    return r.ship_postal_code, r.ship_address, r.ship_name
+
+
+def _stock(tokens: list[Token], pools: dict[str, deque[str]], usable_before: dict[str, int]) -> dict[str, tuple[int, int]]:
+    in_stock = Counter(t.owner for t in tokens if t.state == "在庫" and t.owner)
+    owners = sorted(set(in_stock) | set(usable_before), key=lambda o: (o != schema.CSS, o))
+    return {owner: (in_stock.get(owner, 0), len(pools.get(owner, ()))) for owner in owners}
+
+
+def _weekly_demand(journal: list[JournalEntry], cutoff: dt.date, weeks: int = 8) -> float:
+    """Tokens that left stock per week over the `weeks` before the cutoff (allocations and handovers)."""
+    since = cutoff - dt.timedelta(weeks=weeks)
+    moved = sum(1 for e in journal if e.operation in ("引当", "手交") and e.effective_on
+                and since <= e.effective_on < cutoff)
+    return moved / weeks
+
+
+# --- confirm ------------------------------------------------------------------------------------
+
+def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Context) -> BatchResult:
+    """Shipment confirmation (発送確定) of one batch: planned rows become shipped (design §6)."""
+    dates = _dates_or_raise(ledger, batch_id)
+    day = shipped_on or dates.ship
+    work = _Work(ledger, ctx, dates)
+    work.record_hand_edits()
+    work.release_cancelled_requests()
+    rows = [i for i, d in enumerate(work.dispatches) if d.batch == dates.batch_id and d.state == "予定"]
+    if not rows and not any(d.batch == dates.batch_id for d in work.dispatches):
+        raise BatchError(f"バッチ {dates.batch_id} の発送行がありません")
+    touched: list[str] = []
+    for i in rows:
+        d = work.dispatches[i]
+        r = work.requests[work.request_at[d.request_id]] if d.request_id in work.request_at else None
+        token = work.tokens[work.token_at[d.serial]] if d.serial in work.token_at else None
+        if r is None or token is None or token.state != "引当済" or token.request_id != d.request_id:
+            work.problems.append(problem("dispatch-mismatch", schema.DISPATCH, d.row, "シリアル番号",
+                                         ledger.columns.get(schema.DISPATCH, {}).get("シリアル番号"), d.serial))
+            continue
+        if d.ib_card == "有" and r.ib_card_received_on is None:
+            work.summary.waiting_for_card.append(d.request_id)
+            continue
+        work.dispatches[i] = d._replace(state="発送済", shipped_on=day)
+        if r.kind == "金庫補充":  # ownership passes to the bank
+            work.move(d.serial, day, "発送", r.request_id, state="金庫保管", owner=r.bank_code,
+                      bank_code=r.bank_code, branch_code=r.branch_code)
+        else:
+            work.move(d.serial, day, "発送", r.request_id, state="利用中", bank_code=r.bank_code,
+                      branch_code=r.branch_code, customer_no=r.customer_no, customer_name=r.customer_name,
+                      started_on=day)
+        work.summary.shipped.append((r.request_id, d.serial))
+        if r.request_id not in touched:
+            touched.append(r.request_id)
+    for request_id in touched:
+        _complete_if_shipped(work, request_id, day)
+    return work.result()
+
+
+def _complete_if_shipped(work: _Work, request_id: str, day: dt.date) -> None:
+    parcels = [d for d in work.dispatches if d.request_id == request_id and d.state != "取消"]
+    if not parcels or any(d.state != "発送済" for d in parcels):
+        return
+    index = work.request_at[request_id]
+    r = work.requests[index]
+    work.set_request(index, state="完了", memo=f"{day:%Y/%m/%d} 発送済（{len(parcels)}本）")
+    work.summary.completed.append(request_id)
+    if r.kind in ("交換", "再発行") and r.old_serial in work.token_at:
+        old = work.tokens[work.token_at[r.old_serial]]
+        if old.state == "利用中":
+            recorded = old.stop_reason if old.stop_reason in ("紛失", "故障") else None
+            reason = "交換" if r.kind == "交換" else (recorded or "その他")
+            work.move(r.old_serial, day, "停止", request_id, note=f"{r.kind}による停止", state="停止",
+                      stop_reason=reason)
+            work.summary.stopped.append(r.old_serial)
+
+
+# --- cancel -------------------------------------------------------------------------------------
+
+def cancel_batch(ledger: Ledger, batch_id: str, ctx: Context) -> BatchResult:
+    """Undo a batch's allocation while none of it has shipped (design §6). Handovers stay done."""
+    dates = _dates_or_raise(ledger, batch_id)
+    rows = [i for i, d in enumerate(ledger.dispatches) if d.batch == dates.batch_id and d.state != "取消"]
+    if not rows:
+        raise BatchError(f"バッチ {dates.batch_id} に取り消せる発送行がありません")
+    shipped = [ledger.dispatches[i] for i in rows if ledger.dispatches[i].state == "発送済"]
+    if shipped:
+        raise BatchError(f"バッチ {dates.batch_id} は {len(shipped)} 本が発送済みのため取り消せません")
+    work = _Work(ledger, ctx, dates)
+    work.record_hand_edits()
+    requests: list[str] = []
+    for i in rows:
+        work.release(i, f"バッチ {dates.batch_id} 取消")
+        if work.dispatches[i].request_id not in requests:
+            requests.append(work.dispatches[i].request_id)
+    for request_id in requests:
+        index = work.request_at.get(request_id)
+        if index is not None and work.requests[index].state == "割当済":
+            work.set_request(index, state="受付", memo=f"バッチ {dates.batch_id} 取消のため再受付")
+    return work.result()
+
+
+class BatchError(Exception):
+    """A batch operation that cannot be done as asked (exit 1); the message is for the operator."""
+
+
+def _dates_or_raise(ledger: Ledger, batch_id: str) -> BatchDates:
+    dates = batch_by_id(batch_id, ledger.settings, _context_dates(ledger))
+    if dates is None:
+        raise BatchError(f"バッチ番号は 2026-W48 の形で指定してください: {batch_id!r}")
+    return dates

@@ -97,3 +97,11 @@ def test_older_completed_requests_can_be_archived():
     assert states.count("完了") == 25 and states.count("受付") == 5
     kept = set(column(book, schema.REQUESTS, "依頼番号"))
     assert set(column(book, schema.DISPATCH, "依頼番号")) <= kept
+
+
+def test_journal_replays_to_the_token_sheet(sample, tmp_path):
+    from tokenbook.journal import Context, reconcile
+
+    ledger = check_book(build_workbook(tmp_path / "s.xlsm", sample.rows), AS_OF).ledger
+    entries, problems = reconcile(ledger, Context(dt.datetime(2026, 11, 24, 12), "t"), 10**6)
+    assert entries == [] and problems == []

@@ -29,10 +29,13 @@ BANK_LIST_ROWS = 1000
 Rows = Sequence[Sequence[Any]]
 
 
-def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | None = None) -> Path:
+def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | None = None,
+                   vba_project: Path | None = None, buttons: Sequence[tuple[str, str]] = ()) -> Path:
     """Write a complete workbook to `path` (.xlsm or .xlsx); `data` maps sheet -> rows in schema order.
 
-    The file is written beside the target and moved into place, so a reader never sees half a file.
+    `vba_project` is a vbaProject.bin to embed and `buttons` (caption, macro) form buttons placed on
+    メニュー. The file is written beside the target and moved into place, so a reader never sees
+    half a file.
     """
     path = Path(path)
     data = data or {}
@@ -49,7 +52,9 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
     )
     try:
         formats = _formats(workbook)
-        _menu(workbook, formats)
+        if vba_project is not None:
+            workbook.add_vba_project(str(vba_project))
+        _menu(workbook, formats, buttons)
         for sheet, columns in schema.TABLES.items():
             rows = data.get(sheet)
             if sheet == schema.SETTINGS and not rows:
@@ -58,7 +63,7 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
         _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
         workbook.get_worksheet_by_name(schema.MENU).activate()
         workbook.close()
-        if path.suffix.lower() == ".xlsm":
+        if path.suffix.lower() == ".xlsm" and vba_project is None:
             _mark_macro_enabled(tmp)
         os.replace(tmp, path)
     finally:
@@ -150,9 +155,10 @@ def _dropdowns(ws: Any, columns: Sequence[Column]) -> None:
 
 
 MENU_PANEL = ("在庫（所有者別）", "未処理の申込", "次回バッチ", "前回の実行結果")
+MENU_PANEL_ROW = 4  # the first label's row (1-based) in column E; its value is in column F
 
 
-def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any]) -> None:
+def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any], buttons: Sequence[tuple[str, str]] = ()) -> None:
     ws = workbook.add_worksheet(schema.MENU)
     ws.hide_gridlines(2)
     ws.set_column(0, 0, 2)
@@ -163,9 +169,11 @@ def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any]) -> None:
     ws.write_string(0, 1, "ハードウェアトークン管理 tokenbook", formats["title"])
     ws.write_string(2, 4, "状況", formats["label"])
     ws.write_string(2, 5, "（tokenbook が書き込みます）", formats["label"])
-    for offset, label in enumerate(MENU_PANEL, start=3):
+    for offset, label in enumerate(MENU_PANEL, start=MENU_PANEL_ROW - 1):
         ws.write_string(offset, 4, label, formats["label"])
         ws.write_blank(offset, 5, None, formats["panel"])
+    for index, (caption, macro) in enumerate(buttons):
+        ws.insert_button(2 + index * 3, 1, {"macro": macro, "caption": caption, "width": 240, "height": 44})
 
 
 def _mark_macro_enabled(path: Path) -> None:

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from . import sample
 from .build import build_workbook
 from .outcome import Checked, Outcome, Unusable
+from .runs import Run, run_allocate, run_cancel, run_confirm
 from .sheetio import UnusableInput
 from .validate import check_book
 
@@ -67,6 +68,48 @@ def validate(
     except UnusableInput as exc:
         _finish(Unusable.because(str(exc)))
     _finish(Checked(problems=result.problems, as_json=as_json))
+
+
+def _date_option(value: Optional[str], name: str) -> Optional[dt.date]:
+    """A date given on the command line, in any form a clerk would type (2026-11-24, R8.11.24, …)."""
+    if value is None:
+        return None
+    from .normalize import Invalid, date
+
+    try:
+        return date(value)
+    except Invalid:
+        _finish(Unusable.because(f"{name} を日付として読めません: {value!r}"))
+    raise AssertionError("unreachable")
+
+
+@app.command()
+def allocate(
+    book: BookOption = DEFAULT_BOOK,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="基準日（既定は今日）。この日が属する週次バッチを割り当てます")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="割当の計画を表示するだけで、ブックには書き込みません")] = False,
+) -> None:
+    """週次割当: 締切までの申込にトークンを引き当て、発送予定を作ります。"""
+    _finish(run_allocate(Run.here(book), _date_option(as_of, "--as-of"), dry_run))
+
+
+@app.command()
+def confirm(
+    batch: Annotated[str, typer.Option("--batch", help="バッチ番号（例 2026-W48）")],
+    book: BookOption = DEFAULT_BOOK,
+    shipped_on: Annotated[Optional[str], typer.Option("--shipped-on", help="発送日（既定はバッチの発送日★）")] = None,
+) -> None:
+    """発送確定: バッチの発送予定を発送済にし、トークンを利用中（金庫補充は金庫保管）にします。"""
+    _finish(run_confirm(Run.here(book), batch, _date_option(shipped_on, "--shipped-on")))
+
+
+@app.command("cancel-batch")
+def cancel_batch(
+    batch: Annotated[str, typer.Option("--batch", help="バッチ番号（例 2026-W48）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """バッチ取消: まだ何も発送していないバッチの引当をすべて在庫に戻します。"""
+    _finish(run_cancel(Run.here(book), batch))
 
 
 @app.command()

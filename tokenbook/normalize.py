@@ -353,8 +353,8 @@ def datetime(value: Any) -> dt.datetime:
     >>> datetime("2026-11-24 09:30")
     datetime.datetime(2026, 11, 24, 9, 30)
     """
-    if isinstance(value, dt.datetime):
-        return value
+    if isinstance(value, dt.datetime):  # to the second: Excel keeps time as a fraction of a day
+        return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time())
     if isinstance(value, (int, float)) and not isinstance(value, bool):

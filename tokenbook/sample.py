@@ -215,7 +215,7 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
     """Journal rows for one token over the year before `as_of`, and the request/dispatch that moved it."""
     serial, state = token["serial"], token["state"]
     started = token.get("started_on")
-    shipped_this_year = started is not None and started >= start + dt.timedelta(days=14) and state == "利用中"
+    shipped_this_year = started is not None and started >= start and state == "利用中"
     received_this_year = token["received_on"] >= start
     # The journal holds the year's movements only (earlier years are archived), so a token that
     # came in before the year has no 入庫 row here.
@@ -231,7 +231,7 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
         memo = "SSCより購入" if token["owner"] == schema.CSS else "預り在庫受入"
         journal(token["received_on"], "入庫", "", intake, memo=memo)
     if shipped_this_year:
-        request_day = started - dt.timedelta(days=rng.randint(6, 12))
+        request_day = max(started - dt.timedelta(days=rng.randint(6, 12)), start)
         request_id = ids.request(request_day)
         iso = request_day.isocalendar()
         batch = f"{iso.year}-W{iso.week:02d}"
@@ -247,7 +247,7 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
                  bank_code=bank.code, planned_on=started, shipped_on=started, postal_code=postal_code, address=address,
                  name=token["customer_name"], ib_card="無", tracking_no=f"{rng.randint(10**11, 10**12 - 1)}", state="発送済")
         token["request_id"] = request_id
-        allocated = max(request_day + dt.timedelta(days=1), token["received_on"])
+        allocated = min(max(request_day + dt.timedelta(days=1), token["received_on"]), started)
         journal(allocated, "引当", "在庫", "引当済", request_id, batch)
         journal(started, "発送", "引当済", "利用中", request_id, batch)
     elif state == "停止" and (received_this_year or rng.random() < 0.2):

@@ -1,0 +1,324 @@
+"""Headless write-back (design §12): what a run writes, what it keeps, and what it refuses.
+
+Workbooks are real files; after each run they are read back with python-calamine (our reader),
+openpyxl (a second, independent reader), olevba and LibreOffice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.util
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from conftest import BANK, POSTAL_REQUEST, default_sheets
+from tokenbook import schema
+from tokenbook.build import build_workbook
+from tokenbook.cli import main
+from tokenbook.journal import last_states
+from tokenbook.sample import generate
+from tokenbook.validate import check_book
+from tokenbook.writeback import BookBusy, BookLock
+
+TODAY = dt.date.today()
+
+
+def stock(n, start=1):
+    return [{"シリアル番号": f"TK{i:08d}", "所有者": "CSS", "状態": "在庫", "納品日": TODAY - dt.timedelta(days=100)}
+            for i in range(start, start + n)]
+
+
+def requests(n, day=None, start=1):
+    day = day or TODAY - dt.timedelta(days=1)
+    return [{**POSTAL_REQUEST, "依頼番号": f"R{day:%Y%m%d}-{i:03d}", "受付日": day, "顧客番号": f"{i:07d}"}
+            for i in range(start, start + n)]
+
+
+def members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_allocate_writes_states_rows_journal_checks_and_panel(tmp_path, capsys):
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(3), requests=requests(2)))
+    assert main(["allocate", "--book", str(book)]) == 0
+    out = capsys.readouterr().out
+    assert "引当 2件（2本）" in out and "ブックを更新しました" in out
+
+    ledger = check_book(book, TODAY).ledger
+    assert [t.state for t in ledger.tokens] == ["引当済", "引当済", "在庫"]
+    assert [(d.row, d.serial, d.state) for d in ledger.dispatches] == [(2, "TK00000001", "予定"), (3, "TK00000002", "予定")]
+    assert [(e.row, e.operation) for e in ledger.journal] == [(2, "入庫"), (3, "入庫"), (4, "入庫"), (5, "引当"), (6, "引当")]
+    assert last_states(ledger.journal) == {t.serial: t.state for t in ledger.tokens}
+
+    # a second, independent reader sees the same, with dates as dates and the filter grown
+    wb = openpyxl.load_workbook(book)
+    ws = wb["発送"]
+    assert ws["F2"].is_date and ws["F2"].value.date() > TODAY
+    assert ws.auto_filter.ref == "A1:M3"
+    assert wb["履歴"]["A6"].is_date
+    panel = {wb["メニュー"].cell(r, 5).value: wb["メニュー"].cell(r, 6).value for r in range(4, 8)}
+    assert panel["未処理の申込"] == "受付 0件・保留 0件・割当済 2件"
+    assert panel["前回の実行結果"].endswith("週次割当: 引当 2件（2本）・保留 0件・窓口手交 0件")
+    assert panel["在庫（所有者別）"] == "CSS 1本"
+    backups = list((tmp_path / "backups").iterdir())
+    assert len(backups) == 1 and backups[0].stat().st_size > 0
+
+
+def test_check_results_are_written_with_links_and_replaced_next_run(tmp_path):
+    bad = requests(1)[0] | {"送付先郵便番号": "999-9999"}
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=[bad]))
+    assert main(["allocate", "--book", str(book)]) == 0
+    ws = openpyxl.load_workbook(book)["チェック結果"]
+    assert [c.value for c in ws[2]] == ["警告", "申込", "N2", "送付先郵便番号", "999-9999",
+                                        "郵便番号 999-9999 は日本郵便のデータにありません", "unknown-postal-code"]
+    assert ws["C2"].hyperlink.location == "'申込'!N2"
+    assert ws.max_row == 2
+    assert main(["allocate", "--book", str(book)]) == 0  # the warning stays: still one row, not two
+    assert openpyxl.load_workbook(book)["チェック結果"].max_row == 2
+
+
+def test_dry_run_writes_nothing(tmp_path, capsys):
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(2), requests=requests(1)))
+    before = book.read_bytes()
+    assert main(["allocate", "--book", str(book), "--dry-run"]) == 0
+    assert "引当 R" in capsys.readouterr().out
+    assert book.read_bytes() == before and not (tmp_path / "backups").exists()
+
+
+def test_errors_outside_requests_stop_the_batch_and_change_nothing(tmp_path, capsys):
+    tokens = stock(2) + [{**stock(1, 5)[0], "状態": "使用中"}]
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=tokens, requests=requests(1)))
+    before = book.read_bytes()
+    assert main(["allocate", "--book", str(book)]) == 1
+    out = capsys.readouterr().out
+    assert "在庫!C4 [bad-choice]" in out and "中止しました" in out
+    assert book.read_bytes() == before
+
+
+def test_errors_in_one_request_hold_only_that_request(tmp_path, capsys):
+    rows = requests(2)
+    rows[0]["送付先電話"] = "12"
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(2), requests=rows))
+    assert main(["allocate", "--book", str(book)]) == 1
+    ledger = check_book(book, TODAY).ledger
+    assert [(r.state, r.memo) for r in ledger.requests][0] == ("受付", "")
+    assert ledger.requests[1].state == "割当済"
+    assert "入力エラーで未処理 1件" in capsys.readouterr().out
+
+
+def test_confirm_and_cancel_through_the_cli(tmp_path, capsys):
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(2), requests=requests(2)))
+    assert main(["allocate", "--book", str(book)]) == 0
+    batch = check_book(book, TODAY).ledger.dispatches[0].batch
+    assert main(["cancel-batch", "--book", str(book), "--batch", batch]) == 0
+    assert [t.state for t in check_book(book, TODAY).ledger.tokens][:2] == ["在庫", "在庫"]
+    assert main(["allocate", "--book", str(book)]) == 0
+    assert main(["confirm", "--book", str(book), "--batch", batch, "--shipped-on", "R8.12.1"]) == 0
+    ledger = check_book(book, TODAY).ledger
+    assert {t.state for t in ledger.tokens[:2]} == {"利用中"}
+    assert {d.shipped_on for d in ledger.dispatches if d.state == "発送済"} == {dt.date(2026, 12, 1)}
+    capsys.readouterr()
+    assert main(["cancel-batch", "--book", str(book), "--batch", batch]) == 1
+    assert "発送済み" in capsys.readouterr().out
+    assert main(["confirm", "--book", str(book), "--batch", "W48"]) == 1
+    assert main(["confirm", "--book", str(book), "--batch", batch, "--shipped-on", "いつか"]) == 2
+
+
+# --- locks ---------------------------------------------------------------------------------------------
+
+def test_refuses_while_excel_has_the_book_open(tmp_path, capsys):
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=requests(1)))
+    (tmp_path / "~$book.xlsm").write_bytes(b"owner")
+    before = book.read_bytes()
+    assert main(["allocate", "--book", str(book)]) == 3
+    assert "Excel で開かれています" in capsys.readouterr().out
+    assert book.read_bytes() == before
+
+
+def test_refuses_while_another_run_holds_it_and_takes_over_a_dead_runs_lock(tmp_path, capsys):
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=requests(1)))
+    with BookLock(book):
+        assert main(["allocate", "--book", str(book)]) == 3
+        with pytest.raises(BookBusy):
+            BookLock(book).__enter__()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".book.xlsm.tokenbook-lock").write_text(
+        '{"pid": %d, "host": "%s", "since": "x"}' % (dead.pid, os.uname().nodename))
+    assert main(["allocate", "--book", str(book)]) == 0
+    assert not (tmp_path / ".book.xlsm.tokenbook-lock").exists()
+
+
+def test_backups_are_bounded(tmp_path):
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=[]))
+    from tokenbook.runs import Run, run_allocate
+    from tokenbook import writeback
+
+    original = writeback.KEEP_BACKUPS
+    try:
+        writeback.KEEP_BACKUPS = 3
+        for minute in range(6):
+            run = Run(book, dt.datetime.combine(TODAY, dt.time(10, minute)), "t")
+            assert run_allocate(run).exit_code == 0
+    finally:
+        writeback.KEEP_BACKUPS = original
+    assert len(list((tmp_path / "backups").iterdir())) == 3
+
+
+# --- refusals --------------------------------------------------------------------------------------------
+
+def _with(book: Path, edit) -> Path:
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    edit(wb)
+    wb.save(book)
+    return book
+
+
+def test_a_formula_in_a_cell_to_overwrite_is_refused(tmp_path, capsys):
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=requests(1)))
+    _with(book, lambda wb: wb["申込"].__setitem__("V2", '=IF(U2="受付","要処理","")'))
+    before = book.read_bytes()
+    assert main(["allocate", "--book", str(book)]) == 1
+    assert "数式があるため書き込めません" in capsys.readouterr().out
+    assert book.read_bytes() == before
+
+
+def test_a_table_over_an_appended_sheet_is_refused(tmp_path, capsys):
+    from openpyxl.worksheet.table import Table
+
+    book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=requests(1)))
+    _with(book, lambda wb: wb["発送"].add_table(Table(displayName="発送表", ref="A1:M2")))
+    before = book.read_bytes()
+    assert main(["allocate", "--book", str(book)]) == 1
+    assert "テーブル" in capsys.readouterr().out
+    assert book.read_bytes() == before
+
+
+# --- preservation over many runs ---------------------------------------------------------------------
+
+def _xlwings_vba() -> Path:
+    """The VBA project of xlwings' own standalone quickstart workbook (a real Excel-made project)."""
+    spec = importlib.util.find_spec("xlwings")
+    source = Path(spec.submodule_search_locations[0]) / "quickstart_standalone.xlsm"
+    return source
+
+
+@pytest.fixture
+def clerks_book(tmp_path) -> Path:
+    with zipfile.ZipFile(_xlwings_vba()) as archive:
+        vba = tmp_path / "vbaProject.bin"
+        vba.write_bytes(archive.read("xl/vbaProject.bin"))
+    first_week = TODAY - dt.timedelta(days=20 * 7 + 1)
+    book = build_workbook(tmp_path / "tokenbook.xlsm", default_sheets(tokens=stock(80), requests=requests(3, first_week)),
+                          vba_project=vba, buttons=[("週次割当", "SampleCall"), ("入力チェック", "SampleCall")])
+
+    def clerk(wb):
+        ws = wb["在庫"]
+        ws["O1"] = "担当メモ"  # an extra column with values
+        for row in range(2, 40):
+            ws.cell(row, 15, f"棚{row}")
+        ws["A2"].fill = openpyxl.styles.PatternFill("solid", fgColor="FFFF00")  # a highlighted cell
+        ws.column_dimensions["J"].width = 33
+        notes = wb.create_sheet("メモ")  # an extra sheet
+        notes["A1"] = "月末に在庫を数える"
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    clerk(wb)
+    wb.save(book)
+    return book
+
+
+def test_twenty_headless_batches_keep_everything_a_clerk_built(clerks_book, tmp_path, convert):
+    before = members(clerks_book)
+    vba_before = before["xl/vbaProject.bin"]
+    drawings_before = {k: v for k, v in before.items() if "drawing" in k or k.endswith(".vml")}
+    assert drawings_before, "the fixture has buttons"
+    day = TODAY - dt.timedelta(days=20 * 7)
+    for week in range(20):
+        day_of_week = day + dt.timedelta(weeks=week)
+        wb_rows = requests(2, day=day_of_week, start=10 + week * 2)
+        # a clerk types two new requests into the next free rows, as in Excel
+        wb = openpyxl.load_workbook(clerks_book, keep_vba=True)
+        ws = wb["申込"]
+        for record in wb_rows:
+            ws.append([record.get(c.header) for c in schema.REQUEST_COLUMNS])
+        wb.save(clerks_book)
+        run_day = day_of_week + dt.timedelta(days=(1 - day_of_week.weekday()) % 7)
+        assert main(["allocate", "--book", str(clerks_book), "--as-of", run_day.isoformat()]) in (0, 1)
+        batch = check_book(clerks_book, TODAY).ledger.dispatches[-1].batch
+        assert main(["confirm", "--book", str(clerks_book), "--batch", batch]) in (0, 1)
+
+    after = members(clerks_book)
+    assert after["xl/vbaProject.bin"] == vba_before
+    assert {k: after[k] for k in drawings_before} == drawings_before
+    wb = openpyxl.load_workbook(clerks_book, keep_vba=True)
+    ws = wb["在庫"]
+    assert ws["O1"].value == "担当メモ" and [ws.cell(r, 15).value for r in range(2, 40)] == [f"棚{r}" for r in range(2, 40)]
+    assert ws["A2"].fill.fgColor.rgb.endswith("FFFF00")
+    assert ws.column_dimensions["J"].width == 33
+    assert ws.freeze_panes == "A2"
+    assert wb["メモ"]["A1"].value == "月末に在庫を数える"
+    enums = {r.min_col for dv in wb["申込"].data_validations.dataValidation for r in dv.sqref.ranges}
+    assert {8, 10, 11, 21} <= enums  # 申込区分, 発送方法, IBカード, 状態 dropdowns
+    ledger = check_book(clerks_book, TODAY).ledger
+    assert sum(t.state == "利用中" for t in ledger.tokens) == 43  # 3 + 2 a week for 20 weeks
+    assert last_states(ledger.journal) == {t.serial: t.state for t in ledger.tokens}
+
+    # olevba reads the same macros; LibreOffice opens the book and sees its buttons' macros
+    olevba = subprocess.run([sys.executable, "-m", "oletools.olevba", "--code", str(clerks_book)],
+                            capture_output=True, text=True)
+    assert "Sub SampleCall()" in olevba.stdout and "Public Function RunPython" in olevba.stdout
+    copy = convert(clerks_book, "xlsx:Calc MS Excel 2007 XML")
+    with zipfile.ZipFile(copy) as archive:
+        assert any(name.startswith("xl/worksheets/sheet") for name in archive.namelist())
+
+
+# --- crash safety -----------------------------------------------------------------------------------
+
+CHILD = """
+import sys
+from tokenbook.cli import main
+sys.exit(main(["allocate", "--book", sys.argv[1]]))
+"""
+
+
+def test_killed_at_any_moment_the_book_is_the_old_or_the_new_one(tmp_path):
+    sample = generate(seed=5, banks=6, tokens=4000, as_of=TODAY)
+    original = build_workbook(tmp_path / "orig.xlsm", sample.rows)
+    book = tmp_path / "book.xlsm"
+    book.write_bytes(original.read_bytes())
+    started = time.perf_counter()
+    assert subprocess.run([sys.executable, "-c", CHILD, str(book)]).returncode in (0, 1)
+    full = time.perf_counter() - started
+    finished = book.read_bytes()
+    old_digest, new_digest = hashlib.sha256(original.read_bytes()).digest(), hashlib.sha256(finished).digest()
+    rng = random.Random(1)
+    outcomes = set()
+    for _ in range(12):
+        book.write_bytes(original.read_bytes())
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(book)])
+        time.sleep(rng.uniform(0.05, full))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        digest = hashlib.sha256(book.read_bytes()).digest()
+        if digest == old_digest:
+            outcomes.add("old")
+        else:  # the new book: complete, readable, with this run's allocation
+            ledger = check_book(book, TODAY).ledger
+            assert any(t.state == "引当済" for t in ledger.tokens)
+            outcomes.add("new")
+        # whatever the moment, the next run cleans up and works
+        assert subprocess.run([sys.executable, "-c", CHILD, str(book)]).returncode in (0, 1)
+        assert not list(tmp_path.glob(".book.xlsm.tokenbook-*.tmp"))
+    assert "old" in outcomes
+    assert new_digest != old_digest

@@ -1,0 +1,30 @@
+"""The メニュー status panel: stock by owner, open requests, the next batch, the last run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from . import schema
+from .build import MENU_PANEL
+from .models import Ledger
+from .schedule import Calendar, batch_for, next_weekday_after
+
+
+def panel(ledger: Ledger, now: dt.datetime, last_run: str) -> dict[str, str]:
+    """Label -> text, for `writeback.menu_edit`."""
+    stock = Counter(t.owner for t in ledger.tokens if t.state == "在庫" and t.owner)
+    owners = sorted(stock, key=lambda o: (o != schema.CSS, o))
+    shown = "・".join(f"{o} {stock[o]:,}本" for o in owners[:6]) + (f" ほか{len(owners) - 6}" if len(owners) > 6 else "")
+    states = Counter(r.state for r in ledger.requests if r.state in ("受付", "保留", "割当済"))
+    calendar = Calendar.of(h.day for h in ledger.holidays)
+    upcoming = batch_for(next_weekday_after(now.date() - dt.timedelta(days=1), ledger.settings.cutoff_weekday),
+                         ledger.settings, calendar)
+    values = (
+        shown or "在庫なし",
+        f"受付 {states['受付']}件・保留 {states['保留']}件・割当済 {states['割当済']}件",
+        f"{upcoming.batch_id} 締切{upcoming.cutoff:%m/%d} ●{upcoming.card:%m/%d} ◆{upcoming.receipt:%m/%d} "
+        f"★{upcoming.ship:%m/%d}",
+        f"{now:%Y/%m/%d %H:%M} {last_run}",
+    )
+    return dict(zip(MENU_PANEL, values))

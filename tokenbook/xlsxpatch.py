@@ -1,0 +1,364 @@
+"""Patching cell values inside an .xlsx/.xlsm package without loading it as a workbook.
+
+A headless run changes a few thousand cells and appends rows; everything else a clerk built —
+VBA project, buttons, drawings, dropdowns, conditional formats, widths, frozen panes, styles,
+extra columns and sheets — must come through untouched. So instead of a load/save round trip
+(openpyxl needs ~4 GB and 1.5 minutes per million rows, and rewrites parts it does not understand)
+this module copies every zip member as it is and, in the sheets that change, copies every row as
+it is except the rows it patches. Changed cells keep their style; new strings are written inline
+(no shared-string table rewrite); the sheet's dimension, its autofilter range and the filter's
+defined name grow with appended rows. What it cannot keep (a formula in a cell it must overwrite, a
+table object over a sheet it appends to) is refused with `PatchRefused` before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+MAIN_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_EPOCH = dt.datetime(1899, 12, 30)
+
+
+class PatchRefused(Exception):
+    """The change cannot be made without losing something; the message is for a clerk (Japanese)."""
+
+
+@dataclass
+class SheetEdit:
+    """Cell values to write into one sheet: row number -> {0-based column index: value}.
+
+    A value of None clears the cell's value (its style stays). With `replace_data`, every row after
+    the header row is dropped first (a sheet tokenbook owns entirely, such as チェック結果).
+    `hyperlinks` are (cell reference, location inside the workbook) pairs, replacing the sheet's own.
+    """
+
+    cells: dict[int, dict[int, Any]] = field(default_factory=dict)
+    replace_data: bool = False
+    hyperlinks: list[tuple[str, str]] | None = None
+
+
+def column_index(letters: bytes) -> int:
+    index = 0
+    for ch in letters:
+        index = index * 26 + (ch - 64)
+    return index - 1
+
+
+def column_letters(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+# --- styles -------------------------------------------------------------------------------------
+
+_DATE_BUILTINS = {14, 15, 16, 17, 22, 27, 30, 36, 50, 57}
+
+
+@dataclass
+class Styles:
+    """Which cell formats (xf indices) show dates, and one to use for dates and date-times."""
+
+    date_xfs: set[int]
+    date_xf: int
+    datetime_xf: int
+    xml: bytes | None = None  # the patched styles part, if a format had to be added
+
+
+def read_styles(xml: bytes) -> Styles:
+    formats = {int(m[1]): m[2] for m in re.finditer(rb'<numFmt\b[^>]*numFmtId="(\d+)"[^>]*formatCode="([^"]*)"', xml)}
+    cell_xfs = re.search(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", xml, re.S)
+    xfs = re.findall(rb"<xf\b[^>]*?(?:/>|>.*?</xf>)", cell_xfs[1], re.S) if cell_xfs else []
+    date_xfs, datetime_xfs = set(), set()
+    for index, xf in enumerate(xfs):
+        found = re.search(rb'numFmtId="(\d+)"', xf)
+        number = int(found[1]) if found else 0
+        code = formats.get(number, b"").lower().replace(b'\\', b"")
+        code = re.sub(rb'"[^"]*"|\[[^\]]*\]', b"", code)
+        is_date = number in _DATE_BUILTINS or (b"y" in code or b"d" in code) and b"0" not in code.split(b";")[0][:1]
+        if is_date:
+            date_xfs.add(index)
+            if number == 22 or b"h" in code:
+                datetime_xfs.add(index)
+    plain_dates = sorted(date_xfs - datetime_xfs)
+    if plain_dates and datetime_xfs:
+        return Styles(date_xfs, plain_dates[0], min(datetime_xfs))
+    # Add what is missing: a date format (built-in 14) and/or a date-time one (built-in 22).
+    if cell_xfs is None:
+        raise PatchRefused("ブックの書式（styles.xml）を読めません")
+    additions = []
+    date_xf = plain_dates[0] if plain_dates else len(xfs) + len(additions)
+    if not plain_dates:
+        additions.append(b'<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>')
+    datetime_xf = min(datetime_xfs) if datetime_xfs else len(xfs) + len(additions)
+    if not datetime_xfs:
+        additions.append(b'<xf numFmtId="22" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>')
+    body = cell_xfs[1] + b"".join(additions)
+    head = re.sub(rb'count="\d+"', b'count="%d"' % (len(xfs) + len(additions)), xml[cell_xfs.start():cell_xfs.start(1)])
+    patched = xml[:cell_xfs.start()] + head + body + b"</cellXfs>" + xml[cell_xfs.end():]
+    return Styles(date_xfs | {date_xf, datetime_xf}, date_xf, datetime_xf, patched)
+
+
+# --- cells --------------------------------------------------------------------------------------
+
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ESCAPED_LOOKALIKE = re.compile("_(x[0-9A-Fa-f]{4}_)")
+
+
+def _text(value: str) -> bytes:
+    # OOXML escapes characters XML cannot hold as _xHHHH_; a literal "_xHHHH_" must itself be escaped.
+    value = _ESCAPED_LOOKALIKE.sub(r"_x005F_\1", value)
+    value = _ILLEGAL.sub(lambda m: f"_x{ord(m[0]):04X}_", value)
+    text = escape(value).encode("utf-8")
+    space = b' xml:space="preserve"' if value != value.strip() or "\n" in value else b""
+    return b"<is><t%s>%s</t></is>" % (space, text)
+
+
+def excel_serial(value: dt.date | dt.datetime) -> float:
+    if isinstance(value, dt.datetime):
+        delta = value - _EPOCH
+        return delta.days + delta.seconds / 86400
+    return float((value - _EPOCH.date()).days)
+
+
+def cell_xml(ref: bytes, value: Any, style: int | None, styles: Styles) -> bytes:
+    """One `<c>` element; strings are always text (never formulas), dates get a date format."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        if style is None or style not in styles.date_xfs:
+            style = styles.datetime_xf if isinstance(value, dt.datetime) else styles.date_xf
+        number = excel_serial(value)
+        shown = b"%d" % number if number == int(number) else repr(number).encode()
+        return b'<c r="%s" s="%d"><v>%s</v></c>' % (ref, style, shown)
+    s = b' s="%d"' % style if style is not None else b""
+    if value is None or value == "":
+        return b'<c r="%s"%s/>' % (ref, s) if s else b""
+    if isinstance(value, bool):
+        return b'<c r="%s"%s t="b"><v>%d</v></c>' % (ref, s, value)
+    if isinstance(value, (int, float)):
+        return b'<c r="%s"%s><v>%s</v></c>' % (ref, s, repr(value).encode())
+    if isinstance(value, (tuple, list)):
+        value = "; ".join(str(v) for v in value)
+    return b'<c r="%s"%s t="inlineStr">%s</c>' % (ref, s, _text(str(value)))
+
+
+_CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
+_REF = re.compile(rb'\br="([A-Z]+)(\d+)"')
+_STYLE = re.compile(rb'\bs="(\d+)"')
+_ROW = re.compile(rb"<row\b([^>]*?)(?:/>|>(.*?)</row>)", re.S)
+_ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+_SPANS = re.compile(rb'\sspans="[^"]*"')
+
+
+def _patch_row(row_number: int, attrs: bytes, body: bytes, patch: dict[int, Any], col_styles: dict[int, int],
+               styles: Styles, sheet: str) -> bytes:
+    cells: dict[int, bytes] = {}
+    style_of: dict[int, int | None] = {}
+    implied = -1
+    for m in _CELL.finditer(body):
+        ref = _REF.search(m[1])
+        implied = column_index(ref[1]) if ref else implied + 1
+        cells[implied] = m[0]
+        found = _STYLE.search(m[1])
+        style_of[implied] = int(found[1]) if found else None
+    for col, value in patch.items():
+        old = cells.get(col)
+        if old is not None and b"<f" in old:
+            raise PatchRefused(f"シート「{sheet}」のセル {column_letters(col)}{row_number} に数式があるため書き込めません。"
+                               "数式を値に変えてから実行してください")
+        style = style_of.get(col) if old is not None else col_styles.get(col)
+        ref = b"%s%d" % (column_letters(col).encode(), row_number)
+        cells[col] = cell_xml(ref, value, style, styles)
+    attrs = _SPANS.sub(b"", attrs)
+    if not _ROW_NUMBER.search(attrs):
+        attrs = b' r="%d"' % row_number + attrs
+    return b"<row%s>%s</row>" % (attrs, b"".join(cells[c] for c in sorted(cells)))
+
+
+def _col_styles(xml: bytes) -> dict[int, int]:
+    styles = {}
+    for m in re.finditer(rb"<col\b([^>]*)/?>", xml):
+        lo, hi, st = (re.search(pattern, m[1]) for pattern in (rb'min="(\d+)"', rb'max="(\d+)"', rb'style="(\d+)"'))
+        if lo and hi and st:
+            for col in range(int(lo[1]) - 1, min(int(hi[1]), 16384)):
+                styles[col] = int(st[1])
+    return styles
+
+
+@dataclass
+class SheetResult:
+    xml: bytes
+    last_row: int
+    autofilter: tuple[str, str] | None  # (old ref, new ref)
+
+
+def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> SheetResult:
+    """Apply one SheetEdit to a worksheet part."""
+    if b"<sheetData/>" in xml:
+        xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
+    start, end = xml.find(b"<sheetData>"), xml.find(b"</sheetData>")
+    if start < 0 or end < 0:
+        raise PatchRefused(f"シート「{sheet}」の形式を読めません（Excel で保存し直してください）")
+    if edit.cells and b"<tableParts" in xml and (edit.replace_data or _appends(xml[start:end], edit)):
+        raise PatchRefused(f"シート「{sheet}」にテーブルが設定されています。tokenbook が行を追加するシートでは"
+                           "テーブルを「範囲に変換」してください")
+    col_styles = _col_styles(xml[:start])
+    body_start = start + len(b"<sheetData>")
+    pending = sorted(edit.cells.items())
+    out: list[bytes] = [xml[:body_start]]
+    last_row = 0
+    pos = body_start
+    for m in _ROW.finditer(xml, body_start, end):
+        number_match = _ROW_NUMBER.search(m[1])
+        number = int(number_match[1]) if number_match else last_row + 1
+        while pending and pending[0][0] < number:  # rows that do not exist yet come before this one
+            row_number, patch = pending.pop(0)
+            out.append(xml[pos:m.start()])
+            pos = m.start()
+            out.append(_patch_row(row_number, b' r="%d"' % row_number, b"", patch, col_styles, styles, sheet))
+        if edit.replace_data and number > 1:
+            out.append(xml[pos:m.start()])
+            pos = m.end()
+            continue
+        if pending and pending[0][0] == number:
+            _, patch = pending.pop(0)
+            out.append(xml[pos:m.start()])
+            out.append(_patch_row(number, m[1], m[2] or b"", patch, col_styles, styles, sheet))
+            pos = m.end()
+        last_row = max(last_row, number)
+    out.append(xml[pos:end])
+    for row_number, patch in pending:
+        out.append(_patch_row(row_number, b' r="%d"' % row_number, b"", patch, col_styles, styles, sheet))
+    if edit.replace_data:
+        last_row = min(last_row, 1)
+    last_row = max([last_row, *edit.cells])
+    out.append(xml[end:])
+    result = b"".join(out)
+    result, autofilter = _grow_ranges(result, last_row, edit)
+    if edit.hyperlinks is not None:
+        result = _replace_hyperlinks(result, edit.hyperlinks)
+    return SheetResult(result, last_row, autofilter)
+
+
+def _appends(sheet_data: bytes, edit: SheetEdit) -> bool:
+    numbers = [int(n) for n in re.findall(rb'<row\b[^>]*?\br="(\d+)"', sheet_data[-4000:])] or [0]
+    return max(edit.cells, default=0) > max(numbers)
+
+
+_DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/>')
+_AUTOFILTER = re.compile(rb'<autoFilter ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+
+
+def _grow_ranges(xml: bytes, last_row: int, edit: SheetEdit) -> tuple[bytes, tuple[str, str] | None]:
+    max_col = max((c for patch in edit.cells.values() for c in patch), default=0)
+    m = _DIMENSION.search(xml)
+    if m:
+        first = m[1] + m[2]
+        end_col = m[3] or m[1]
+        if column_index(end_col) < max_col:
+            end_col = column_letters(max_col).encode()
+        rows = last_row if edit.replace_data else max(int(m[4] or m[2]), last_row)
+        xml = xml[:m.start()] + b'<dimension ref="%s:%s%d"/>' % (first, end_col, max(rows, 1)) + xml[m.end():]
+    autofilter = None
+    m = _AUTOFILTER.search(xml)
+    if m:
+        old_end = int(m[4])
+        new_end = max(last_row, 2) if edit.replace_data else max(old_end, last_row)
+        if new_end != old_end:
+            old = f"{m[1].decode()}{m[2].decode()}:{m[3].decode()}{old_end}"
+            new = f"{m[1].decode()}{m[2].decode()}:{m[3].decode()}{new_end}"
+            xml = xml[:m.start()] + b'<autoFilter ref="%s"' % new.encode() + xml[m.end():]
+            autofilter = (old, new)
+    return xml, autofilter
+
+
+_AFTER_HYPERLINKS = (b"<printOptions", b"<pageMargins", b"<pageSetup", b"<headerFooter", b"<rowBreaks", b"<colBreaks",
+                     b"<customProperties", b"<cellWatches", b"<ignoredErrors", b"<smartTags", b"<drawing",
+                     b"<legacyDrawing", b"<picture", b"<oleObjects", b"<controls", b"<webPublishItems",
+                     b"<tableParts", b"<extLst", b"</worksheet>")
+
+
+def _replace_hyperlinks(xml: bytes, links: list[tuple[str, str]]) -> bytes:
+    xml = re.sub(rb"<hyperlinks>.*?</hyperlinks>|<hyperlinks/>", b"", xml, flags=re.S)
+    if not links:
+        return xml
+    element = b"<hyperlinks>" + b"".join(
+        b'<hyperlink ref="%s" location="%s" display="%s"/>' % (
+            ref.encode(), escape(location, {'"': "&quot;"}).encode(), escape(location, {'"': "&quot;"}).encode())
+        for ref, location in links) + b"</hyperlinks>"
+    at = min((i for i in (xml.find(tag) for tag in _AFTER_HYPERLINKS) if i >= 0), default=len(xml))
+    return xml[:at] + element + xml[at:]
+
+
+# --- the package --------------------------------------------------------------------------------
+
+def sheet_parts(archive: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
+    """Sheet name -> (part path inside the package, index among the workbook's sheets)."""
+    workbook = archive.read("xl/workbook.xml")
+    rels = archive.read("xl/_rels/workbook.xml.rels")
+    targets = {m[1].decode(): m[2].decode() for m in re.finditer(rb'<Relationship\b[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"', rels)}
+    targets.update({m[2].decode(): m[1].decode() for m in re.finditer(rb'<Relationship\b[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"', rels)})
+    parts = {}
+    for index, m in enumerate(re.finditer(rb'<sheet\b[^>]*?name="([^"]*)"[^>]*?r:id="([^"]+)"', workbook)):
+        target = targets[m[2].decode()]
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+        name = m[1].decode().replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+        parts[name] = (path, index)
+    return parts
+
+
+def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> None:
+    """Write `target`: `source` with `edits` applied; every other part copied as it is."""
+    with zipfile.ZipFile(source) as archive:
+        parts = sheet_parts(archive)
+        unknown = [name for name in edits if name not in parts]
+        if unknown:
+            raise PatchRefused(f"シート「{unknown[0]}」がありません")
+        styles = read_styles(archive.read("xl/styles.xml"))
+        replaced: dict[str, bytes] = {}
+        filters: dict[int, tuple[str, str]] = {}
+        for name, edit in edits.items():
+            path, index = parts[name]
+            result = patch_sheet(archive.read(path), edit, styles, name)
+            replaced[path] = result.xml
+            if result.autofilter:
+                filters[index] = result.autofilter
+        if styles.xml is not None:
+            replaced["xl/styles.xml"] = styles.xml
+        if filters:
+            replaced["xl/workbook.xml"] = _grow_filter_names(archive.read("xl/workbook.xml"), filters)
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as out:
+            for info in archive.infolist():
+                data = replaced.get(info.filename)
+                if data is None:
+                    data = archive.read(info.filename)
+                copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+                copy.compress_type = info.compress_type
+                copy.external_attr = info.external_attr
+                out.writestr(copy, data, compresslevel=3 if info.compress_type == zipfile.ZIP_DEFLATED else None)
+
+
+def _absolute(ref: str) -> str:
+    col, row = re.fullmatch(r"([A-Z]+)(\d+)", ref).groups()
+    return f"${col}${row}"
+
+
+def _grow_filter_names(xml: bytes, filters: dict[int, tuple[str, str]]) -> bytes:
+    """The hidden `_xlnm._FilterDatabase` names Excel keeps beside each autofilter."""
+    def grow(m: re.Match[bytes]) -> bytes:
+        index = int(m[1])
+        if index not in filters:
+            return m[0]
+        old, new = (":".join(_absolute(part) for part in ref.split(":")).encode() for ref in filters[index])
+        return m[0].replace(old, new)
+    return re.sub(rb'<definedName\b[^>]*name="_xlnm\._FilterDatabase"[^>]*localSheetId="(\d+)"[^>]*>[^<]*</definedName>',
+                  grow, xml)

@@ -66,21 +66,30 @@ def test_unexpected_exception_is_one_line_and_logged(book_file, tmp_path, capsys
     assert "RuntimeError" in (tmp_path / "logs" / "tokenbook.log").read_text(encoding="utf-8")
 
 
-def test_demo_builds_and_validates_a_sample(tmp_path, capsys):
-    assert main(["demo", "--dir", str(tmp_path), "--banks", "4", "--tokens", "300"]) == 0
+def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
+    assert main(["demo", "--dir", str(tmp_path), "--banks", "4", "--tokens", "600"]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "tokenbook.xlsm").exists()
-    assert "在庫 300 行" in out and "エラー 0 件" in out or "問題はありません" in out
+    assert "在庫 600 行" in out and "エラー 0 件" in out
+    for step in ("先週のバッチを割当: 引当", "先週のバッチを発送確定: 発送済", "今週のバッチを割当: 引当"):
+        assert step in out
+    from tokenbook.validate import check_book
+    import datetime as dt
+    ledger = check_book(tmp_path / "tokenbook.xlsm", dt.date.today()).ledger
+    assert any(d.state == "発送済" and d.batch.startswith("20") and d.dispatch_id.startswith(d.batch)
+               for d in ledger.dispatches)
+    assert any(t.state == "引当済" for t in ledger.tokens)
 
 
 def test_help_is_japanese_and_lists_the_commands():
     completed = subprocess.run([sys.executable, "-m", "tokenbook", "--help"], capture_output=True, text=True)
     assert completed.returncode == 0
-    for command in ("new-workbook", "validate", "demo"):
+    for command in ("new-workbook", "validate", "allocate", "confirm", "cancel-batch", "demo"):
         assert command in completed.stdout
     assert "台帳" in completed.stdout
 
 
-@pytest.mark.parametrize("command", [["validate", "--help"], ["demo", "--help"], ["new-workbook", "--help"]])
+@pytest.mark.parametrize("command", [["validate", "--help"], ["demo", "--help"], ["new-workbook", "--help"],
+                                     ["allocate", "--help"], ["confirm", "--help"], ["cancel-batch", "--help"]])
 def test_each_command_has_help(command, capsys):
     assert main(command) == 0

@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import sample
 from .build import build_workbook
 from .outcome import Checked, Outcome, Unusable
 from .runs import Run, run_allocate, run_cancel, run_confirm
@@ -119,24 +118,17 @@ def demo(
     tokens: Annotated[int, typer.Option(min=1, max=1_000_000, help="トークンの数")] = 6000,
     seed: Annotated[int, typer.Option(help="乱数の種（同じ種なら同じデータ）")] = 1,
 ) -> None:
-    """架空の金庫・トークン・申込・1年分の履歴でサンプルの台帳を作り、チェックします（メールは送りません）。"""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "tokenbook.xlsm"
-    today = dt.date.today()
+    """架空の金庫・トークン・申込・1年分の履歴でサンプル台帳を作り、チェックし、週次バッチを回します（メールは送りません）。"""
+    from .demo import run_demo
+
     with _progress() as progress:
-        task = progress.add_task("サンプルデータを生成", total=3)
-        data = sample.generate(seed=seed, banks=banks, tokens=tokens, as_of=today)
-        progress.update(task, advance=1, description="台帳ブックを書き出し")
-        build_workbook(path, data.rows)
-        progress.update(task, advance=1, description="入力チェック")
-        result = check_book(path, today)
-        progress.update(task, advance=1, description="完了")
-    counts = {sheet: len(rows) for sheet, rows in data.rows.items()}
-    lines = [f"サンプル台帳: {path}",
-             "  " + "、".join(f"{sheet} {n:,} 行" for sheet, n in counts.items() if n)]
-    checked = Checked(problems=result.problems, limit=10)
-    checked.lines = lines
-    _finish(checked)
+        task = progress.add_task("デモ", total=6)
+
+        def step(title: str) -> None:
+            progress.update(task, advance=1, description=title)
+
+        outcome = run_demo(directory, banks, tokens, seed, dt.datetime.now().replace(microsecond=0), step)
+    _finish(outcome)
 
 
 def _progress() -> Progress:

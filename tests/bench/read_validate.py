@@ -11,14 +11,11 @@ Sample files are cached in --dir by their parameters; delete them to rebuild.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-AS_OF = "2026-11-24"
+from common import AS_OF, measure, sample_book
+
 SIZES = {200_000: (50, 20_000), 1_000_000: (254, 100_000)}  # tokens -> (banks, kept completed requests)
 
 TOKENBOOK = """
@@ -42,28 +39,8 @@ print(json.dumps({"seconds": seconds, "peak_mb": resource.getrusage(resource.RUS
 
 
 def build(directory: Path, tokens: int) -> tuple[Path, dict[str, int]]:
-    from tokenbook import schema
-    from tokenbook.build import build_workbook
-    from tokenbook.sample import generate
-    import datetime as dt
-
     banks, kept = SIZES.get(tokens, (max(1, min(254, tokens // 4000)), tokens // 10))
-    path = directory / f"bench-{tokens}-{banks}-{kept}.xlsx"
-    counts_file = path.with_suffix(".json")
-    if path.exists() and counts_file.exists():
-        return path, json.loads(counts_file.read_text())
-    start = time.perf_counter()
-    sample = generate(seed=11, banks=banks, tokens=tokens, as_of=dt.date.fromisoformat(AS_OF), completed_requests=kept)
-    build_workbook(path, sample.rows)
-    counts = {sheet: len(rows) for sheet, rows in sample.rows.items() if rows}
-    counts_file.write_text(json.dumps(counts, ensure_ascii=False))
-    print(f"  built {path.name} in {time.perf_counter() - start:.1f} s: {counts}", flush=True)
-    return path, counts
-
-
-def measure(code: str, *args: str) -> dict:
-    completed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return sample_book(directory, tokens, banks, kept)
 
 
 def main() -> None:
@@ -77,7 +54,7 @@ def main() -> None:
     print(f"{'tokens':>10} {'rows':>10} {'tokenbook s':>12} {'peak MB':>8} {'openpyxl s':>11} {'peak MB':>8} {'ratio':>6}")
     for tokens in args.tokens or list(SIZES):
         path, counts = build(args.dir, tokens)
-        ours = [measure(TOKENBOOK, str(path), AS_OF) for _ in range(args.repeat)]
+        ours = [measure(TOKENBOOK, str(path), AS_OF.isoformat()) for _ in range(args.repeat)]
         base = [measure(OPENPYXL, str(path)) for _ in range(args.baseline_repeat)]
         our_s = statistics.median(r["seconds"] for r in ours)
         base_s = statistics.median(r["seconds"] for r in base)

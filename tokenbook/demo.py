@@ -1,0 +1,49 @@
+"""`tokenbook demo`: a sample ledger taken through the weekly cycle, on files only (no mail)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Callable
+
+from . import sample
+from .build import build_workbook
+from .outcome import Checked, Outcome, summary
+from .runs import Run, run_allocate, run_confirm
+from .schedule import batch_for
+from .validate import check_book
+
+
+def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.datetime,
+             step: Callable[[str], None] = lambda _: None) -> Outcome:
+    """Build the sample, check it, run last week's batch and its confirmation, then this week's batch."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tokenbook.xlsm"
+    today = now.date()
+    step("サンプルデータを生成")
+    data = sample.generate(seed=seed, banks=banks, tokens=tokens, as_of=today)
+    step("台帳ブックを書き出し")
+    build_workbook(path, data.rows)
+    step("入力チェック")
+    checked = check_book(path, today)
+    lines = [f"サンプル台帳: {path}",
+             "  " + "、".join(f"{sheet} {len(rows):,} 行" for sheet, rows in data.rows.items() if rows),
+             summary(checked.problems)]
+    if checked.errors:
+        return Checked(problems=checked.problems, limit=10)
+
+    last_week = batch_for(today - dt.timedelta(days=7), checked.ledger.settings)
+    steps = [
+        ("先週のバッチを割当", lambda run: run_allocate(run, last_week.cutoff)),
+        ("先週のバッチを発送確定", lambda run: run_confirm(run, last_week.batch_id, min(last_week.ship, today))),
+        ("今週のバッチを割当", lambda run: run_allocate(run, today)),
+    ]
+    code = 0
+    for title, action in steps:
+        step(title)
+        outcome = action(Run(path, now, "demo"))
+        code = max(code, outcome.exit_code)
+        lines.append(f"{title}: " + (outcome.lines[1] if len(outcome.lines) > 1 else "") )
+        lines += [line for line in outcome.lines if line.startswith(("ブックを更新", "エラー"))]
+    lines.append("メールは送信していません（デモはファイルのみ）。")
+    return Outcome(code, lines)

@@ -262,6 +262,9 @@ def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_
                    held: dict[str, list[str]], as_of: dt.date, ids: _Ids, count: int) -> None:
     """Requests received in the last ten days, waiting for the weekly batch: every kind and method."""
     replaced: set[str] = set()
+    in_use_by_bank: dict[str, list[dict[str, Any]]] = {}
+    for t in sorted(in_use, key=lambda t: (t["expires_on"], t["serial"])):
+        in_use_by_bank.setdefault(t["bank_code"], []).append(t)
     for index in range(count):
         day = as_of - dt.timedelta(days=rng.randint(0, 10))
         bank = rng.choice(banks)
@@ -287,9 +290,13 @@ def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_
                 values["method"] = "窓口手交"
                 values["handover_serials"] = held[bank.code].pop()
         elif pattern in (4, 7):  # replacement at end of life, or reissue of a lost or broken token
-            candidates = [t for t in in_use if t["bank_code"] == bank.code and t["serial"] not in replaced]
-            if candidates:
-                old = min(candidates, key=lambda t: t["expires_on"]) if pattern == 4 else rng.choice(candidates)
+            candidates = in_use_by_bank.get(bank.code, [])
+            while candidates and candidates[0]["serial"] in replaced:
+                candidates.pop(0)
+            if candidates:  # replacement: the one expiring first; reissue: any
+                old = candidates[0] if pattern == 4 else rng.choice(candidates[:50])
+                if old["serial"] in replaced:
+                    old = candidates[0]
                 replaced.add(old["serial"])
                 values.update(kind="交換" if pattern == 4 else "再発行", old_serial=old["serial"], customer_no=old["customer_no"],
                               customer_name=old["customer_name"], branch_code=old["branch_code"],

@@ -1,0 +1,138 @@
+"""Past states from the journal (design §3.5, §8): what every token was at the end of any day.
+
+The journal holds each token's transitions in recording order; replayed by 発効日 they say what a
+token's state and owner were on a past day, so a report for a past month comes out the same
+whenever it is made. A token with no entry at all has been as it is now since before the journal
+began (or since its 入庫日, if that is later).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from .models import JournalEntry, Ledger
+
+Snapshot = tuple[str, str | None]  # (state, owner)
+
+
+@dataclass(frozen=True)
+class History:
+    """The ledger's journal, grouped by serial and ordered by (発効日, recording order)."""
+
+    ledger: Ledger
+    entries: dict[str, list[JournalEntry]]
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> "History":
+        grouped: dict[str, list[JournalEntry]] = defaultdict(list)
+        for e in ledger.journal:
+            if e.serial and e.effective_on:
+                grouped[e.serial].append(e)
+        for items in grouped.values():
+            items.sort(key=lambda e: (e.effective_on, e.row))
+        return cls(ledger, dict(grouped))
+
+    def at(self, day: dt.date) -> dict[str, Snapshot]:
+        """Serial -> (state, owner) at the end of `day`; tokens that did not exist yet are absent."""
+        result: dict[str, Snapshot] = {}
+        for token in self.ledger.tokens:
+            if token.serial is None or token.state is None:
+                continue
+            items = self.entries.get(token.serial)
+            if not items:
+                if token.received_on is None or token.received_on <= day:
+                    result[token.serial] = (token.state, token.owner)
+                continue
+            last = None
+            for e in items:
+                if e.effective_on > day:
+                    break
+                last = e
+            if last is not None:
+                result[token.serial] = (last.after, last.owner)
+            elif items[0].operation != "入庫" and items[0].before:
+                result[token.serial] = (items[0].before, items[0].owner)
+        return result
+
+    def during(self, first: dt.date, last: dt.date) -> Iterator[JournalEntry]:
+        """Entries that took effect between `first` and `last` (inclusive), per token in order."""
+        for items in self.entries.values():
+            for e in items:
+                if first <= e.effective_on <= last:
+                    yield e
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """`2026-11` -> (2026-11-01, 2026-11-30).
+
+    >>> month_bounds("2026-12")
+    (datetime.date(2026, 12, 1), datetime.date(2026, 12, 31))
+    """
+    year, number = (int(part) for part in month.split("-"))
+    first = dt.date(year, number, 1)
+    following = dt.date(year + number // 12, number % 12 + 1, 1)
+    return first, following - dt.timedelta(days=1)
+
+
+def previous_month(today: dt.date) -> str:
+    """
+    >>> previous_month(dt.date(2027, 1, 15))
+    '2026-12'
+    """
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    return f"{last:%Y-%m}"
+
+
+def custody_flow(history: History, owner: str, first: dt.date, last: dt.date,
+                 opening: dict[str, Snapshot], closing: dict[str, Snapshot]) -> tuple[int, int, int, int]:
+    """(opening, in, out, closing) of `owner`'s custody stock (在庫 owned by the bank) over a month."""
+    def held(snapshot: Snapshot | None) -> bool:
+        return snapshot is not None and snapshot == ("在庫", owner)
+
+    start = sum(held(s) for s in opening.values())
+    end = sum(held(s) for s in closing.values())
+    moved_in = moved_out = 0
+    state: dict[str, bool] = {}
+    for e in history.during(first, last):
+        was = state.get(e.serial, held(opening.get(e.serial)))
+        now = e.after == "在庫" and e.owner == owner
+        if now and not was:
+            moved_in += 1
+        elif was and not now:
+            moved_out += 1
+        state[e.serial] = now
+    return start, moved_in, moved_out, end
+
+
+def months_between(start: dt.date, end: dt.date) -> int:
+    """Whole months from `start` to `end` (negative when `end` is earlier).
+
+    >>> months_between(dt.date(2026, 11, 30), dt.date(2027, 5, 29))
+    5
+    """
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if end.day < start.day and not _last_day(end):
+        months -= 1
+    return months
+
+
+def _last_day(day: dt.date) -> bool:
+    return (day + dt.timedelta(days=1)).day == 1
+
+
+def count_by_month(days: Iterable[dt.date], first: dt.date, months: int) -> list[tuple[str, int]]:
+    """How many of `days` fall in each of the `months` months starting with `first`'s month."""
+    labels = []
+    year, month = first.year, first.month
+    for _ in range(months):
+        labels.append(f"{year}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    counts = dict.fromkeys(labels, 0)
+    for day in days:
+        key = f"{day:%Y-%m}"
+        if key in counts:
+            counts[key] += 1
+    return list(counts.items())

@@ -1,0 +1,264 @@
+"""Monthly report contents (design §8): plain tables per bank and for CSS, computed from a ledger.
+
+Figures for month M are taken as of M's last day by replaying the journal (`history`), so a report
+for a past month has the same content whenever it is made. A bank's report holds only that bank's
+tokens and customers. Writing the tables into workbooks is `reportbook`'s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import schema
+from .history import History, count_by_month, custody_flow, month_bounds, months_between
+from .models import Bank, Ledger, Token
+from .normalize import add_months
+
+# Column kinds for the writer: text, date, int, flag (要交換: highlighted when not blank).
+TEXT, DATE, INT, FLAG = "text", "date", "int", "flag"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str, float], ...]  # (header, kind, width)
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass
+class BankReport:
+    bank_code: str
+    bank_name: str
+    month: str
+    as_of: dt.date
+    created: dt.datetime
+    summary: list[tuple[str, Any]]
+    expiry_chart: list[tuple[str, int]]
+    tables: list[Table]
+    file_name: str
+
+
+@dataclass
+class CssReport:
+    month: str
+    as_of: dt.date
+    created: dt.datetime
+    summary: list[tuple[str, Any]]
+    tables: list[Table]
+    charts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    file_name: str = ""
+
+
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def safe_name(text: str) -> str:
+    """A file-name part that every OS accepts."""
+    return _UNSAFE.sub("_", text).strip(" .") or "_"
+
+
+def bank_file_name(month: str, bank: Bank) -> str:
+    return f"{month}_{bank.bank_code}_{safe_name(bank.name)}_トークン月次報告.xlsx"
+
+
+def css_file_name(month: str) -> str:
+    return f"{month}_CSS_在庫月報.xlsx"
+
+
+USER_COLUMNS = (("顧客番号", TEXT, 12), ("顧客名", TEXT, 26), ("顧客区分", TEXT, 9), ("店番", TEXT, 7),
+                ("シリアル番号", TEXT, 15), ("利用開始日", DATE, 12), ("使用期限", DATE, 12), ("残存月数", INT, 9),
+                ("要交換", FLAG, 9))
+SHIPPED_COLUMNS = (("日付", DATE, 12), ("方法", TEXT, 10), ("依頼番号", TEXT, 15), ("申込区分", TEXT, 9),
+                   ("顧客番号", TEXT, 12), ("顧客名", TEXT, 26), ("シリアル番号", TEXT, 15), ("使用期限", DATE, 12))
+STOCK_COLUMNS = (("シリアル番号", TEXT, 15), ("店番", TEXT, 7), ("納品日", DATE, 12), ("使用期限", DATE, 12),
+                 ("残存月数", INT, 9), ("要交換", FLAG, 9))
+
+
+class _Month:
+    """Everything the reports of one month share: snapshots, flows and indexes, computed once."""
+
+    def __init__(self, ledger: Ledger, month: str) -> None:
+        self.ledger = ledger
+        self.month = month
+        self.first, self.last = month_bounds(month)
+        self.history = History.of(ledger)
+        self.closing = self.history.at(self.last)
+        self.opening = self.history.at(self.first - dt.timedelta(days=1))
+        self.warn_until = add_months(self.last, ledger.settings.warn_months)
+        self.tokens = {t.serial: t for t in ledger.tokens if t.serial}
+        self.kinds = {(r.bank_code, r.customer_no): r.customer_kind for r in ledger.requests
+                      if r.customer_no and r.customer_kind}
+        self.request_kinds = {r.request_id: r.kind for r in ledger.requests if r.request_id}
+        self.in_use: dict[str, list[Token]] = defaultdict(list)
+        self.held: dict[str, list[Token]] = defaultdict(list)
+        self.custody: dict[str, list[Token]] = defaultdict(list)
+        for serial, (state, owner) in self.closing.items():
+            token = self.tokens[serial]
+            if state == "利用中" and token.bank_code:
+                self.in_use[token.bank_code].append(token)
+            elif state == "金庫保管" and token.bank_code:
+                self.held[token.bank_code].append(token)
+            elif state == "在庫" and owner and owner != schema.CSS:
+                self.custody[owner].append(token)
+        self.started: Counter[str] = Counter()
+        self.stopped: Counter[str] = Counter()
+        self.moves: list = list(self.history.during(self.first, self.last))
+        for e in self.moves:
+            token = self.tokens.get(e.serial)
+            bank = (token.bank_code if token else None) or e.bank_code
+            if e.after == "利用中" and e.before != "利用中":
+                self.started[bank] += 1
+            if e.after == "停止" and e.before != "停止":
+                self.stopped[bank] += 1
+
+    def flag(self, token: Token) -> str:
+        if token.expires_on is None:
+            return ""
+        if token.expires_on <= self.last:
+            return "期限切れ"
+        return "要交換" if token.expires_on <= self.warn_until else ""
+
+    def remaining(self, token: Token) -> int | None:
+        return None if token.expires_on is None else max(0, months_between(self.last, token.expires_on))
+
+
+def bank_reports(ledger: Ledger, month: str, created: dt.datetime, banks: list[Bank] | None = None) -> list[BankReport]:
+    """One report per bank with 報告送付 する (or per bank of `banks`)."""
+    m = _Month(ledger, month)
+    chosen = banks if banks is not None else [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
+    shipped = _shipped_by_bank(m)
+    return [_bank_report(m, bank, created, shipped.get(bank.bank_code, [])) for bank in chosen]
+
+
+def _user_row(m: _Month, t: Token) -> tuple:
+    return (t.customer_no, t.customer_name, m.kinds.get((t.bank_code, t.customer_no), ""), t.branch_code, t.serial,
+            t.started_on, t.expires_on, m.remaining(t), m.flag(t))
+
+
+def _stock_row(m: _Month, t: Token) -> tuple:
+    return (t.serial, t.branch_code or "", t.delivered_on, t.expires_on, m.remaining(t), m.flag(t))
+
+
+def _shipped_by_bank(m: _Month) -> dict[str, list[tuple]]:
+    rows: dict[str, list[tuple]] = defaultdict(list)
+    for d in m.ledger.dispatches:
+        if d.state == "発送済" and d.shipped_on and m.first <= d.shipped_on <= m.last and d.bank_code:
+            t = m.tokens.get(d.serial)
+            kind = m.request_kinds.get(d.request_id, "")
+            customer = (t.customer_no, t.customer_name) if t is not None and kind != "金庫補充" else ("", "")
+            rows[d.bank_code].append((d.shipped_on, "郵送", d.request_id, kind, *customer, d.serial,
+                                      t.expires_on if t else None))
+    for e in m.moves:
+        if e.operation == "手交":
+            t = m.tokens.get(e.serial)
+            if t is not None and t.bank_code:
+                rows[t.bank_code].append((e.effective_on, "窓口手交", e.request_id, m.request_kinds.get(e.request_id, ""),
+                                          t.customer_no, t.customer_name, t.serial, t.expires_on))
+    for items in rows.values():
+        items.sort(key=lambda r: (r[0], r[2], r[6]))
+    return rows
+
+
+def _bank_report(m: _Month, bank: Bank, created: dt.datetime, shipped: list[tuple]) -> BankReport:
+    code = bank.bank_code
+    users = sorted(m.in_use.get(code, []), key=lambda t: (t.branch_code or "", t.customer_no, t.serial))
+    user_rows = [_user_row(m, t) for t in users]
+    replace = [r for r in user_rows if r[-1]]
+    held = sorted(m.held.get(code, []), key=lambda t: (t.branch_code or "", t.serial))
+    custody = sorted(m.custody.get(code, []), key=lambda t: (t.expires_on or dt.date.max, t.serial))
+    opening, moved_in, moved_out, closing = custody_flow(m.history, code, m.first, m.last, m.opening, m.closing)
+    has_custody = bool(opening or moved_in or moved_out or closing)
+    summary: list[tuple[str, Any]] = [
+        ("金庫", f"{code} {bank.name}"), ("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
+        ("利用中", len(users)), ("当月利用開始", m.started[code]), ("当月停止", m.stopped[code]),
+        (f"期限{m.ledger.settings.warn_months}か月以内", sum(1 for r in user_rows if r[-1] == "要交換")),
+        ("期限切れで利用中", sum(1 for r in user_rows if r[-1] == "期限切れ")), ("金庫保管", len(held)),
+    ]
+    if has_custody:
+        summary += [("預り在庫 期首", opening), ("預り在庫 受入", moved_in), ("預り在庫 払出", moved_out),
+                    ("預り在庫 期末", closing)]
+    following = m.last + dt.timedelta(days=1)
+    chart = count_by_month((t.expires_on for t in users if t.expires_on), following, 24)
+    tables = [Table("利用者一覧", USER_COLUMNS, user_rows), Table("交換対象", USER_COLUMNS, replace),
+              Table("当月発送", SHIPPED_COLUMNS, shipped)]
+    if has_custody:
+        tables.append(Table("預り在庫", STOCK_COLUMNS[:1] + STOCK_COLUMNS[2:], [
+            (r[0], *r[2:]) for r in (_stock_row(m, t) for t in custody)]))
+    tables.append(Table("金庫保管", STOCK_COLUMNS, [_stock_row(m, t) for t in held]))
+    return BankReport(code, bank.name, m.month, m.last, created, summary, chart, tables, bank_file_name(m.month, bank))
+
+
+# --- CSS ----------------------------------------------------------------------------------------
+
+BANDS = ("期限切れ", "6か月未満", "6〜12か月", "12〜24か月", "24か月以上")
+
+
+def band(months: int | None, expired: bool) -> str:
+    if expired or months is None:
+        return BANDS[0]
+    return BANDS[1] if months < 6 else BANDS[2] if months < 12 else BANDS[3] if months < 24 else BANDS[4]
+
+
+def css_report(ledger: Ledger, month: str, created: dt.datetime) -> CssReport:
+    m = _Month(ledger, month)
+    settings = ledger.settings
+    stock: dict[str, Counter[str]] = defaultdict(Counter)
+    expired_rows = []
+    for serial, (state, owner) in m.closing.items():
+        if state != "在庫":
+            continue
+        t = m.tokens[serial]
+        expired = t.expires_on is not None and t.expires_on <= m.last
+        stock[owner or "?"][band(m.remaining(t), expired)] += 1
+        if expired:
+            expired_rows.append((owner, t.serial, t.delivered_on, t.expires_on))
+    owners = sorted(stock, key=lambda o: (o != schema.CSS, o))
+    names = {b.bank_code: b.name for b in ledger.banks}
+    stock_rows = [(o, "CSS" if o == schema.CSS else names.get(o, ""), sum(stock[o].values()),
+                   *(stock[o][b] for b in BANDS)) for o in owners]
+    flow = Counter(e.operation for e in m.moves)
+    flow_rows = [(op, flow[op]) for op in schema.OPERATIONS]
+    usable = stock[schema.CSS][BANDS[4]] if settings.min_remaining_months >= 24 else sum(
+        stock[schema.CSS][b] for b in BANDS[1:])
+    demand = _monthly_demand(m)
+    target = settings.reorder_point + math.ceil(3 * demand)
+    order = max(0, math.ceil((target - usable) / 100) * 100) if usable < target else 0
+    reorder_rows = [("CSS在庫（使用可：残存24か月以上）", usable), ("直近3か月の月平均需要", round(demand, 1)),
+                    ("発注点", settings.reorder_point), ("目標在庫（発注点＋3か月分）", target), ("発注提案数", order)]
+    kpi_rows = []
+    shipped = _shipped_by_bank(m)
+    for bank in ledger.banks:
+        code = bank.bank_code
+        users = m.in_use.get(code, [])
+        flags = Counter(m.flag(t) for t in users)
+        kpi_rows.append((code, bank.name, len(users), m.started[code], m.stopped[code], flags["要交換"],
+                         flags["期限切れ"], len(m.held.get(code, [])), len(m.custody.get(code, [])),
+                         len(shipped.get(code, []))))
+    summary = [("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
+               ("在庫合計", sum(r[2] for r in stock_rows)), ("うちCSS所有", sum(stock[schema.CSS].values())),
+               ("期限切れ在庫", len(expired_rows)), ("発注提案数", order)]
+    tables = [
+        Table("所有者別在庫", (("所有者", TEXT, 10), ("名称", TEXT, 24), ("在庫", INT, 9),
+                         *((b, INT, 11) for b in BANDS)), stock_rows),
+        Table("期限切れ在庫", (("所有者", TEXT, 10), ("シリアル番号", TEXT, 15), ("納品日", DATE, 12), ("使用期限", DATE, 12)),
+              sorted(expired_rows, key=lambda r: (r[0] != schema.CSS, r[0], r[3], r[1]))),
+        Table("月間フロー", (("操作", TEXT, 12), ("件数", INT, 10)), flow_rows),
+        Table("発注提案", (("項目", TEXT, 34), ("値", INT, 12)), reorder_rows),
+        Table("金庫別KPI", (("金庫コード", TEXT, 10), ("金庫名", TEXT, 24), ("利用中", INT, 9), ("当月開始", INT, 9),
+                         ("当月停止", INT, 9), ("期限警告", INT, 9), ("期限切れ利用中", INT, 12), ("金庫保管", INT, 9),
+                         ("預り在庫", INT, 9), ("当月発送", INT, 9)), kpi_rows),
+    ]
+    charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
+              "金庫別 利用中": [(r[0], r[2]) for r in sorted(kpi_rows, key=lambda r: -r[2])[:20]]}
+    return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
+
+
+def _monthly_demand(m: _Month) -> float:
+    since = add_months(m.first, -2)
+    moved = sum(1 for e in m.history.during(since, m.last) if e.operation in ("引当", "手交"))
+    return moved / 3

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .build import build_workbook
 from .outcome import Checked, Outcome, Unusable
-from .runs import Run, run_allocate, run_cancel, run_confirm
+from .runs import Run, run_allocate, run_cancel, run_confirm, run_month_end
 from .sheetio import UnusableInput
 from .validate import check_book
 
@@ -111,6 +111,51 @@ def cancel_batch(
     _finish(run_cancel(Run.here(book), batch))
 
 
+MonthOption = Annotated[Optional[str], typer.Option("--month", help="対象月 YYYY-MM（既定は前月）")]
+OutOption = Annotated[Optional[Path], typer.Option("--out", help="出力先フォルダ（既定は設定「報告書出力先」、なければブックの隣の reports）")]
+
+
+def _month_option(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    import re
+
+    text = value.strip().replace("/", "-")
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
+    if not match or not 1 <= int(match[2]) <= 12:
+        _finish(Unusable.because(f"--month は 2026-11 の形で指定してください: {value!r}"))
+    return f"{match[1]}-{int(match[2]):02d}"
+
+
+def _month_end(book: Path, month: Optional[str], out: Optional[Path], **what: bool) -> None:
+    with _progress() as progress:
+        task = progress.add_task("月次処理", total=None)
+        outcome = run_month_end(Run.here(book), _month_option(month), out,
+                                step=lambda title: progress.update(task, description=title), **what)
+    _finish(outcome)
+
+
+@app.command()
+def report(book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None) -> None:
+    """月次報告書（金庫別・CSS在庫月報）を作成します。入力エラーがあれば何も作りません。"""
+    _month_end(book, month, out, make_reports=True, make_mail=False)
+
+
+@app.command()
+def send(book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None) -> None:
+    """作成済みの月次報告書をメールで送信します（送信済のものは送りません）。"""
+    _month_end(book, month, out, make_reports=False, make_mail=True, send=True)
+
+
+@app.command("month-end")
+def month_end(
+    book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None,
+    send_mail: Annotated[bool, typer.Option("--send", help="作成したメールを送信します（付けなければ送信しません）")] = False,
+) -> None:
+    """月末処理: 入力チェック → 報告書 → メール作成（送信前の確認用 .eml） → --send で送信。"""
+    _month_end(book, month, out, make_reports=True, make_mail=True, send=send_mail)
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="サンプルを書き出すフォルダ")] = Path("demo"),
@@ -122,7 +167,7 @@ def demo(
     from .demo import run_demo
 
     with _progress() as progress:
-        task = progress.add_task("デモ", total=6)
+        task = progress.add_task("デモ", total=7)
 
         def step(title: str) -> None:
             progress.update(task, advance=1, description=title)

@@ -9,14 +9,15 @@ from typing import Callable
 from . import sample
 from .build import build_workbook
 from .outcome import Checked, Outcome, summary
-from .runs import Run, run_allocate, run_confirm
+from .runs import Run, run_allocate, run_confirm, run_month_end
 from .schedule import batch_for
 from .validate import check_book
 
 
 def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.datetime,
              step: Callable[[str], None] = lambda _: None) -> Outcome:
-    """Build the sample, check it, run last week's batch and its confirmation, then this week's batch."""
+    """Build the sample, check it, run last week's batch, its confirmation, this week's batch and last
+    month's month-end (reports and outbox files; nothing is sent)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "tokenbook.xlsm"
     today = now.date()
@@ -45,5 +46,9 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
         code = max(code, outcome.exit_code)
         lines.append(f"{title}: " + (outcome.lines[1] if len(outcome.lines) > 1 else "") )
         lines += [line for line in outcome.lines if line.startswith(("ブックを更新", "エラー"))]
+    step("月次処理（前月分）")
+    month_end = run_month_end(Run(path, now, "demo"), out=directory / "reports")
+    code = max(code, month_end.exit_code)
+    lines += [f"月次処理: {line}" for line in month_end.lines if not line.startswith("（--send")]
     lines.append("メールは送信していません（デモはファイルのみ）。")
     return Outcome(code, lines)

@@ -57,11 +57,12 @@ def journal_start(ledger: Ledger) -> dt.date | None:
 
 
 def is_new(token: Token, journalled: dict[str, str], start: dt.date | None) -> bool:
-    """A token the journal has never seen and that is not older than the journal itself (tokens from
-    before the journal's first day were journalled in an earlier, archived year)."""
+    """A token the journal has never seen that came in during the journal's period (or the journal
+    is empty: the first run records every token). Tokens received before the journal's first day,
+    or with no 入庫日 at all, were journalled in an earlier, archived year: they are carried over."""
     if token.serial is None or token.serial in journalled:
         return False
-    return start is None or token.received_on is None or token.received_on >= start
+    return start is None or (token.received_on is not None and token.received_on >= start)
 
 
 def check_journal(ledger: Ledger, today: dt.date) -> list[Problem]:
@@ -80,7 +81,8 @@ def reconcile(ledger: Ledger, ctx: Context, first_row: int) -> tuple[list[Journa
         if token.state is None:
             continue
         if is_new(token, journalled, start):
-            entries.append(entry(ctx, first_row + len(entries), token.received_on or ctx.now.date(), "入庫", token,
+            came_in = token.received_on or token.delivered_on or ctx.now.date()
+            entries.append(entry(ctx, first_row + len(entries), came_in, "入庫", token,
                                  "", token.state, note="在庫シートへの追加を記録"))
     found = check_journal(ledger, ctx.now.date())
     for t, before in differences(ledger):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from . import problems as pr
 from .problems import Problem
@@ -21,10 +23,17 @@ class Outcome:
 
     exit_code: int = DONE
     lines: list[str] = field(default_factory=list)
+    table: tuple[tuple[str, ...], list[tuple[str, ...]]] | None = None  # (headers, rows), shown last
 
     def render(self, console: Console) -> None:
         for line in self.lines:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if self.table is not None:
+            headers, rows = self.table
+            grid = Table(*headers, show_lines=False)
+            for row in rows:
+                grid.add_row(*(Text(cell) for cell in row))
+            console.print(grid)
 
 
 @dataclass

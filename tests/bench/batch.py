@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 from pathlib import Path
 
-from common import AS_OF, PEAK, command, measure, sample_book
+from common import AS_OF, PEAK, measure, sample_book
 
 ALLOCATE_ONLY = PEAK.replace("peak_mb =", "_ =") + """
 import datetime as dt, json, sys, time
@@ -48,14 +47,25 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
 """
 
 
+HEADLESS = """
+import json, sys, time
+from tokenbook.cli import main
+start = time.perf_counter()
+code = main(["allocate", "--book", sys.argv[1], "--as-of", sys.argv[2]])
+seconds = time.perf_counter() - start
+""" + PEAK + """
+print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "exit": code}))
+"""
+
+
 def headless(path: Path, work: Path, repeat: int) -> list[dict]:
+    """Whole `tokenbook allocate` runs on a fresh copy each, in a fresh interpreter (its own peak)."""
     runs = []
     for _ in range(repeat):
         copy = work / f"run{path.suffix}"
         shutil.copyfile(path, copy)
         shutil.rmtree(work / "backups", ignore_errors=True)
-        runs.append(command([sys.executable, "-m", "tokenbook", "allocate", "--book", str(copy),
-                             "--as-of", AS_OF.isoformat()]))
+        runs.append(measure(HEADLESS, str(copy), AS_OF.isoformat()))
     return runs
 
 
@@ -91,7 +101,6 @@ def main() -> None:
         ours = headless(path, work, 1)
         print(f"headless allocate at {counts['在庫']:,} tokens ({sum(counts.values()):,} rows): {ours[0]['seconds']:.1f} s, "
               f"peak {ours[0]['peak_mb']:.0f} MB", flush=True)
-        print(ours[0]["stdout"].splitlines()[1] if ours[0]["stdout"] else "", flush=True)
 
 
 if __name__ == "__main__":

@@ -41,19 +41,3 @@ def measure(code: str, *args: str) -> dict:
     if completed.returncode not in (0, 1):
         raise RuntimeError(completed.stdout + completed.stderr)
     return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-def command(args: list[str]) -> dict:
-    """Wall time and peak memory of a whole command in a child process."""
-    import os
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    completed = subprocess.run(args, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if completed.returncode not in (0, 1):
-        raise RuntimeError(completed.stdout + completed.stderr)
-    del os
-    return {"seconds": seconds, "peak_mb": max(peak, before) / 1024, "stdout": completed.stdout}

@@ -42,7 +42,8 @@ def built(tmp_path_factory) -> Path:
 
 def test_exactly_the_contract_sheets_and_headers(built):
     book = openpyxl.load_workbook(built)
-    assert book.sheetnames == ["メニュー", *CONTRACT]
+    assert book.sheetnames == ["メニュー", *CONTRACT, "xlwings.conf"]
+    assert book["xlwings.conf"].sheet_state == "hidden"
     for sheet, headers in CONTRACT.items():
         ws = book[sheet]
         assert [c.value for c in ws[1]] == headers, sheet
@@ -110,7 +111,7 @@ def test_new_workbook_refuses_to_overwrite(built, capsys):
 def test_committed_workbook_matches_the_contract():
     committed = Path(__file__).parent.parent / "workbook" / "tokenbook.xlsm"
     book = python_calamine.CalamineWorkbook.from_path(str(committed))
-    assert book.sheet_names == ["メニュー", *CONTRACT]
+    assert book.sheet_names == ["メニュー", *CONTRACT, "xlwings.conf"]
     for sheet, headers in CONTRACT.items():
         assert book.get_sheet_by_name(sheet).to_python()[0] == headers
 
@@ -120,7 +121,7 @@ def test_libreoffice_opens_it_and_sees_every_sheet(built, convert):
     """LibreOffice loads the file and writes it out again; its copy has the same sheets and headers."""
     copy = convert(built, "xlsx:Calc MS Excel 2007 XML")
     book = python_calamine.CalamineWorkbook.from_path(str(copy))
-    assert book.sheet_names == ["メニュー", *CONTRACT]
+    assert book.sheet_names == ["メニュー", *CONTRACT, "xlwings.conf"]
     for sheet, headers in CONTRACT.items():
         assert book.get_sheet_by_name(sheet).to_python()[0] == headers
     settings = book.get_sheet_by_name("設定").to_python()

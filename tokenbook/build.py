@@ -9,8 +9,8 @@ keeps column A–C free for them.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -27,15 +27,23 @@ VALIDATION_ROWS = 1_048_575
 BANK_LIST_ROWS = 1000
 
 Rows = Sequence[Sequence[Any]]
+SHEETS_WITH_CONF = (*schema.SHEETS, "xlwings.conf")
+
+
+BUTTONS = (("入力チェック", "CheckInput"), ("週次割当", "WeeklyAllocate"), ("発送確定", "ConfirmShipment"),
+           ("月次報告作成", "MakeMonthlyReports"), ("月次報告送信", "SendMonthlyReports"))
+XLWINGS_CONF = "xlwings.conf"
+BUILT = dt.datetime(2026, 1, 1)  # the document's creation stamp: fixed, so two builds are the same bytes
 
 
 def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | None = None,
-                   vba_project: Path | None = None, buttons: Sequence[tuple[str, str]] = ()) -> Path:
+                   vba_project: Path | None = None, buttons: Sequence[tuple[str, str]] | None = None) -> Path:
     """Write a complete workbook to `path` (.xlsm or .xlsx); `data` maps sheet -> rows in schema order.
 
-    `vba_project` is a vbaProject.bin to embed and `buttons` (caption, macro) form buttons placed on
-    メニュー. The file is written beside the target and moved into place, so a reader never sees
-    half a file.
+    An .xlsm gets tokenbook's macro project (macros/*.bas and xlwings' standalone module, see `vba`)
+    and the buttons of design §10 on メニュー, unless `vba_project` names another vbaProject.bin
+    (then `buttons` are (caption, macro) pairs for it). The file is written beside the target and
+    moved into place, so a reader never sees half a file.
     """
     path = Path(path)
     data = data or {}
@@ -52,19 +60,28 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
     )
     try:
         formats = _formats(workbook)
-        if vba_project is not None:
+        workbook.set_properties({"title": "tokenbook", "created": BUILT})
+        macro_enabled = path.suffix.lower() == ".xlsm"
+        if macro_enabled and vba_project is None:
+            from .vba import project_bytes
+
+            workbook.add_vba_project(io.BytesIO(project_bytes(len(SHEETS_WITH_CONF))), is_stream=True)
+            buttons = BUTTONS if buttons is None else buttons
+        elif vba_project is not None:
             workbook.add_vba_project(str(vba_project))
-        _menu(workbook, formats, buttons)
+        _menu(workbook, formats, buttons or ())
         for sheet, columns in schema.TABLES.items():
             rows = data.get(sheet)
             if sheet == schema.SETTINGS and not rows:
                 rows = [(s.key, s.default, s.description) for s in schema.SETTINGS_SPEC]
             _table(workbook, formats, sheet, columns, rows or ())
         _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
+        if macro_enabled:
+            conf = workbook.add_worksheet(XLWINGS_CONF)  # `tokenbook setup-excel` writes the interpreter here
+            conf.set_column(0, 1, 40)
+            conf.hide()
         workbook.get_worksheet_by_name(schema.MENU).activate()
         workbook.close()
-        if path.suffix.lower() == ".xlsm" and vba_project is None:
-            _mark_macro_enabled(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -174,18 +191,3 @@ def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any], buttons: Seque
         ws.write_blank(offset, 5, None, formats["panel"])
     for index, (caption, macro) in enumerate(buttons):
         ws.insert_button(2 + index * 3, 1, {"macro": macro, "caption": caption, "width": 240, "height": 44})
-
-
-def _mark_macro_enabled(path: Path) -> None:
-    """Give an xlsxwriter file the macro-enabled content type an .xlsm needs (no VBA project yet)."""
-    tmp = path.with_name(path.name + ".ct")
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info.filename)
-            if info.filename == "[Content_Types].xml":
-                content = content.replace(
-                    b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
-                    b"application/vnd.ms-excel.sheet.macroEnabled.main+xml",
-                )
-            dst.writestr(info, content)
-    os.replace(tmp, path)

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .build import build_workbook
 from .outcome import Checked, Outcome, Unusable
-from .runs import Run, run_allocate, run_cancel, run_confirm, run_month_end
+from .runs import Run, run_allocate, run_cancel, run_confirm, run_month_end, run_setup_excel
 from .sheetio import UnusableInput
 from .validate import check_book
 
@@ -154,6 +154,12 @@ def month_end(
 ) -> None:
     """月末処理: 入力チェック → 報告書 → メール作成（送信前の確認用 .eml） → --send で送信。"""
     _month_end(book, month, out, make_reports=True, make_mail=True, send=send_mail)
+
+
+@app.command("setup-excel")
+def setup_excel(book: BookOption = DEFAULT_BOOK) -> None:
+    """ボタンを使う準備: ブックの xlwings の版を確かめ、この Python をブックの xlwings.conf に記録します。"""
+    _finish(run_setup_excel(Run.here(book), Path(sys.executable)))
 
 
 @app.command()

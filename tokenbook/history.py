@@ -86,25 +86,33 @@ def previous_month(today: dt.date) -> str:
     return f"{last:%Y-%m}"
 
 
-def custody_flow(history: History, owner: str, first: dt.date, last: dt.date,
-                 opening: dict[str, Snapshot], closing: dict[str, Snapshot]) -> tuple[int, int, int, int]:
-    """(opening, in, out, closing) of `owner`'s custody stock (在庫 owned by the bank) over a month."""
-    def held(snapshot: Snapshot | None) -> bool:
-        return snapshot is not None and snapshot == ("在庫", owner)
+def custody_flows(moves: Iterable[JournalEntry], opening: dict[str, Snapshot],
+                  closing: dict[str, Snapshot]) -> dict[str, tuple[int, int, int, int]]:
+    """Bank -> (opening, in, out, closing) of its custody stock (在庫 the bank owns) over a period,
+    given the period's entries in order per token and the snapshots before and after it."""
+    def owner_of(snapshot: Snapshot | None) -> str | None:
+        if snapshot is None or snapshot[0] != "在庫" or snapshot[1] in (None, "CSS"):
+            return None
+        return snapshot[1]
 
-    start = sum(held(s) for s in opening.values())
-    end = sum(held(s) for s in closing.values())
-    moved_in = moved_out = 0
-    state: dict[str, bool] = {}
-    for e in history.during(first, last):
-        was = state.get(e.serial, held(opening.get(e.serial)))
-        now = e.after == "在庫" and e.owner == owner
-        if now and not was:
-            moved_in += 1
-        elif was and not now:
-            moved_out += 1
-        state[e.serial] = now
-    return start, moved_in, moved_out, end
+    flows: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for snapshot in opening.values():
+        if (owner := owner_of(snapshot)) is not None:
+            flows[owner][0] += 1
+    for snapshot in closing.values():
+        if (owner := owner_of(snapshot)) is not None:
+            flows[owner][3] += 1
+    holder: dict[str, str | None] = {}
+    for e in moves:
+        was = holder[e.serial] if e.serial in holder else owner_of(opening.get(e.serial))
+        now = e.owner if e.after == "在庫" and e.owner not in (None, "CSS") else None
+        if was != now:
+            if was is not None:
+                flows[was][2] += 1
+            if now is not None:
+                flows[now][1] += 1
+        holder[e.serial] = now
+    return {owner: tuple(values) for owner, values in flows.items()}  # type: ignore[misc]
 
 
 def months_between(start: dt.date, end: dt.date) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
-from .history import History, count_by_month, custody_flow, month_bounds, months_between
+from .history import History, count_by_month, custody_flows, month_bounds, months_between
 from .models import Bank, Ledger, Token
 from .normalize import add_months
 
@@ -108,6 +108,7 @@ class _Month:
         self.started: Counter[str] = Counter()
         self.stopped: Counter[str] = Counter()
         self.moves: list = list(self.history.during(self.first, self.last))
+        self.custody_flows = custody_flows(self.moves, self.opening, self.closing)
         for e in self.moves:
             token = self.tokens.get(e.serial)
             bank = (token.bank_code if token else None) or e.bank_code
@@ -171,7 +172,7 @@ def _bank_report(m: _Month, bank: Bank, created: dt.datetime, shipped: list[tupl
     replace = [r for r in user_rows if r[-1]]
     held = sorted(m.held.get(code, []), key=lambda t: (t.branch_code or "", t.serial))
     custody = sorted(m.custody.get(code, []), key=lambda t: (t.expires_on or dt.date.max, t.serial))
-    opening, moved_in, moved_out, closing = custody_flow(m.history, code, m.first, m.last, m.opening, m.closing)
+    opening, moved_in, moved_out, closing = m.custody_flows.get(code, (0, 0, 0, 0))
     has_custody = bool(opening or moved_in or moved_out or closing)
     summary: list[tuple[str, Any]] = [
         ("金庫", f"{code} {bank.name}"), ("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),

@@ -178,16 +178,23 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
                   make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
     """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
     from .history import previous_month
-    from .mail import Letter, MailError, SendLog, letter, send_all, write_outbox
-    from .report import bank_file_name, bank_reports, css_report
-    from .reportbook import write_bank_reports, write_css_report
 
-    month = month or previous_month(run.now.date())
     try:
         step("入力チェック")
         checked = check_book(run.book, run.now.date())
     except UnusableInput as exc:
         return Unusable.because(str(exc))
+    return month_end_from(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail, send,
+                          step)
+
+
+def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None, make_reports: bool = True,
+                   make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
+    """The month-end on a ledger already read and checked (from the file, or from the open book)."""
+    from .mail import Letter, MailError, SendLog, letter, send_all, write_outbox
+    from .report import bank_file_name, bank_reports, css_report
+    from .reportbook import write_bank_reports, write_css_report
+
     if checked.errors:
         lines = [p.render() for p in checked.errors[:50]]
         return Outcome(ERRORS, lines + [f"入力エラー {len(checked.errors)} 件のため月次処理を中止しました。何も作成していません。"])
@@ -248,3 +255,53 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
              [(f"{d.bank_code} {names.get(d.bank_code, '')}", ", ".join(d.recipients), d.result, d.detail)
               for d in deliveries])
     return Outcome(ERRORS if failed or code else DONE, lines, table)
+
+
+# --- Excel set-up ----------------------------------------------------------------------------------
+
+def run_setup_excel(run: Run, interpreter: Path) -> Outcome:
+    """Record the interpreter in the book's xlwings.conf sheet, after checking that the xlwings
+    module inside the book is the installed xlwings' own version."""
+    from .build import XLWINGS_CONF
+    from .vba import embedded_version, installed_xlwings, read_modules
+    from .writeback import apply_edits
+    from .xlsxpatch import SheetEdit
+
+    installed = installed_xlwings()
+    try:
+        modules = read_modules(run.book)
+    except FileNotFoundError:
+        return Unusable.because(f"ファイルがありません: {run.book}")
+    except Exception:
+        return Unusable.because(f"マクロ（VBAプロジェクト）の入ったブックではありません: {run.book.name}。"
+                                "`tokenbook new-workbook` で作ったブックを使ってください")
+    embedded = embedded_version(modules.get("xlwings", ""))
+    if embedded is None:
+        return Outcome(ERRORS, ["エラー: ブックに xlwings のモジュールがありません。`make workbook` でブックを作り直してください"])
+    if embedded != installed:
+        return Outcome(ERRORS, [f"エラー: ブックの xlwings モジュールは {embedded}、インストールされている xlwings は {installed} です。",
+                                f"pip install xlwings=={embedded} で合わせるか、ブックを作り直してください（make workbook）。"])
+    windowless = interpreter.with_name("pythonw.exe")
+    chosen = windowless if windowless.exists() else interpreter
+    edit = SheetEdit({1: {0: "Interpreter_Win", 1: str(chosen)}, 2: {0: "Interpreter_Mac", 1: str(interpreter)}})
+
+    def check(written: Path) -> None:
+        import python_calamine
+
+        book = python_calamine.CalamineWorkbook.from_path(str(written))
+        rows = book.get_sheet_by_name(XLWINGS_CONF).to_python()
+        if not rows or rows[0][:2] != ["Interpreter_Win", str(chosen)]:
+            raise WriteFailed("xlwings.conf に書き込めませんでした")
+
+    try:
+        with BookLock(run.book) as lock:
+            apply_edits(lock, {XLWINGS_CONF: edit}, check, run.now)
+    except BookBusy as exc:
+        return Outcome(BUSY, [f"エラー: {exc}"])
+    except (PatchRefused, WriteFailed) as exc:
+        if "xlwings.conf" in str(exc) and "ありません" in str(exc):
+            return Outcome(ERRORS, ["エラー: ブックに xlwings.conf シートがありません。`make workbook` で作り直してください"])
+        return Outcome(ERRORS, [f"エラー: {exc}"])
+    return Outcome(DONE, [f"xlwings {installed}: ブックの xlwings モジュールと一致しています。",
+                          f"ボタンが使う Python を記録しました: {chosen}",
+                          "Excel で「ファイル > オプション > トラスト センター」からマクロを有効にしてブックを開いてください。"])

@@ -18,7 +18,7 @@ import socket
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from . import schema
 from .build import MENU_PANEL, MENU_PANEL_ROW
@@ -179,16 +179,22 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
                panel: dict[str, str] | None = None, now: dt.datetime | None = None,
                keep_backups: int | None = None) -> Written:
     """Replace the locked workbook with one holding `new`; refreshes チェック結果 and the panel."""
-    path = lock.path
     edits = ledger_edits(old, new)
     edits[schema.CHECKS] = checks_edit(list(problems))
     if panel is not None:
         edits[schema.MENU] = menu_edit(panel)
+    return apply_edits(lock, edits, lambda written: verify(written, new), now, keep_backups)
+
+
+def apply_edits(lock: BookLock, edits: dict[str, SheetEdit], check: Callable[[Path], None],
+                now: dt.datetime | None = None, keep_backups: int | None = None) -> Written:
+    """Patch the locked book beside itself, `check` the result, keep a backup, swap it in."""
+    path = lock.path
     tmp = _temporary(path)
     try:
         patch_package(path, tmp, edits)
         _fsync(tmp)
-        verify(tmp, new)
+        check(tmp)
         if not lock.unchanged():
             raise WriteFailed("処理中にブックが別のプログラムで変更されました。何も書き込まずに中止しました")
         backup = _backup(path, now or dt.datetime.now(), KEEP_BACKUPS if keep_backups is None else keep_backups)

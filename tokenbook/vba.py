@@ -1,0 +1,77 @@
+"""tokenbook's macro project: the button macros in macros/*.bas plus xlwings' standalone module,
+taken from the installed (exactly pinned) xlwings so the two always match; built by `ovba`."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+from functools import cache
+from pathlib import Path
+
+from . import ovba
+
+MACROS = Path(__file__).resolve().parent.parent / "macros"
+_VERSION = re.compile(r'XLWINGS_VERSION\s+As\s+String\s*=\s*"([^"]+)"')
+
+
+def xlwings_module() -> str:
+    """The source of the standalone VBA module shipped inside the installed xlwings package."""
+    spec = importlib.util.find_spec("xlwings")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("xlwings がインストールされていません")
+    return (Path(spec.submodule_search_locations[0]) / "xlwings.bas").read_text(encoding="utf-8")
+
+
+def installed_xlwings() -> str:
+    return importlib.metadata.version("xlwings")
+
+
+def embedded_version(source: str) -> str | None:
+    """The xlwings version a module's source declares.
+
+    >>> embedded_version('Public Const XLWINGS_VERSION As String = "0.37.8"')
+    '0.37.8'
+    """
+    match = _VERSION.search(source)
+    return match[1] if match else None
+
+
+def modules(sheet_count: int) -> list[ovba.Module]:
+    """ThisWorkbook and one document module per sheet (their code names), then the code modules."""
+    result = [ovba.Module("ThisWorkbook", "", document=True)]
+    result += [ovba.Module(f"Sheet{i}", "", document=True) for i in range(1, sheet_count + 1)]
+    for path in sorted(MACROS.glob("*.bas")):
+        result.append(ovba.Module(path.stem, path.read_text(encoding="utf-8")))
+    for path in sorted(MACROS.glob("*.cls")):
+        result.append(ovba.Module(path.stem, path.read_text(encoding="utf-8"), klass=True))
+    result.append(ovba.Module("xlwings", xlwings_module()))
+    return result
+
+
+@cache
+def project_bytes(sheet_count: int) -> bytes:
+    return ovba.compound_file(ovba.project_streams(modules(sheet_count)))
+
+
+def read_modules(path: Path) -> dict[str, str]:
+    """Module name -> source of the VBA project inside a workbook (or a bare vbaProject.bin)."""
+    import zipfile
+
+    import olefile
+
+    data = Path(path).read_bytes()
+    if data[:2] == b"PK":
+        with zipfile.ZipFile(path) as archive:
+            data = archive.read("xl/vbaProject.bin")
+    ole = olefile.OleFileIO(data)
+    try:
+        result = {}
+        for entry in ole.listdir():
+            if len(entry) == 2 and entry[0] == "VBA" and entry[1] not in ("dir", "_VBA_PROJECT") \
+                    and not entry[1].startswith("__SRP_"):
+                raw = ovba.decompress(ole.openstream(entry).read())
+                result[entry[1]] = raw.decode(ovba._ENCODING, errors="replace")
+        return result
+    finally:
+        ole.close()

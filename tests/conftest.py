@@ -128,3 +128,14 @@ def convert(soffice: str, tmp_path: Path):
         assert produced.exists(), f"LibreOffice wrote nothing: {completed.stdout} {completed.stderr}"
         return produced
     return run
+
+
+def vba_modules(path: Path) -> dict[str, str]:
+    """Module file name -> source, as olevba extracts them from a workbook."""
+    from oletools.olevba import VBA_Parser
+
+    parser = VBA_Parser(str(path))
+    try:
+        return {name: code for _, _, name, code in parser.extract_macros()}
+    finally:
+        parser.close()

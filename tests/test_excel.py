@@ -11,8 +11,8 @@ from pathlib import Path
 
 import olefile
 import pytest
-from oletools.olevba import VBA_Parser
 
+from conftest import vba_modules
 from tokenbook import ovba
 from tokenbook.build import BUTTONS
 from tokenbook.buttons import BUTTONS as PYTHON_BUTTONS
@@ -30,21 +30,13 @@ def built(tmp_path_factory) -> Path:
     return path
 
 
-def olevba_modules(path: Path) -> dict[str, str]:
-    parser = VBA_Parser(str(path))
-    try:
-        return {name: code for _, _, name, code in parser.extract_macros()}
-    finally:
-        parser.close()
-
-
 def without_attributes(code: str) -> str:
     return "\n".join(line for line in code.replace("\r\n", "\n").split("\n")
                      if not line.startswith("Attribute VB_")).strip("\n")
 
 
 def test_olevba_reads_every_module_as_written_japanese_included(built):
-    modules = olevba_modules(built)
+    modules = vba_modules(built)
     for source in MACROS.glob("*.bas"):
         assert without_attributes(modules[f"{source.stem}.bas"]) == source.read_text(encoding="utf-8").strip("\n")
     assert "ボタン" in modules["Tokenbook.bas"]
@@ -128,7 +120,7 @@ def test_setup_excel_records_the_interpreter(built, tmp_path, capsys):
 
     conf = python_calamine.CalamineWorkbook.from_path(str(book)).get_sheet_by_name("xlwings.conf").to_python()
     assert conf[0][0] == "Interpreter_Win" and Path(conf[0][1]).parent == Path(sys.executable).parent
-    assert olevba_modules(book) == olevba_modules(built)  # the macros came through
+    assert vba_modules(book) == vba_modules(built)  # the macros came through
 
 
 def test_setup_excel_refuses_a_version_mismatch_an_open_book_and_a_plain_workbook(built, tmp_path, monkeypatch, capsys):

@@ -21,7 +21,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from conftest import BANK, POSTAL_REQUEST, default_sheets
+from conftest import POSTAL_REQUEST, default_sheets, vba_modules
 from tokenbook import schema
 from tokenbook.build import build_workbook
 from tokenbook.cli import main
@@ -214,17 +214,6 @@ def _xlwings_vba() -> Path:
     return source
 
 
-def macros(path: Path) -> dict[str, str]:
-    """Module name -> source, as olevba extracts them."""
-    from oletools.olevba import VBA_Parser
-
-    parser = VBA_Parser(str(path))
-    try:
-        return {name: code for _, _, name, code in parser.extract_macros()}
-    finally:
-        parser.close()
-
-
 @pytest.fixture
 def clerks_book(tmp_path) -> Path:
     with zipfile.ZipFile(_xlwings_vba()) as archive:
@@ -252,7 +241,7 @@ def clerks_book(tmp_path) -> Path:
 def test_twenty_headless_batches_keep_everything_a_clerk_built(clerks_book, tmp_path, convert):
     before = members(clerks_book)
     vba_before = before["xl/vbaProject.bin"]
-    macros_before = macros(clerks_book)
+    macros_before = vba_modules(clerks_book)
     assert ("Module1.bas" in macros_before) and "Sub SampleCall()" in macros_before["Module1.bas"]
     drawings_before = {k: v for k, v in before.items() if "drawing" in k or k.endswith(".vml")}
     assert drawings_before, "the fixture has buttons"
@@ -288,7 +277,7 @@ def test_twenty_headless_batches_keep_everything_a_clerk_built(clerks_book, tmp_
     assert last_states(ledger.journal) == {t.serial: t.state for t in ledger.tokens}
 
     # olevba reads the same macros; LibreOffice opens the book
-    assert macros(clerks_book) == macros_before
+    assert vba_modules(clerks_book) == macros_before
     copy = convert(clerks_book, "xlsx:Calc MS Excel 2007 XML")
     with zipfile.ZipFile(copy) as archive:
         assert any(name.startswith("xl/worksheets/sheet") for name in archive.namelist())

@@ -134,6 +134,10 @@ def _table(workbook: xlsxwriter.Workbook, formats: dict[str, Any], sheet: str,
         for index, value in enumerate(row):
             _write(ws, last, index, value, column_formats[index], formats)
     ws.autofilter(0, 0, max(last, 1), len(columns) - 1)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)  # one page wide, as long as it takes
+    ws.repeat_rows(0)
     _dropdowns(ws, columns)
     if sheet == schema.SETTINGS:
         ws.set_column(1, 1, 36, formats["wrap"])
@@ -189,5 +193,8 @@ def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any], buttons: Seque
     for offset, label in enumerate(MENU_PANEL, start=MENU_PANEL_ROW - 1):
         ws.write_string(offset, 4, label, formats["label"])
         ws.write_blank(offset, 5, None, formats["panel"])
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 1)
     for index, (caption, macro) in enumerate(buttons):
         ws.insert_button(2 + index * 3, 1, {"macro": macro, "caption": caption, "width": 240, "height": 44})

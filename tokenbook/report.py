@@ -79,11 +79,12 @@ STOCK_COLUMNS = (("シリアル番号", TEXT, 15), ("店番", TEXT, 7), ("納品
                  ("残存月数", INT, 9), ("要交換", FLAG, 9))
 
 
-class _Month:
+class Month:
     """Everything the reports of one month share: snapshots, flows and indexes, computed once."""
 
     def __init__(self, ledger: Ledger, month: str) -> None:
         self.ledger = ledger
+        self._shipped: dict[str, list[tuple]] | None = None
         self.month = month
         self.first, self.last = month_bounds(month)
         self.history = History.of(ledger)
@@ -117,6 +118,16 @@ class _Month:
             if e.after == "停止" and e.before != "停止":
                 self.stopped[bank] += 1
 
+    @property
+    def shipped(self) -> dict[str, list[tuple]]:
+        """当月発送 rows per bank, made once."""
+        if self._shipped is None:
+            self._shipped = _shipped_by_bank(self)
+        return self._shipped
+
+    def bank_report(self, bank: Bank, created: dt.datetime) -> BankReport:
+        return _bank_report(self, bank, created, self.shipped.get(bank.bank_code, []))
+
     def flag(self, token: Token) -> str:
         if token.expires_on is None:
             return ""
@@ -128,24 +139,26 @@ class _Month:
         return None if token.expires_on is None else max(0, months_between(self.last, token.expires_on))
 
 
+def reporting_banks(ledger: Ledger) -> list[Bank]:
+    return [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
+
+
 def bank_reports(ledger: Ledger, month: str, created: dt.datetime, banks: list[Bank] | None = None) -> list[BankReport]:
     """One report per bank with 報告送付 する (or per bank of `banks`)."""
-    m = _Month(ledger, month)
-    chosen = banks if banks is not None else [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
-    shipped = _shipped_by_bank(m)
-    return [_bank_report(m, bank, created, shipped.get(bank.bank_code, [])) for bank in chosen]
+    m = Month(ledger, month)
+    return [m.bank_report(bank, created) for bank in (banks if banks is not None else reporting_banks(ledger))]
 
 
-def _user_row(m: _Month, t: Token) -> tuple:
+def _user_row(m: Month, t: Token) -> tuple:
     return (t.customer_no, t.customer_name, m.kinds.get((t.bank_code, t.customer_no), ""), t.branch_code, t.serial,
             t.started_on, t.expires_on, m.remaining(t), m.flag(t))
 
 
-def _stock_row(m: _Month, t: Token) -> tuple:
+def _stock_row(m: Month, t: Token) -> tuple:
     return (t.serial, t.branch_code or "", t.delivered_on, t.expires_on, m.remaining(t), m.flag(t))
 
 
-def _shipped_by_bank(m: _Month) -> dict[str, list[tuple]]:
+def _shipped_by_bank(m: Month) -> dict[str, list[tuple]]:
     rows: dict[str, list[tuple]] = defaultdict(list)
     for d in m.ledger.dispatches:
         if d.state == "発送済" and d.shipped_on and m.first <= d.shipped_on <= m.last and d.bank_code:
@@ -165,7 +178,7 @@ def _shipped_by_bank(m: _Month) -> dict[str, list[tuple]]:
     return rows
 
 
-def _bank_report(m: _Month, bank: Bank, created: dt.datetime, shipped: list[tuple]) -> BankReport:
+def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple]) -> BankReport:
     code = bank.bank_code
     users = sorted(m.in_use.get(code, []), key=lambda t: (t.branch_code or "", t.customer_no, t.serial))
     user_rows = [_user_row(m, t) for t in users]
@@ -205,8 +218,8 @@ def band(months: int | None, expired: bool) -> str:
     return BANDS[1] if months < 6 else BANDS[2] if months < 12 else BANDS[3] if months < 24 else BANDS[4]
 
 
-def css_report(ledger: Ledger, month: str, created: dt.datetime) -> CssReport:
-    m = _Month(ledger, month)
+def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None = None) -> CssReport:
+    m = m or Month(ledger, month)
     settings = ledger.settings
     stock: dict[str, Counter[str]] = defaultdict(Counter)
     expired_rows = []
@@ -232,7 +245,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime) -> CssReport:
     reorder_rows = [("CSS在庫（使用可：残存24か月以上）", usable), ("直近3か月の月平均需要", round(demand, 1)),
                     ("発注点", settings.reorder_point), ("目標在庫（発注点＋3か月分）", target), ("発注提案数", order)]
     kpi_rows = []
-    shipped = _shipped_by_bank(m)
+    shipped = m.shipped
     for bank in ledger.banks:
         code = bank.bank_code
         users = m.in_use.get(code, [])
@@ -259,7 +272,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime) -> CssReport:
     return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
 
 
-def _monthly_demand(m: _Month) -> float:
+def _monthly_demand(m: Month) -> float:
     since = add_months(m.first, -2)
     moved = sum(1 for e in m.history.during(since, m.last) if e.operation in ("引当", "手交"))
     return moved / 3

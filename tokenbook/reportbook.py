@@ -8,6 +8,8 @@ text (a customer called `=1+1` stays `=1+1`). Workbooks are written on both core
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -15,7 +17,8 @@ from typing import Any, Iterable, Iterator
 
 import xlsxwriter
 
-from .report import DATE, FLAG, INT, BankReport, CssReport, Table
+from .models import Bank
+from .report import DATE, FLAG, INT, BankReport, CssReport, Month, Table
 
 FONT = "Meiryo UI"
 PAPER_A4 = 9
@@ -160,58 +163,79 @@ def _column_chart(book: xlsxwriter.Workbook, sheet: str, title: str, rows: tuple
     return chart
 
 
-def write_bank_report(report: BankReport, folder: Path) -> Path:
-    """One bank's workbook; written beside its final name and moved into place."""
-    path = folder / report.file_name
-    tmp = folder / f".{report.file_name}.{os.getpid()}.tmp"
+Chart = tuple[str, list[tuple[str, int]], tuple[str, str], tuple[str, str]]  # name, data, headers, axis names
+
+
+def _write_report(folder: Path, file_name: str, title: str, summary: list[tuple[str, Any]], charts: list[Chart],
+                  tables: list[Table]) -> Path:
+    """概要 (figures, then each chart's data with its chart beside), then one sheet per table;
+    written beside its final name and moved into place."""
+    path = folder / file_name
+    tmp = folder / f".{file_name}.{os.getpid()}.tmp"
     book, fmt = _new_book(tmp)
-    title = f"{report.bank_name} ハードウェアトークン月次報告（{report.month}）"
     try:
-        ws = _summary_sheet(book, fmt, title, report.summary)
-        rows = _chart_data(ws, fmt, len(report.summary) + 3, 0, "使用期限の到来（今後24か月）", report.expiry_chart,
-                           ("月", "本数"))
-        chart = _column_chart(book, "概要", "使用期限の到来（今後24か月）", rows, 0, ("月", "本数"))
-        ws.insert_chart(2, 3, chart)
-        for table in report.tables:
+        ws = _summary_sheet(book, fmt, title, summary)
+        row = len(summary) + 3
+        for offset, (name, data, headers, axis) in enumerate(charts):
+            rows = _chart_data(ws, fmt, row, 0, name, data, headers)
+            ws.insert_chart(2 + offset * 18, 3, _column_chart(book, "概要", name, rows, 0, axis))
+            row = rows[1] + 2
+        for table in tables:
             _table_sheet(book, fmt, table, title)
         book.close()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_bank_report(report: BankReport, folder: Path) -> Path:
+    title = f"{report.bank_name} ハードウェアトークン月次報告（{report.month}）"
+    chart = ("使用期限の到来（今後24か月）", report.expiry_chart, ("月", "本数"), ("月", "本数"))
+    return _write_report(folder, report.file_name, title, report.summary, [chart], report.tables)
 
 
 def write_css_report(report: CssReport, folder: Path) -> Path:
-    path = folder / report.file_name
-    tmp = folder / f".{report.file_name}.{os.getpid()}.tmp"
-    book, fmt = _new_book(tmp)
-    title = f"CSS トークン在庫月報（{report.month}）"
-    try:
-        ws = _summary_sheet(book, fmt, title, report.summary)
-        row = len(report.summary) + 3
-        for offset, (name, data) in enumerate(report.charts.items()):
-            rows = _chart_data(ws, fmt, row, 0, name, data, ("区分", "本数"))
-            ws.insert_chart(2 + offset * 18, 3, _column_chart(book, "概要", name, rows, 0, ("", "本数")))
-            row = rows[1] + 2
-        for table in report.tables:
-            _table_sheet(book, fmt, table, title)
-        book.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    charts = [(name, data, ("区分", "本数"), ("", "本数")) for name, data in report.charts.items()]
+    return _write_report(folder, report.file_name, f"CSS トークン在庫月報（{report.month}）", report.summary, charts,
+                         report.tables)
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def _report_and_write(code: str) -> Path:
+    """In a forked worker: make one bank's report from the month inherited from the parent, write it."""
+    month, banks, created, folder = (_SHARED[k] for k in ("month", "banks", "created", "folder"))
+    return write_bank_report(month.bank_report(banks[code], created), folder)
+
+
+def write_bank_reports(month: Month, banks: list[Bank], created: dt.datetime, folder: Path,
+                       workers: int = 2) -> Iterator[Path]:
+    """Every bank's workbook, made and written on `workers` processes; yields paths as they are done.
+
+    Where processes can be forked (Linux, macOS) the workers inherit the month's data instead of
+    receiving it pickled, and the parent's objects are frozen out of the collector first so the
+    children do not copy them page by page. Elsewhere the reports are made here and sent over.
+    """
+    if workers <= 1 or len(banks) < 4:
+        for bank in banks:
+            yield write_bank_report(month.bank_report(bank, created), folder)
+        return
+    if "fork" in multiprocessing.get_all_start_methods():
+        _SHARED.update(month=month, banks={b.bank_code: b for b in banks}, created=created, folder=folder)
+        gc.freeze()
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                yield from pool.map(_report_and_write, [b.bank_code for b in banks], chunksize=4)
+        finally:
+            gc.unfreeze()
+            _SHARED.clear()
+        return
+    reports = [(month.bank_report(bank, created), folder) for bank in banks]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_write_one, reports, chunksize=4)
 
 
 def _write_one(job: tuple[BankReport, Path]) -> Path:
     return write_bank_report(*job)
-
-
-def write_bank_reports(reports: Iterable[BankReport], folder: Path, workers: int = 2) -> Iterator[Path]:
-    """Every bank's workbook, on `workers` processes; yields paths as they are done."""
-    jobs = [(r, folder) for r in reports]
-    if workers <= 1 or len(jobs) < 4:
-        yield from map(_write_one, jobs)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_write_one, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
-

@@ -192,7 +192,7 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
                    make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
     """The month-end on a ledger already read and checked (from the file, or from the open book)."""
     from .mail import Letter, MailError, SendLog, letter, send_all, write_outbox
-    from .report import bank_file_name, bank_reports, css_report
+    from .report import Month, bank_file_name, css_report
     from .reportbook import write_bank_reports, write_css_report
 
     if checked.errors:
@@ -211,12 +211,13 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
     lines: list[str] = [f"対象月 {month}・出力先 {folder}"]
     banks = [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
     if make_reports:
-        reports = bank_reports(ledger, month, run.now, banks)
+        step("報告書の集計")
+        data = Month(ledger, month)
         written = 0
-        for path in write_bank_reports(reports, folder):
+        for _ in write_bank_reports(data, banks, run.now, folder):
             written += 1
-            step(f"報告書 {written}/{len(reports)}")
-        write_css_report(css_report(ledger, month, run.now), folder)
+            step(f"報告書 {written}/{len(banks)}")
+        write_css_report(css_report(ledger, month, run.now, data), folder)
         lines.append(f"報告書を作成しました: 金庫 {written} 件 + CSS在庫月報 1 件")
     if not make_mail:
         return Outcome(DONE, lines)

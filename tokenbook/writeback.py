@@ -26,7 +26,7 @@ from .models import Ledger
 from .parse import gc_paused, parse_tables
 from .problems import Problem
 from .sheetio import read_tables
-from .xlsxpatch import SheetEdit, patch_package
+from .xlsxpatch import SheetEdit, column_index, patch_package
 
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
@@ -138,10 +138,7 @@ def ledger_edits(old: Ledger, new: Ledger) -> dict[str, SheetEdit]:
 
 
 def _column(letters: str) -> int:
-    index = 0
-    for ch in letters:
-        index = index * 26 + ord(ch) - 64
-    return index - 1
+    return column_index(letters.encode())
 
 
 def _cell(value: Any) -> Any:

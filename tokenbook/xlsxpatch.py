@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from .sheetio import column_letter as column_letters
+
 MAIN_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _EPOCH = dt.datetime(1899, 12, 30)
 
@@ -51,13 +53,6 @@ def column_index(letters: bytes) -> int:
     return index - 1
 
 
-def column_letters(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 # --- styles -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -29,6 +30,18 @@ def one_sheet(source: Path, sheet: str, folder: Path) -> Path:
     book.active = book.sheetnames.index(sheet)
     copy = folder / f"{source.stem}-{sheet}.xlsx"
     book.save(copy)
+    return copy
+
+
+def printable_buttons(source: Path, folder: Path) -> Path:
+    """A copy whose buttons print (they do not in the real book), for a picture of the menu."""
+    copy = folder / "menu-picture.xlsm"
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith(".vml"):
+                data = data.replace(b"<x:PrintObject>False</x:PrintObject>", b"")
+            dst.writestr(info, data)
     return copy
 
 
@@ -57,7 +70,8 @@ def main() -> None:
         for sheet, name in (("概要", "css-summary"), ("所有者別在庫", "css-stock"), ("金庫別KPI", "css-kpi")):
             render(one_sheet(css, sheet, folder), name, folder)
         ledger = folder / "demo" / "tokenbook.xlsm"
-        for sheet, name in (("メニュー", "ledger-menu"), ("申込", "ledger-requests"), ("チェック結果", "ledger-checks")):
+        render(printable_buttons(ledger, folder), "ledger-menu", folder)  # メニュー is the book's first page
+        for sheet, name in (("申込", "ledger-requests"), ("チェック結果", "ledger-checks")):
             render(one_sheet(ledger, sheet, folder), name, folder)
     shutil.rmtree(TARGET / "profile", ignore_errors=True)
     print("\n".join(sorted(p.name for p in TARGET.glob("*.png"))))

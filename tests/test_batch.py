@@ -11,7 +11,6 @@ import datetime as dt
 import pytest
 
 from conftest import BANK, HELD, IN_USE, POSTAL_REQUEST, default_sheets, tables_for
-from tokenbook import schema
 from tokenbook.batch import BatchError, allocate, cancel_batch, confirm
 from tokenbook.journal import Context, last_states
 from tokenbook.parse import parse_tables

@@ -148,7 +148,7 @@ class _Work:
                 self.request_at[new_id] = i
 
 
-def _context_dates(ledger: Ledger) -> Calendar:
+def _calendar(ledger: Ledger) -> Calendar:
     return Calendar.of(h.day for h in ledger.holidays)
 
 
@@ -160,7 +160,7 @@ def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozens
     `blocked_rows` are 申込 rows with input errors: they are left untouched and reported.
     """
     settings = ledger.settings
-    dates = batch_for(as_of, settings, _context_dates(ledger))
+    dates = batch_for(as_of, settings, _calendar(ledger))
     work = _Work(ledger, ctx, dates, as_of)
     work.record_hand_edits()
     work.assign_request_ids()
@@ -381,7 +381,7 @@ class BatchError(Exception):
 
 
 def _dates_or_raise(ledger: Ledger, batch_id: str) -> BatchDates:
-    dates = batch_by_id(batch_id, ledger.settings, _context_dates(ledger))
+    dates = batch_by_id(batch_id, ledger.settings, _calendar(ledger))
     if dates is None:
         raise BatchError(f"バッチ番号は 2026-W48 の形で指定してください: {batch_id!r}")
     return dates

@@ -125,7 +125,7 @@ def weekly_allocate(book: Book, now: dt.datetime, operator: str) -> Outcome:
                                                             "保存はブックを保存してください（Ctrl+S）。"])
 
 
-def _batch_to_confirm(checked: CheckResult, today: dt.date) -> str | None:
+def _batch_to_confirm(checked: CheckResult) -> str | None:
     """The earliest batch with planned parcels."""
     planned = sorted({d.batch for d in checked.ledger.dispatches if d.state == "予定" and d.batch})
     return planned[0] if planned else None
@@ -138,7 +138,7 @@ def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
     if checked.errors:
         _show_problems(book, list(checked.problems))
         return Outcome(1, [f"入力エラー {len(checked.errors)} 件のため発送確定を中止しました（「チェック結果」シート）。"])
-    batch = _batch_to_confirm(checked, now.date())
+    batch = _batch_to_confirm(checked)
     if batch is None:
         return Outcome(0, ["発送確定する発送予定がありません"])
     dates = batch_by_id(batch, checked.ledger.settings, Calendar.of(h.day for h in checked.ledger.holidays))

@@ -13,7 +13,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import xlsxwriter
 
@@ -101,7 +101,7 @@ def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, t
     ws = book.add_worksheet(table.name)
     ws.write_string(0, 0, f"{title}　{table.name}", fmt["title"])
     ws.set_row(2, 30)
-    for col, (header, kind, width) in enumerate(table.columns):
+    for col, (header, _kind, width) in enumerate(table.columns):
         ws.set_column(col, col, width)
         ws.write_string(2, col, header, fmt["header"])
     _rows(ws, table, fmt)

@@ -7,7 +7,6 @@ A check that crashes becomes an `internal-error` problem instead of a traceback.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import AS_OF, PEAK, measure, sample_book
+from common import PEAK, measure, sample_book
 
 SIZES = {1_000_000: (254, 100_000), 200_000: (50, 20_000)}
 

@@ -209,6 +209,20 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
     folder = report_folder(run, ledger.settings.report_dir, out, month)
     folder.mkdir(parents=True, exist_ok=True)
     lines: list[str] = [f"対象月 {month}・出力先 {folder}"]
+    counts: dict[str, tuple[int, int, int]] = {}
+    names = {b.bank_code: b.name for b in ledger.banks}
+
+    def table(results: dict[str, str]) -> tuple[tuple[str, ...], list[tuple[str, ...]]] | None:
+        """The closing summary: one row per bank, what its report holds and what became of its mail."""
+        codes = list(counts) or list(results)
+        if not codes:
+            return None
+        headers = ("金庫", "利用中", "要交換・期限切れ", "当月発送", "メール") if counts else ("金庫", "メール")
+        rows = []
+        for code in codes:
+            figures = tuple(f"{n:,}" for n in counts[code]) if counts else ()
+            rows.append((f"{code} {names.get(code, '')}", *figures, results.get(code, "")))
+        return headers, rows
     banks = [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
     if make_reports:
         step("報告書の集計")
@@ -218,9 +232,12 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
             written += 1
             step(f"報告書 {written}/{len(banks)}")
         write_css_report(css_report(ledger, month, run.now, data), folder)
+        counts = {b.bank_code: (len(data.in_use.get(b.bank_code, [])),
+                                sum(1 for t in data.in_use.get(b.bank_code, []) if data.flag(t)),
+                                len(data.shipped.get(b.bank_code, []))) for b in banks}
         lines.append(f"報告書を作成しました: 金庫 {written} 件 + CSS在庫月報 1 件")
     if not make_mail:
-        return Outcome(DONE, lines)
+        return Outcome(DONE, lines, table({}))
     letters: list[Letter] = []
     missing = []
     try:
@@ -239,7 +256,8 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
         code = ERRORS
         lines.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
     if not send:
-        return Outcome(code, lines + ["（--send を付けると送信します）"] if make_reports else lines)
+        made = {item.bank_code: "作成（未送信）" for item in letters}
+        return Outcome(code, lines + ["（--send を付けると送信します）"], table(made))
     log = SendLog.open(folder / "send-log.jsonl")
     try:
         deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
@@ -251,11 +269,7 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
     skipped = sum(d.result.startswith("送信不要") for d in deliveries)
     lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(failed)} 通（送信ログ: {log.path}）")
     lines += [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in failed]
-    names = {b.bank_code: b.name for b in banks}
-    table = (("金庫", "宛先", "結果", "詳細"),
-             [(f"{d.bank_code} {names.get(d.bank_code, '')}", ", ".join(d.recipients), d.result, d.detail)
-              for d in deliveries])
-    return Outcome(ERRORS if failed or code else DONE, lines, table)
+    return Outcome(ERRORS if failed or code else DONE, lines, table({d.bank_code: d.result for d in deliveries}))
 
 
 # --- Excel set-up ----------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def read_styles(xml: bytes) -> Styles:
 
 # --- cells --------------------------------------------------------------------------------------
 
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML cannot hold, and CR, which an XML reader would turn into LF: written as _xHHHH_.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]")
 _ESCAPED_LOOKALIKE = re.compile("_(x[0-9A-Fa-f]{4}_)")
 
 
@@ -134,6 +135,8 @@ def cell_xml(ref: bytes, value: Any, style: int | None, styles: Styles) -> bytes
         number = excel_serial(value)
         shown = b"%d" % number if number == int(number) else repr(number).encode()
         return b'<c r="%s" s="%d"><v>%s</v></c>' % (ref, style, shown)
+    if style is not None and style in styles.date_xfs:
+        style = None  # a number or text in a date-formatted cell would be shown as a date
     s = b' s="%d"' % style if style is not None else b""
     if value is None or value == "":
         return b'<c r="%s"%s/>' % (ref, s) if s else b""

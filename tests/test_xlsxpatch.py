@@ -62,7 +62,8 @@ def test_random_edits_read_back_exactly(tmp_path, edits):
                     assert cell.value == want, (row, col)
             else:
                 assert cell.value == before.cell(row, col + 1).value, (row, col)
-    assert after["B3"].font.b  # the style of a cell that was not edited
+    if 1 not in edits.get(3, {}):
+        assert after["B3"].font.b  # the style of a cell that was not edited
     last = max([11, *edits])
     assert after.auto_filter.ref == f"A1:D{last}"
     assert after_book["other"]["A1"].value == "keep me"

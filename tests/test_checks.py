@@ -111,6 +111,16 @@ def test_unreadable_cell_is_not_reported_twice():
     assert found == {("在庫", "K3", "bad-date")}
 
 
+def test_use_cannot_start_before_delivery():
+    found = check_memory(tokens=[STOCK, {**IN_USE, "利用開始日": D(2024, 3, 1)}, HELD])
+    assert found == {("在庫", "K3", "started-before-delivery")}
+
+
+def test_a_token_held_at_a_bank_belongs_to_that_bank():
+    found = check_memory(tokens=[STOCK, IN_USE, {**HELD, "所有者": "CSS"}])
+    assert found == {("在庫", "B4", "held-by-another-owner")}
+
+
 def test_expired_stock_is_a_warning():
     found = check_memory(tokens=[{**STOCK, "納品日": D(2021, 6, 1)}, IN_USE, HELD])
     assert found == {("在庫", "E2", "expired-stock")}

@@ -55,6 +55,8 @@ CODES: dict[str, tuple[str, str]] = {
     "unknown-postal-code": (WARNING, "郵便番号 {postal} は日本郵便のデータにありません"),
     "postal-prefecture-mismatch": (WARNING, "郵便番号 {postal} は{prefecture}の番号ですが、住所は{found}です"),
     "expired-stock": (WARNING, "使用期限を過ぎた在庫です"),
+    "started-before-delivery": (WARNING, "利用開始日が納品日より前です"),
+    "held-by-another-owner": (WARNING, "金庫保管のトークンの所有者（{owner}）が保管している金庫（{bank}）と違います"),
     "suspicious-duplicate": (WARNING, "同じ顧客の同じ申込区分が未完了で重複しています（{first}行目）"),
     "state-differs-from-journal": (WARNING, "状態が履歴（最後は「{journalled}」）と違います。手作業の変更として履歴に記録します"),
     "batch-input-error": (WARNING, "入力エラーがあるため、この申込は今回のバッチで処理しません"),

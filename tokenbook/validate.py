@@ -72,6 +72,10 @@ def check_tokens(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
         if t.delivered_on and t.expires_on and t.expires_on <= t.delivered_on:
             yield at("expiry-not-after-delivery", t.row, "使用期限", t.expires_on)
         yield from _token_state_fields(t, at)
+        if t.started_on and t.delivered_on and t.started_on < t.delivered_on:
+            yield at("started-before-delivery", t.row, "利用開始日", t.started_on)
+        if t.state == "金庫保管" and t.owner and t.bank_code and t.owner != t.bank_code:
+            yield at("held-by-another-owner", t.row, "所有者", t.owner, owner=t.owner, bank=t.bank_code)
         if t.state == "在庫" and t.expires_on and t.expires_on < today:
             yield at("expired-stock", t.row, "使用期限", t.expires_on, expires_on=t.expires_on.isoformat())
 

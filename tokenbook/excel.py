@@ -85,15 +85,13 @@ class XlwingsBook(Book):
         ws = self.workbook.sheets[sheet]
         last = ws.used_range.last_cell
         if last.row >= first_row:
-            target = ws.range((first_row, 1), (last.row, max(last.column, 1)))
-            target.api.Hyperlinks.Delete()
-            target.clear_contents()
+            ws.range((first_row, 1), (last.row, max(last.column, 1))).clear()  # values, links and formats
 
     def links(self, sheet: str, links: list[tuple[str, str]]) -> None:
         ws = self.workbook.sheets[sheet]
-        for cell, location in links:
-            ws.api.Hyperlinks.Add(Anchor=ws.range(cell).api, Address="", SubAddress=location,
-                                  TextToDisplay=str(ws.range(cell).value or cell))
+        for cell, location in links:  # "#…" is a place inside this workbook, on Windows and macOS alike
+            target = ws.range(cell)
+            target.add_hyperlink(f"#{location}", str(target.value or cell))
 
     def highlight(self, sheet: str, cells: list[str], color: str | None) -> None:
         ws = self.workbook.sheets[sheet]

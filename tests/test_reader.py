@@ -191,3 +191,11 @@ def test_the_file_is_not_held_open_after_reading(book_file):
         pytest.skip("needs /proc")
     open_files = {os.path.realpath(fds / fd) for fd in os.listdir(fds) if (fds / fd).is_symlink()}
     assert str(path.resolve()) not in open_files
+
+
+def test_row_types_follow_the_schema_column_order():
+    """Rows are built positionally (`_make`), so their fields must be the schema's, in its order."""
+    from tokenbook.models import ROW_TYPES
+
+    for sheet, row_type in ROW_TYPES.items():
+        assert row_type._fields == ("row", *(c.field for c in schema.TABLES[sheet])), sheet

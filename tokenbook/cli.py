@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -89,7 +89,8 @@ def allocate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="割当の計画を表示するだけで、ブックには書き込みません")] = False,
 ) -> None:
     """週次割当: 締切までの申込にトークンを引き当て、発送予定を作ります。"""
-    _finish(run_allocate(Run.here(book), _date_option(as_of, "--as-of"), dry_run))
+    day = _date_option(as_of, "--as-of")
+    _finish(_with_progress(lambda step: run_allocate(Run.here(book), day, dry_run, step)))
 
 
 @app.command()
@@ -99,7 +100,8 @@ def confirm(
     shipped_on: Annotated[Optional[str], typer.Option("--shipped-on", help="発送日（既定はバッチの発送日★）")] = None,
 ) -> None:
     """発送確定: バッチの発送予定を発送済にし、トークンを利用中（金庫補充は金庫保管）にします。"""
-    _finish(run_confirm(Run.here(book), batch, _date_option(shipped_on, "--shipped-on")))
+    day = _date_option(shipped_on, "--shipped-on")
+    _finish(_with_progress(lambda step: run_confirm(Run.here(book), batch, day, step)))
 
 
 @app.command("cancel-batch")
@@ -108,7 +110,7 @@ def cancel_batch(
     book: BookOption = DEFAULT_BOOK,
 ) -> None:
     """バッチ取消: まだ何も発送していないバッチの引当をすべて在庫に戻します。"""
-    _finish(run_cancel(Run.here(book), batch))
+    _finish(_with_progress(lambda step: run_cancel(Run.here(book), batch, step)))
 
 
 MonthOption = Annotated[Optional[str], typer.Option("--month", help="対象月 YYYY-MM（既定は前月）")]
@@ -127,12 +129,16 @@ def _month_option(value: Optional[str]) -> Optional[str]:
     return f"{match[1]}-{int(match[2]):02d}"
 
 
-def _month_end(book: Path, month: Optional[str], out: Optional[Path], **what: bool) -> None:
+def _with_progress(work: Callable[[Callable[[str], None]], Outcome]) -> Outcome:
+    """Run `work`, showing the step it reports (on a terminal only)."""
     with _progress() as progress:
-        task = progress.add_task("月次処理", total=None)
-        outcome = run_month_end(Run.here(book), _month_option(month), out,
-                                step=lambda title: progress.update(task, description=title), **what)
-    _finish(outcome)
+        task = progress.add_task("tokenbook", total=None)
+        return work(lambda title: progress.update(task, description=title))
+
+
+def _month_end(book: Path, month: Optional[str], out: Optional[Path], **what: bool) -> None:
+    chosen = _month_option(month)
+    _finish(_with_progress(lambda step: run_month_end(Run.here(book), chosen, out, step=step, **what)))
 
 
 @app.command()

@@ -48,10 +48,18 @@ class Run:
 Compute = Callable[[CheckResult], BatchResult]
 
 
+Step = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """No progress display."""
+
+
 def _guarded(run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool], dry_run: bool,
-             describe: Callable[[BatchResult], list[str]]) -> Outcome:
+             describe: Callable[[BatchResult], list[str]], step: Step = _quiet) -> Outcome:
     try:
         with BookLock(run.book) as lock:
+            step(f"{title}: 読み込みと入力チェック")
             checked = check_book(run.book, run.now.date())
             stoppers = [p for p in checked.errors if blocking(p)]
             if stoppers:
@@ -59,6 +67,7 @@ def _guarded(run: Run, title: str, compute: Compute, blocking: Callable[[Problem
                 more = f"（ほか {len(stoppers) - 50} 件）" if len(stoppers) > 50 else ""
                 return Outcome(ERRORS, lines + [f"入力エラー {len(stoppers)} 件{more}のため{title}を中止しました。"
                                                 "ブックには何も書き込んでいません。"])
+            step(f"{title}: 計算")
             result = compute(checked)
             problems = sort_problems(set(checked.problems) | set(result.problems))
             lines = describe(result)
@@ -67,6 +76,7 @@ def _guarded(run: Run, title: str, compute: Compute, blocking: Callable[[Problem
             if dry_run:
                 return Outcome(code, lines + ["（--dry-run: ブックには何も書き込んでいません）"])
             last = f"{title}: " + (lines[1] if len(lines) > 1 else "完了")
+            step(f"{title}: 書き込みと検証")
             written = write_back(lock, checked.ledger, result.ledger, problems, panel(result.ledger, run.now, last),
                                  run.now)
             backup = f"（バックアップ: {written.backup.name}）" if written.backup else ""
@@ -85,7 +95,7 @@ def _problem_count(problems: list[Problem]) -> str:
     return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
 
 
-def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False) -> Outcome:
+def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, step: Step = _quiet) -> Outcome:
     """週次割当. Input errors in 申込 hold only those requests; errors elsewhere stop the run."""
     day = as_of or run.now.date()
 
@@ -93,19 +103,19 @@ def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False) 
         blocked = frozenset(p.row for p in checked.errors if p.sheet == schema.REQUESTS and p.row)
         return allocate(checked.ledger, day, run.context, blocked)
 
-    return _guarded(run, "週次割当", compute, lambda p: p.sheet != schema.REQUESTS, dry_run, describe_allocation)
+    return _guarded(run, "週次割当", compute, lambda p: p.sheet != schema.REQUESTS, dry_run, describe_allocation, step)
 
 
-def run_confirm(run: Run, batch_id: str, shipped_on: dt.date | None = None) -> Outcome:
+def run_confirm(run: Run, batch_id: str, shipped_on: dt.date | None = None, step: Step = _quiet) -> Outcome:
     """発送確定 of one batch; any input error stops it."""
     return _guarded(run, "発送確定", lambda c: confirm(c.ledger, batch_id, shipped_on, run.context),
-                    lambda p: True, False, describe_confirmation)
+                    lambda p: True, False, describe_confirmation, step)
 
 
-def run_cancel(run: Run, batch_id: str) -> Outcome:
+def run_cancel(run: Run, batch_id: str, step: Step = _quiet) -> Outcome:
     """バッチ取消; any input error stops it."""
     return _guarded(run, "バッチ取消", lambda c: cancel_batch(c.ledger, batch_id, run.context),
-                    lambda p: True, False, describe_cancellation)
+                    lambda p: True, False, describe_cancellation, step)
 
 
 # --- what the operator reads (request numbers and counts, never customer names) ---------------------

@@ -322,3 +322,12 @@ def test_killed_at_any_moment_the_book_is_the_old_or_the_new_one(tmp_path):
         assert not list(tmp_path.glob(".book.xlsm.tokenbook-*.tmp"))
     assert "old" in outcomes
     assert new_digest != old_digest
+
+
+def test_a_ledger_without_tokenbooks_own_sheets_is_still_written(tmp_path):
+    book = build_workbook(tmp_path / "book.xlsx", default_sheets(tokens=stock(1), requests=requests(1)))
+    wb = openpyxl.load_workbook(book)
+    del wb["チェック結果"], wb["メニュー"]
+    wb.save(book)
+    assert main(["allocate", "--book", str(book)]) == 0
+    assert [t.state for t in check_book(book, TODAY).ledger.tokens] == ["引当済"]

@@ -60,6 +60,8 @@ def _checked(book: Book, today: dt.date) -> CheckResult:
 
 def _show_problems(book: Book, problems: list[Problem]) -> None:
     """チェック結果 rewritten with links; the cells of the last run unhighlighted, this run's highlighted."""
+    if schema.CHECKS not in book.sheet_names():
+        return  # a ledger made elsewhere, without tokenbook's own sheet: the dialog still says it all
     previous = book.values(schema.CHECKS)[1:]
     stale: dict[str, list[str]] = {}
     for row in previous:
@@ -84,8 +86,9 @@ def _write_ledger(book: Book, old: CheckResult, new_ledger: Any, problems: list[
                   last_run: str) -> None:
     for sheet, edit in ledger_edits(old.ledger, new_ledger).items():
         book.write(sheet, {row: {col + 1: v for col, v in cells.items()} for row, cells in edit.cells.items()})
-    menu = menu_edit(panel(new_ledger, now, last_run))
-    book.write(schema.MENU, {row: {col + 1: v for col, v in cells.items()} for row, cells in menu.cells.items()})
+    if schema.MENU in book.sheet_names():
+        menu = menu_edit(panel(new_ledger, now, last_run))
+        book.write(schema.MENU, {row: {col + 1: v for col, v in cells.items()} for row, cells in menu.cells.items()})
     _show_problems(book, problems)
 
 

@@ -26,7 +26,7 @@ from .models import Ledger
 from .parse import gc_paused, parse_tables
 from .problems import Problem
 from .sheetio import read_tables
-from .xlsxpatch import SheetEdit, column_index, patch_package
+from .xlsxpatch import SheetEdit, column_index, patch_package, sheet_parts
 
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
@@ -177,8 +177,12 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
                keep_backups: int | None = None) -> Written:
     """Replace the locked workbook with one holding `new`; refreshes チェック結果 and the panel."""
     edits = ledger_edits(old, new)
-    edits[schema.CHECKS] = checks_edit(list(problems))
-    if panel is not None:
+    with zipfile.ZipFile(lock.path) as archive:
+        present = set(sheet_parts(archive))
+    # チェック結果 and メニュー are tokenbook's own; a ledger made elsewhere may lack them, and that is fine.
+    if schema.CHECKS in present:
+        edits[schema.CHECKS] = checks_edit(list(problems))
+    if panel is not None and schema.MENU in present:
         edits[schema.MENU] = menu_edit(panel)
     return apply_edits(lock, edits, lambda written: verify(written, new), now, keep_backups)
 

@@ -347,6 +347,12 @@ def test_bad_settings(key, value, row):
     assert check_memory(settings=settings(**{key: value})) == {("設定", f"B{row}", "bad-setting")}
 
 
+def test_plain_smtp_only_to_a_loopback_host():
+    assert check_memory(settings=settings(**{"SMTPサーバー": "smtp.example.jp", "SMTP暗号化": "なし"})) == {
+        ("設定", None, "bad-setting")}
+    assert check_memory(settings=settings(**{"SMTPサーバー": "127.0.0.1", "SMTP暗号化": "なし"})) == set()
+
+
 def test_weekday_setting_accepts_suffix():
     assert check_memory(settings=settings(受付締切曜日="水曜日")) == set()
 

@@ -226,8 +226,14 @@ def test_plain_text_to_another_host_is_refused_before_connecting(tmp_path, capsy
     book = book_with(tmp_path, 25, security="なし", host="smtp.example.jp")
     assert month_end(book, tmp_path / "out", "--send") == 1
     out = capsys.readouterr().out
-    assert "暗号化なしの送信はループバック" in out and "送信していません" in out
-    assert not (tmp_path / "out" / MONTH / "send-log.jsonl").exists()
+    assert "[bad-setting]" in out and "ループバック" in out
+    assert not (tmp_path / "out").exists()
+    # and the sender itself refuses, whatever called it
+    from tokenbook.mail import MailError, check_transport
+    from tokenbook.models import Settings
+
+    with pytest.raises(MailError, match="暗号化なしの送信はループバック"):
+        check_transport(Settings(smtp_host="smtp.example.jp", smtp_security="なし"))
 
 
 def test_an_untrusted_certificate_is_not_accepted(server, tmp_path, monkeypatch, capsys):

@@ -189,8 +189,18 @@ def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("postal-prefecture-mismatch", row, header, code, postal=code, prefecture=prefecture, found=found)
 
 
+def check_settings(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    """Settings that only make sense together: plain SMTP is for a loopback server only."""
+    from .mail import is_loopback
+
+    settings = ledger.settings
+    if settings.smtp_security == "なし" and settings.smtp_host and not is_loopback(settings.smtp_host):
+        yield problem("bad-setting", schema.SETTINGS, None, "値", None, settings.smtp_host, key="SMTP暗号化",
+                      reason="「なし」はループバック（localhost）のSMTPサーバーにだけ使えます")
+
+
 CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes,
-                             check_journal)
+                             check_journal, check_settings)
 
 
 def validate(ledger: Ledger, today: dt.date) -> list[Problem]:

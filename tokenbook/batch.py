@@ -54,10 +54,6 @@ class BatchResult:
     summary: Summary
     problems: tuple[Problem, ...] = ()
 
-    @property
-    def new_journal(self) -> int:
-        return len(self.ledger.journal)
-
 
 class _Work:
     """The mutable working copy of one operation; `result()` freezes it into a new ledger."""

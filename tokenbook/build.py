@@ -27,12 +27,13 @@ VALIDATION_ROWS = 1_048_575
 BANK_LIST_ROWS = 1000
 
 Rows = Sequence[Sequence[Any]]
-SHEETS_WITH_CONF = (*schema.SHEETS, "xlwings.conf")
+
 
 
 BUTTONS = (("入力チェック", "CheckInput"), ("週次割当", "WeeklyAllocate"), ("発送確定", "ConfirmShipment"),
            ("月次報告作成", "MakeMonthlyReports"), ("月次報告送信", "SendMonthlyReports"))
 XLWINGS_CONF = "xlwings.conf"
+SHEETS_WITH_CONF = (*schema.SHEETS, XLWINGS_CONF)  # every sheet of the .xlsm, one VBA document module each
 BUILT = dt.datetime(2026, 1, 1)  # the document's creation stamp: fixed, so two builds are the same bytes
 
 

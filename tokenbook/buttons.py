@@ -26,6 +26,7 @@ from .schedule import Calendar, batch_by_id
 from .sheetio import UnusableInput, table_from_rows
 from .validate import CheckResult, check_ledger, sort_problems
 from .writeback import checks_edit, ledger_edits, menu_edit
+from .xlsxpatch import SheetEdit
 
 log = logging.getLogger("tokenbook.buttons")
 HIGHLIGHT = "#FFC7CE"
@@ -72,7 +73,7 @@ def _show_problems(book: Book, problems: list[Problem]) -> None:
             book.highlight(sheet, cells, None)
     edit = checks_edit(problems)
     book.clear_rows(schema.CHECKS, 2)
-    book.write(schema.CHECKS, {row: {col + 1: v for col, v in cells.items()} for row, cells in edit.cells.items()})
+    _write_edit(book, schema.CHECKS, edit)
     book.links(schema.CHECKS, edit.hyperlinks or [])
     fresh: dict[str, list[str]] = {}
     for p in problems:
@@ -82,13 +83,18 @@ def _show_problems(book: Book, problems: list[Problem]) -> None:
         book.highlight(sheet, cells, HIGHLIGHT)
 
 
+def _write_edit(book: Book, sheet: str, edit: SheetEdit) -> None:
+    """The same cell changes a headless run patches into the file, written into the open book
+    (the port counts columns from 1, as Excel does; SheetEdit from 0)."""
+    book.write(sheet, {row: {col + 1: v for col, v in cells.items()} for row, cells in edit.cells.items()})
+
+
 def _write_ledger(book: Book, old: CheckResult, new_ledger: Any, problems: list[Problem], now: dt.datetime,
                   last_run: str) -> None:
     for sheet, edit in ledger_edits(old.ledger, new_ledger).items():
-        book.write(sheet, {row: {col + 1: v for col, v in cells.items()} for row, cells in edit.cells.items()})
+        _write_edit(book, sheet, edit)
     if schema.MENU in book.sheet_names():
-        menu = menu_edit(panel(new_ledger, now, last_run))
-        book.write(schema.MENU, {row: {col + 1: v for col, v in cells.items()} for row, cells in menu.cells.items()})
+        _write_edit(book, schema.MENU, menu_edit(panel(new_ledger, now, last_run)))
     _show_problems(book, problems)
 
 

@@ -45,7 +45,7 @@ class Table:
         index = self.headers.get(header)
         if index is None:
             return [None] * len(self.rows)
-        if all(len(r) > index for r in self.rows[:1]) and min(map(len, self.rows), default=0) > index:
+        if min(map(len, self.rows), default=0) > index:  # every row reaches it: the fast path
             return [r[index] for r in self.rows]
         return [r[index] if index < len(r) else None for r in self.rows]
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from tokenbook import schema
-from tokenbook.build import build_workbook
+from tokenbook.books.build import build_workbook
 from tokenbook.parse import parse_tables
-from tokenbook.sheetio import table_from_rows
+from tokenbook.files.sheetio import table_from_rows
 from tokenbook.validate import check_book, check_ledger
 
 TODAY = dt.date(2026, 11, 24)

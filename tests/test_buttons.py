@@ -14,11 +14,11 @@ import python_calamine
 
 from conftest import POSTAL_REQUEST, default_sheets
 from tokenbook import schema
-from tokenbook.build import build_workbook
-from tokenbook.buttons import press
+from tokenbook.books.build import build_workbook
+from tokenbook.excel.buttons import press
 from tokenbook.parse import parse_tables
 from tokenbook.runs import Run, run_allocate, run_confirm, run_month_end
-from tokenbook.sheetio import table_from_rows
+from tokenbook.files.sheetio import table_from_rows
 from tokenbook.validate import check_book
 
 NOW = dt.datetime.now().replace(microsecond=0)
@@ -224,7 +224,7 @@ def test_send_button_without_a_server_reports_failure_in_a_dialog(scenario):
 
 def test_an_unexpected_error_is_a_dialog_not_a_traceback(scenario, monkeypatch):
     _, excel_book = scenario
-    import tokenbook.buttons as buttons
+    import tokenbook.excel.buttons as buttons
 
     monkeypatch.setattr(buttons, "allocate", lambda *a, **k: 1 / 0)
     memory = MemoryBook(excel_book)
@@ -246,6 +246,6 @@ def test_only_the_adapter_imports_xlwings():
     import subprocess
     import sys
 
-    code = ("import sys, tokenbook.cli, tokenbook.buttons, tokenbook.runs, tokenbook.reportbook, tokenbook.mail; "
+    code = ("import sys, tokenbook.cli, tokenbook.excel.buttons, tokenbook.runs, tokenbook.books.reportbook, tokenbook.mail; "
             "print('xlwings' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

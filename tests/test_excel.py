@@ -13,14 +13,14 @@ import olefile
 import pytest
 
 from conftest import vba_modules
-from tokenbook import ovba
-from tokenbook.build import BUTTONS
-from tokenbook.buttons import BUTTONS as PYTHON_BUTTONS
+from tokenbook.files import ovba
+from tokenbook.books.build import BUTTONS
+from tokenbook.excel.buttons import BUTTONS as PYTHON_BUTTONS
 from tokenbook.cli import main
-from tokenbook.vba import MACROS, xlwings_module
+from tokenbook.books.vba import MACROS, xlwings_module
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD = "from pathlib import Path; import sys; from tokenbook.build import build_workbook; build_workbook(Path(sys.argv[1]))"
+BUILD = "from pathlib import Path; import sys; from tokenbook.books.build import build_workbook; build_workbook(Path(sys.argv[1]))"
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_setup_excel_records_the_interpreter(built, tmp_path, capsys):
 def test_setup_excel_refuses_a_version_mismatch_an_open_book_and_a_plain_workbook(built, tmp_path, monkeypatch, capsys):
     book = tmp_path / "tokenbook.xlsm"
     book.write_bytes(built.read_bytes())
-    import tokenbook.vba as vba
+    import tokenbook.books.vba as vba
 
     monkeypatch.setattr(vba, "installed_xlwings", lambda: "0.99.0")
     assert main(["setup-excel", "--book", str(book)]) == 1

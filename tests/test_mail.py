@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from conftest import BANK, default_sheets
 from tokenbook import schema
-from tokenbook.build import build_workbook
+from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 
 MONTH = "2026-10"

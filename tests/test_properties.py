@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import TODAY, default_sheets, tables_for
 from tokenbook import normalize as nz
 from tokenbook import schema
-from tokenbook.build import build_workbook
+from tokenbook.books.build import build_workbook
 from tokenbook.parse import normaliser, parse_tables
-from tokenbook.sheetio import column_letter
+from tokenbook.files.sheetio import column_letter
 from tokenbook.validate import check_book, check_ledger
 
 CELL = st.one_of(

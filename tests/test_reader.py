@@ -13,10 +13,10 @@ import pytest
 
 from conftest import TODAY, default_sheets
 from tokenbook import schema
-from tokenbook.build import build_workbook
+from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
-from tokenbook.sheetio import UnusableInput, column_letter
-from tokenbook.sheetio import read_tables as read_lazily
+from tokenbook.files.sheetio import UnusableInput, column_letter
+from tokenbook.files.sheetio import read_tables as read_lazily
 from tokenbook.validate import check_book
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tokenbook.build import build_workbook
+from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 
 from conftest import BANK, default_sheets

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from tokenbook import postal, schema
-from tokenbook.build import build_workbook
+from tokenbook.books.build import build_workbook
 from tokenbook.sample import generate
 from tokenbook.validate import check_book
 

@@ -23,12 +23,12 @@ import pytest
 
 from conftest import POSTAL_REQUEST, default_sheets, vba_modules
 from tokenbook import schema
-from tokenbook.build import build_workbook
+from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.journal import last_states
 from tokenbook.sample import generate
 from tokenbook.validate import check_book
-from tokenbook.writeback import BookBusy, BookLock
+from tokenbook.books.writeback import BookBusy, BookLock
 
 TODAY = dt.date.today()
 
@@ -163,7 +163,7 @@ def test_refuses_while_another_run_holds_it_and_takes_over_a_dead_runs_lock(tmp_
 def test_backups_are_bounded(tmp_path):
     book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=[]))
     from tokenbook.runs import Run, run_allocate
-    from tokenbook import writeback
+    from tokenbook.books import writeback
 
     original = writeback.KEEP_BACKUPS
     try:

@@ -11,7 +11,7 @@ import openpyxl
 import python_calamine
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tokenbook.xlsxpatch import SheetEdit, excel_serial, patch_package
+from tokenbook.files.xlsxpatch import SheetEdit, excel_serial, patch_package
 
 VALUES = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(lambda s: s.strip() == s),

@@ -17,10 +17,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .build import build_workbook
+from .books.build import build_workbook
 from .outcome import Checked, Outcome, Unusable
 from .runs import Run, run_allocate, run_cancel, run_confirm, run_month_end, run_setup_excel
-from .sheetio import UnusableInput
+from .files.sheetio import UnusableInput
 from .validate import check_book
 
 DEFAULT_BOOK = Path("workbook/tokenbook.xlsm")

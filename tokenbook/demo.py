@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import sample
-from .build import build_workbook
+from .books.build import build_workbook
 from .outcome import Checked, Outcome, summary
 from .runs import Run, run_allocate, run_confirm, run_month_end
 from .schedule import batch_for

@@ -17,7 +17,7 @@ from . import schema
 from .models import ROW_TYPES, Ledger, Settings
 from .problems import Problem, problem
 from .schema import Column, Kind
-from .sheetio import Table, column_letter
+from .files.sheetio import Table, column_letter
 
 @contextmanager
 def gc_paused() -> Iterator[None]:

@@ -16,12 +16,12 @@ from . import schema
 from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
 from .journal import Context
 from .outcome import BUSY, DONE, ERRORS, Outcome, Unusable
-from .panel import panel
+from .books.panel import panel
 from .problems import Problem
-from .sheetio import UnusableInput
+from .files.sheetio import UnusableInput
 from .validate import CheckResult, check_book, sort_problems
-from .writeback import BookBusy, BookLock, WriteFailed, write_back
-from .xlsxpatch import PatchRefused
+from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
+from .files.xlsxpatch import PatchRefused
 
 
 @dataclass
@@ -203,7 +203,7 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
     """The month-end on a ledger already read and checked (from the file, or from the open book)."""
     from .mail import Letter, MailError, SendLog, letter, send_all, write_outbox
     from .report import Month, bank_file_name, css_report
-    from .reportbook import write_bank_reports, write_css_report
+    from .books.reportbook import write_bank_reports, write_css_report
 
     if checked.errors:
         lines = [p.render() for p in checked.errors[:50]]
@@ -287,10 +287,10 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
 def run_setup_excel(run: Run, interpreter: Path) -> Outcome:
     """Record the interpreter in the book's xlwings.conf sheet, after checking that the xlwings
     module inside the book is the installed xlwings' own version."""
-    from .build import XLWINGS_CONF
-    from .vba import embedded_version, installed_xlwings, read_modules
-    from .writeback import apply_edits
-    from .xlsxpatch import SheetEdit
+    from .books.build import XLWINGS_CONF
+    from .books.vba import embedded_version, installed_xlwings, read_modules
+    from .books.writeback import apply_edits
+    from .files.xlsxpatch import SheetEdit
 
     installed = installed_xlwings()
     try:

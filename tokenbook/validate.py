@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
-from . import postal, schema
+from . import postal
+from . import schema
 from .journal import check_journal
 from .models import Bank, Ledger, Request, Token
 from .parse import gc_paused, parse_tables
 from .problems import Problem, problem
-from .sheetio import read_tables
+from .files.sheetio import read_tables
 
 Check = Callable[[Ledger, dt.date], Iterable[Problem]]
 OPEN_REQUEST_STATES = ("受付", "保留")

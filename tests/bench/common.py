@@ -14,7 +14,7 @@ AS_OF = dt.date(2026, 11, 24)
 
 def sample_book(directory: Path, tokens: int, banks: int, kept: int, open_requests: int | None = None) -> tuple[Path, dict]:
     """A sample ledger file, built once per parameter set and kept in `directory`."""
-    from tokenbook.build import build_workbook
+    from tokenbook.books.build import build_workbook
     from tokenbook.sample import generate
 
     directory.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ WRITE_STAGE = """
 import datetime as dt, json, shutil, sys, time
 from pathlib import Path
 from tokenbook.report import Month, reporting_banks
-from tokenbook.reportbook import write_bank_reports
+from tokenbook.books.reportbook import write_bank_reports
 from tokenbook.validate import check_book
 ledger = check_book(Path(sys.argv[1]), dt.date(2026, 11, 24)).ledger
 created = dt.datetime(2026, 11, 24, 9)

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import python_calamine as calamine
 
-from . import schema
+from .. import schema
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 

@@ -16,8 +16,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import xlsxwriter
 
-from . import schema
-from .schema import Column, Kind
+from .. import schema
+from ..schema import Column, Kind
 
 FONT = "Meiryo UI"
 DATE_FORMAT = "yyyy/mm/dd"

@@ -14,21 +14,21 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import schema
-from .batch import BatchError, allocate, confirm
-from .journal import Context
-from .outcome import Outcome
-from .panel import panel
-from .parse import parse_tables
-from .problems import Problem, count
-from .runs import Run, describe_allocation, describe_confirmation, month_end_from
-from .schedule import Calendar, batch_by_id
-from .sheetio import UnusableInput, table_from_rows
-from .validate import CheckResult, check_ledger, sort_problems
-from .writeback import checks_edit, ledger_edits, menu_edit
-from .xlsxpatch import SheetEdit
+from .. import schema
+from ..batch import BatchError, allocate, confirm
+from ..journal import Context
+from ..outcome import Outcome
+from ..books.panel import panel
+from ..parse import parse_tables
+from ..problems import Problem, count
+from ..runs import Run, describe_allocation, describe_confirmation, month_end_from
+from ..schedule import Calendar, batch_by_id
+from ..files.sheetio import UnusableInput, table_from_rows
+from ..validate import CheckResult, check_ledger, sort_problems
+from ..books.writeback import checks_edit, ledger_edits, menu_edit
+from ..files.xlsxpatch import SheetEdit
 
-log = logging.getLogger("tokenbook.buttons")
+log = logging.getLogger("tokenbook.excel.buttons")
 HIGHLIGHT = "#FFC7CE"
 
 
@@ -163,7 +163,7 @@ def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
 
 def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = False) -> Outcome:
     """月次報告作成 (reports and outbox files) or 月次報告送信 (send what is not sent yet)."""
-    from .history import previous_month
+    from ..history import previous_month
 
     month = previous_month(now.date())
     question = (f"{month} の月次報告をメールで送信します。送信済みのものは送りません。よろしいですか？" if send else

@@ -9,9 +9,9 @@ import re
 from functools import cache
 from pathlib import Path
 
-from . import ovba
+from ..files import ovba
 
-MACROS = Path(__file__).resolve().parent.parent / "macros"
+MACROS = Path(__file__).resolve().parents[2] / "macros"
 _VERSION = re.compile(r'XLWINGS_VERSION\s+As\s+String\s*=\s*"([^"]+)"')
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from . import schema
+from .. import schema
 from .build import MENU_PANEL
-from .models import Ledger
-from .schedule import Calendar, batch_for, next_weekday_after
+from ..models import Ledger
+from ..schedule import Calendar, batch_for, next_weekday_after
 
 
 def panel(ledger: Ledger, now: dt.datetime, last_run: str) -> dict[str, str]:

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 import xlsxwriter
 
-from .models import Bank
-from .report import DATE, FLAG, INT, BankReport, CssReport, Month, Table
+from ..models import Bank
+from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Table
 
 FONT = "Meiryo UI"
 PAPER_A4 = 9

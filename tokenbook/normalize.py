@@ -20,6 +20,7 @@ datetime.date(2019, 5, 1)
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import re
@@ -82,6 +83,44 @@ def code_text(value: Any) -> str:
         return value.strip()
     text = clean_text(value)
     return text if text.isascii() else _HYPHENS.sub("-", text)
+
+
+# Excel holds at most 32,767 characters in a cell; a longer value came from another tool and
+# cannot be written back.
+CELL_LIMIT = 32_767
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def key_code(value: Any) -> str:
+    """A key or code a clerk types (顧客番号, 依頼番号, 追跡番号 …): `code_text`, refusing what no
+    key holds — control characters, more than a cell holds, and a leading `=` `+` `-` `@`
+    (spreadsheet programs read such text as a formula when it is pasted or exported).
+
+    >>> key_code(" ０００１２３ ")
+    '000123'
+    >>> key_code(123.0)
+    '123'
+    >>> key_code("=DDE(1)")
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: formula-like-code
+    >>> key_code("AB" + chr(0) + "C")
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: control-character
+    >>> key_code("9" * 40_000)
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: too-long
+    """
+    if isinstance(value, str) and len(value) > CELL_LIMIT:
+        raise Invalid("too-long", limit=f"{CELL_LIMIT:,}")
+    text = code_text(value)
+    if len(text) > CELL_LIMIT:
+        raise Invalid("too-long", limit=f"{CELL_LIMIT:,}")
+    if _CONTROL.search(text):
+        raise Invalid("control-character")
+    if text.startswith(_FORMULA_START):
+        raise Invalid("formula-like-code")
+    return text
 
 
 def is_blank(value: Any) -> bool:
@@ -296,13 +335,30 @@ _ERA = re.compile(r"(令和|平成|昭和|[RHS])\s*(元|\d{1,2})\s*[/.\-年]\s*(
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
 
 
+# Every date of the ledger lies here: no token or request predates 2000, and dates up to 2199 leave
+# room for any expiry (納品日 + up to 20 years of battery) without date arithmetic overflowing.
+FIRST_DATE = dt.date(2000, 1, 1)
+LAST_DATE = dt.date(2199, 12, 31)
+
+
+def in_range(day: dt.date) -> dt.date:
+    """`day` when it lies between FIRST_DATE and LAST_DATE.
+
+    >>> in_range(dt.date(1900, 1, 1))
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: date-out-of-range
+    """
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise Invalid("date-out-of-range", first=FIRST_DATE.isoformat(), last=LAST_DATE.isoformat())
+    return day
+
+
 def _ymd(year: int, month: int, day: int) -> dt.date:
-    if not 1900 <= year <= 2199:
-        raise Invalid("bad-date")
     try:
-        return dt.date(year, month, day)
+        found = dt.date(year, month, day)
     except ValueError:
         raise Invalid("bad-date") from None
+    return in_range(found)
 
 
 def _date_text(text: str) -> dt.date:
@@ -314,10 +370,13 @@ def _date_text(text: str) -> dt.date:
         era = _ERA_LETTERS.get(m[1].upper(), m[1])
         offset, first, last = _ERAS[era]
         year = 1 if m[2] == "元" else int(m[2])
-        day = _ymd(offset + year, int(m[3]), int(m[4]))
+        try:
+            day = dt.date(offset + year, int(m[3]), int(m[4]))
+        except ValueError:
+            raise Invalid("bad-date") from None
         if year < 1 or day < first or (last is not None and day > last):
             raise Invalid("bad-date")
-        return day
+        return in_range(day)
     raise Invalid("bad-date")
 
 
@@ -329,17 +388,23 @@ def date(value: Any) -> dt.date:
     >>> date("R8.2.30")
     Traceback (most recent call last):
     tokenbook.normalize.Invalid: bad-date
+
+    Dates outside 2000–2199 are refused as typed text and as date cells alike:
+
+    >>> date(dt.date(9999, 12, 31))
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: date-out-of-range
     """
     if isinstance(value, dt.datetime):
-        return value.date()
+        return in_range(value.date())
     if isinstance(value, dt.date):
-        return value
+        return in_range(value)
     if isinstance(value, bool) or value is None:
         raise Invalid("bad-date")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or not 1 <= value < 109574:  # up to 2199-12-31
+        if not math.isfinite(value) or not 1 <= value < 2_958_466:  # Excel's own range, to 9999-12-31
             raise Invalid("bad-date")
-        return _EXCEL_EPOCH + dt.timedelta(days=int(value))
+        return in_range(_EXCEL_EPOCH + dt.timedelta(days=int(value)))
     text = code_text(value)
     head, sep, tail = text.replace("T", " ").partition(" ")
     if sep and _TIME.fullmatch(tail.strip()):
@@ -354,9 +419,10 @@ def datetime(value: Any) -> dt.datetime:
     datetime.datetime(2026, 11, 24, 9, 30)
     """
     if isinstance(value, dt.datetime):  # to the second: Excel keeps time as a fraction of a day
+        in_range(value.date())
         return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
     if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
+        return dt.datetime.combine(in_range(value), dt.time())
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         day = date(value)
         seconds = round((value - int(value)) * 86400)
@@ -365,8 +431,8 @@ def datetime(value: Any) -> dt.datetime:
     head, _, tail = text.partition(" ")
     try:
         day = _date_text(head)
-    except Invalid:
-        raise Invalid("bad-datetime") from None
+    except Invalid as exc:
+        raise exc if exc.code == "date-out-of-range" else Invalid("bad-datetime") from None
     if not tail.strip():
         return dt.datetime.combine(day, dt.time())
     m = _TIME.fullmatch(tail.strip())
@@ -376,17 +442,17 @@ def datetime(value: Any) -> dt.datetime:
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, clipped to the month's end.
+    """The same day `months` later, clipped to the month's end; OverflowError past year 9999
+    (as `date + timedelta` does).
 
     >>> add_months(dt.date(2024, 2, 29), 60)
     datetime.date(2029, 2, 28)
+    >>> add_months(dt.date(9999, 12, 31), 1)
+    Traceback (most recent call last):
+    OverflowError: date value out of range
     """
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise OverflowError("date value out of range")
+    last_day = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last_day))

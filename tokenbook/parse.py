@@ -48,7 +48,7 @@ def normaliser(column: Column, serial_pattern: re.Pattern[str]) -> Callable[[Any
         return lambda v: nz.serial_list(v, serial_pattern)
     return {
         Kind.TEXT: nz.plain_text,
-        Kind.CODE: nz.code_text,
+        Kind.CODE: nz.key_code,
         Kind.BANK_CODE: nz.bank_code,
         Kind.BRANCH_CODE: nz.branch_code,
         Kind.OWNER: nz.owner,
@@ -223,11 +223,7 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
     rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()}
-    battery = settings.battery_months
-    tokens = tuple(
-        t._replace(expires_on=nz.add_months(t.delivered_on, battery)) if t.expires_on is None and t.delivered_on else t
-        for t in rows[schema.TOKENS]
-    )
+    tokens = _derive_expiry(rows[schema.TOKENS], settings.battery_months, tables[schema.TOKENS], problems)
     ledger = Ledger(
         banks=rows[schema.BANKS],
         tokens=tokens,
@@ -240,6 +236,32 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
                  for sheet, table in tables.items()},
     )
     return ledger, problems
+
+
+def _derive_expiry(tokens: tuple, battery: int, table: Table, problems: list[Problem]) -> tuple:
+    """A blank 使用期限 is 納品日 + 電池寿命; one that would pass the last date tokenbook reads
+    stays blank, with a problem at its cell (it could not be written or compared)."""
+    expiry: dict = {}  # per distinct 納品日: a few hundred among a million tokens
+
+    def expires(delivered: Any) -> Any:
+        if delivered not in expiry:
+            try:
+                expiry[delivered] = nz.in_range(nz.add_months(delivered, battery))
+            except (OverflowError, nz.Invalid):
+                expiry[delivered] = None
+        return expiry[delivered]
+
+    derived = []
+    for t in tokens:
+        if t.expires_on is None and t.delivered_on:
+            day = expires(t.delivered_on)
+            if day is None:
+                problems.append(problem("expiry-not-computable", table.sheet, t.row, "使用期限", table.letter("使用期限"),
+                                        "", months=battery, last=nz.LAST_DATE.isoformat()))
+            else:
+                t = t._replace(expires_on=day)
+        derived.append(t)
+    return tuple(derived)
 
 
 def _short(text: str) -> str:

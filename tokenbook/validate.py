@@ -70,6 +70,9 @@ def check_tokens(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("unknown-bank", t.row, "所有者", t.owner, bank=t.owner)
         if t.bank_code is not None and t.bank_code not in banks:
             yield at("unknown-bank", t.row, "金庫コード", t.bank_code, bank=t.bank_code)
+        for header, day in (("納品日", t.delivered_on), ("入庫日", t.received_on)):
+            if day and day > today:
+                yield at("future-date", t.row, header, day, today=today.isoformat())
         if t.delivered_on and t.expires_on and t.expires_on <= t.delivered_on:
             yield at("expiry-not-after-delivery", t.row, "使用期限", t.expires_on)
         yield from _token_state_fields(t, at)
@@ -104,7 +107,7 @@ def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     open_keys: dict[tuple, int] = {}
     for r in ledger.requests:
         if r.received_on and r.received_on > today:
-            yield at("future-date", r.row, "受付日", r.received_on)
+            yield at("future-date", r.row, "受付日", r.received_on, today=today.isoformat())
         if r.bank_code is not None and r.bank_code not in banks:
             yield at("unknown-bank", r.row, "金庫コード", r.bank_code, bank=r.bank_code)
         if r.state == "取消":

@@ -9,13 +9,13 @@ in the sheet, so every later check can point at the cell. Settings are a frozen 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from . import normalize as nz
 from . import schema
 
 
@@ -141,8 +141,9 @@ class Settings(BaseModel):
     mail_body: str = next(s.default for s in schema.SETTINGS_SPEC if s.field == "mail_body")
 
     @cached_property
-    def serial_regex(self) -> re.Pattern[str]:
-        return re.compile(self.serial_pattern)
+    def serial_regex(self) -> nz.Matcher:
+        """シリアル形式 compiled with a bounded engine (see normalize.serial_matcher)."""
+        return nz.serial_matcher(self.serial_pattern)
 
 
 @dataclass(frozen=True)

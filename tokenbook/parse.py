@@ -37,7 +37,7 @@ _EMPTY: dict[Kind, Any] = {Kind.TEXT: "", Kind.CODE: "", Kind.EMAIL_LIST: (), Ki
 
 
 
-def normaliser(column: Column, serial_pattern: re.Pattern[str]) -> Callable[[Any], Any]:
+def normaliser(column: Column, serial_pattern: nz.Matcher) -> Callable[[Any], Any]:
     """The function that reads one non-blank cell of `column`."""
     kind = column.kind
     if kind is Kind.ENUM:
@@ -66,7 +66,7 @@ _BLANK = object()
 
 
 def read_column(
-    table: Table, column: Column, serial_pattern: re.Pattern[str], problems: list[Problem]
+    table: Table, column: Column, serial_pattern: nz.Matcher, problems: list[Problem]
 ) -> list[Any]:
     """Normalised values of one column; unreadable cells become None plus a problem.
 
@@ -128,7 +128,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
     return list(map(results.__getitem__, raw_values))
 
 
-def read_rows(table: Table, row_type: type, serial_pattern: re.Pattern[str], problems: list[Problem]) -> tuple:
+def read_rows(table: Table, row_type: type, serial_pattern: nz.Matcher, problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
     columns = schema.TABLES[table.sheet]
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
@@ -193,10 +193,7 @@ def _setting_value(field: str, value: Any) -> Any:
         return schema.WEEKDAYS.index(text)
     if field == "serial_pattern":
         text = nz.clean_text(value)
-        try:
-            re.compile(text)
-        except re.error:
-            raise nz.Invalid("bad-setting", reason="正規表現として読めません") from None
+        nz.serial_matcher(text)  # raises Invalid for a pattern that cannot be used
         return text
     if field == "smtp_security":
         text = nz.clean_text(value).upper()

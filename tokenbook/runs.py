@@ -57,8 +57,16 @@ def _quiet(_: str) -> None:
 
 def _guarded(run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool], dry_run: bool,
              describe: Callable[[BatchResult], list[str]], step: Step = _quiet) -> Outcome:
+    lock = BookLock(run.book)
+    outcome = _locked(lock, run, title, compute, blocking, dry_run, describe, step)
+    outcome.lines[:0] = lock.notes  # a stale lock that was cleared is said first
+    return outcome
+
+
+def _locked(lock: BookLock, run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool],
+            dry_run: bool, describe: Callable[[BatchResult], list[str]], step: Step) -> Outcome:
     try:
-        with BookLock(run.book) as lock:
+        with lock:
             step(f"{title}: 読み込みと入力チェック")
             checked = check_book(run.book, run.now.date())
             stoppers = [p for p in checked.errors if blocking(p)]

@@ -77,7 +77,9 @@ def _date_option(value: Optional[str], name: str) -> Optional[dt.date]:
 
     try:
         return date(value)
-    except Invalid:
+    except Invalid as exc:
+        if exc.code == "date-out-of-range":
+            _finish(Unusable.because(f"{name} は {exc.params['first']}〜{exc.params['last']} の日付です: {value!r}"))
         _finish(Unusable.because(f"{name} を日付として読めません: {value!r}"))
     raise AssertionError("unreachable")
 

@@ -49,6 +49,7 @@ CODES: dict[str, tuple[str, str]] = {
     "old-serial-required": (ERROR, "申込区分「{kind}」には旧シリアルが必要です"),
     "old-serial-not-in-use": (ERROR, "旧シリアル {serial} はこの金庫・顧客で利用中ではありません"),
     "ship-address-required": (ERROR, "郵送には「{header}」が必要です"),
+    "bank-name-too-long": (ERROR, "金庫名は{limit}文字までです（報告書のファイル名と見出しに使います）"),
     "report-mail-required": (ERROR, "報告送付が「する」のときは報告先メールが必要です"),
     "recipient-outside-domain": (ERROR, "{item} は許可ドメイン（{domains}）の外です"),
     "unknown-serial": (ERROR, "シリアル番号 {serial} は「在庫」シートにありません"),

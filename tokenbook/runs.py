@@ -192,6 +192,24 @@ def report_folder(run: Run, settings_dir: str, out: Path | None, month: str) -> 
     return base / month
 
 
+def _unwritable(folder: Path, source: str) -> str | None:
+    """Why reports cannot be written in `folder` (made if missing), or None when they can."""
+    import tempfile
+
+    given = f"（{source}）" if source else ""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        return f"出力先{given}の途中にフォルダでないファイルがあります。フォルダを指定してください: {folder}"
+    except PermissionError:
+        return f"出力先{given}に書き込む権限がありません: {folder}"
+    except OSError as exc:
+        return f"出力先{given}にフォルダを作れません（{exc.strerror or type(exc).__name__}）: {folder}"
+    return None
+
+
 def run_month_end(run: Run, month: str | None = None, out: Path | None = None, make_reports: bool = True,
                   make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
     """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
@@ -225,7 +243,9 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
         except MailError as exc:
             return Outcome(ERRORS, [f"エラー: {exc}", "何も作成していません。"])
     folder = report_folder(run, ledger.settings.report_dir, out, month)
-    folder.mkdir(parents=True, exist_ok=True)
+    unusable = _unwritable(folder, "--out" if out else f"設定「報告書出力先」" if ledger.settings.report_dir else "")
+    if unusable:
+        return Unusable.because(unusable)
     lines: list[str] = [f"対象月 {month}・出力先 {folder}"]
     counts: dict[str, tuple[int, int, int]] = {}
     names = {b.bank_code: b.name for b in ledger.banks}

@@ -22,6 +22,9 @@ from .files.sheetio import read_tables
 
 Check = Callable[[Ledger, dt.date], Iterable[Problem]]
 OPEN_REQUEST_STATES = ("受付", "保留")
+# A bank's name goes into its report's file name: 50 characters keep that name under the 255 bytes
+# file systems allow (the longest real 信用金庫 name has 13).
+BANK_NAME_LIMIT = 50
 
 
 class _At:
@@ -51,6 +54,8 @@ def check_banks(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     at = _At(ledger, schema.BANKS)
     yield from _duplicates(ledger.banks, lambda b: b.bank_code, at, "金庫コード")
     for bank in ledger.banks:
+        if len(bank.name) > BANK_NAME_LIMIT:
+            yield at("bank-name-too-long", bank.row, "金庫名", bank.name, limit=BANK_NAME_LIMIT)
         if bank.send_report == "する" and not bank.report_to:
             yield at("report-mail-required", bank.row, "報告先メール")
         if bank.allowed_domains:

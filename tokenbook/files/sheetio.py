@@ -142,7 +142,10 @@ def missing_parts(path: Path) -> list[str]:
                 return found
             types = ElementTree.fromstring(archive.read("[Content_Types].xml"))
             overrides = {e.get("PartName", "").lstrip("/") for e in types.iter(f"{_CT}Override")}
-            defaults = {e.get("Extension", "").lower() for e in types.iter(f"{_CT}Default")}
+            # A part is typed by its own Override; a Default for its extension counts unless it is the
+            # generic XML type, which Excel does not take for a workbook, a sheet or styles.
+            defaults = {e.get("Extension", "").lower() for e in types.iter(f"{_CT}Default")
+                        if e.get("ContentType") not in (None, "application/xml")}
             workbook = next((_target("", e.get("Target", "")) for e in ElementTree.fromstring(archive.read("_rels/.rels")).iter(_REL)
                              if e.get("Type", "").endswith("/officeDocument")), None)
             if workbook is None:

@@ -15,6 +15,7 @@ import python_calamine
 from conftest import POSTAL_REQUEST, default_sheets
 from tokenbook import schema
 from tokenbook.books.build import build_workbook
+from tokenbook.models import setting_rows
 from tokenbook.excel.buttons import press
 from tokenbook.parse import parse_tables
 from tokenbook.runs import Run, run_allocate, run_confirm, run_month_end
@@ -122,7 +123,7 @@ def scenario(tmp_path) -> tuple[Path, Path]:
     """The same workbook twice: one for the command line, one for the buttons."""
     (tmp_path / "cli").mkdir()
     settings = [{"項目": s.key, "値": "token@css.example" if s.field == "sender" else s.default}
-                for s in schema.SETTINGS_SPEC]
+                for s in setting_rows()]
     book = build_workbook(tmp_path / "cli" / "tokenbook.xlsm",
                           default_sheets(tokens=stock(6), requests=requests(3), settings=settings))
     (tmp_path / "excel").mkdir()

@@ -188,40 +188,5 @@ TABLES: dict[str, tuple[Column, ...]] = {
 SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CHECKS)
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    key: str
-    field: str
-    default: str
-    description: str
-
-
-# 設定 (design §3.6). Never a password.
-SETTINGS_SPEC = (
-    Setting("電池寿命（月）", "battery_months", "60", "納品日から使用期限までの月数（使用期限が空欄のときに使います）"),
-    Setting("最低残存期間（月）", "min_remaining_months", "24", "発送予定日の時点で残っていなければならない使用期限までの月数"),
-    Setting("期限警告（月）", "warn_months", "6", "この月数以内に期限を迎えるトークンを交換対象として報告します"),
-    Setting("受付締切曜日", "cutoff_weekday", "火", "週次バッチの受付締切の曜日"),
-    Setting("カード作成曜日", "card_weekday", "水", "SSCがIBカードを作成する曜日（●）"),
-    Setting("カード受領曜日", "receipt_weekday", "金", "CSSがIBカードを受領する曜日（◆）"),
-    Setting("発送曜日", "ship_weekday", "月", "CSSがIBカードとトークンを発送する曜日（★）"),
-    Setting("発注点", "reorder_point", "100", "CSS在庫がこの数を下回ったら発注を勧めます"),
-    Setting("シリアル形式", "serial_pattern", r"^[0-9A-Z]{6,20}$", "シリアル番号の形式（正規表現）"),
-    Setting("報告書出力先", "report_dir", "", "月次報告書を書き出すフォルダ（空欄はブックと同じ場所のreports）"),
-    Setting("SMTPサーバー", "smtp_host", "", "月次報告を送信するSMTPサーバー"),
-    Setting("SMTPポート", "smtp_port", "587", "SMTPのポート番号（STARTTLSは587、SSLは465）"),
-    Setting("SMTP暗号化", "smtp_security", "STARTTLS", "STARTTLS / SSL / なし（なしはループバックのみ）"),
-    Setting("SMTPユーザー", "smtp_user", "", "SMTP認証のユーザー名（パスワードは環境変数かOSの資格情報に保存し、ここには書きません）"),
-    Setting("差出人", "sender", "", "差出人のメールアドレス"),
-    Setting("差出人名", "sender_name", "CSS トークン管理係", "差出人の表示名"),
-    Setting("メール件名", "mail_subject", "【トークン月次報告】{対象月} {金庫名}", "件名（{金庫名} {金庫コード} {対象月} が使えます）"),
-    Setting(
-        "メール本文",
-        "mail_body",
-        "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
-        "本文（{金庫名} {金庫コード} {対象月} が使えます）",
-    ),
-)
-
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
 SMTP_SECURITY = ("STARTTLS", "SSL", "なし")

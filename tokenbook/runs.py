@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import schema
+from .schema import DispatchState, SendReport
 from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
 from .journal import Context
 from .outcome import BUSY, DONE, ERRORS, Outcome, Unusable
@@ -133,7 +134,7 @@ def describe_allocation(result: BatchResult) -> list[str]:
              + (f"・入力エラーで未処理 {len(s.skipped)}件" if s.skipped else "")]
     serials: dict[str, list[str]] = {}
     for d in result.ledger.dispatches:
-        if d.batch == s.dates.batch_id and d.state == "予定":
+        if d.batch == s.dates.batch_id and d.state == DispatchState.PLANNED:
             serials.setdefault(d.request_id, []).append(d.serial)
     lines += [f"  引当 {request_id}: {', '.join(serials.get(request_id, []))}" for request_id, _ in s.allocated[:30]]
     if len(s.allocated) > 30:
@@ -233,7 +234,7 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
             figures = tuple(f"{n:,}" for n in counts[code]) if counts else ()
             rows.append((f"{code} {names.get(code, '')}", *figures, results.get(code, "")))
         return headers, rows
-    banks = [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
+    banks = [b for b in ledger.banks if b.send_report == SendReport.YES and b.bank_code]
     if make_reports:
         step("報告書の集計")
         data = Month(ledger, month)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import schema
+from ..schema import DispatchState
 from ..batch import BatchError, allocate, confirm
 from ..journal import Context
 from ..outcome import Outcome
@@ -136,7 +137,7 @@ def weekly_allocate(book: Book, now: dt.datetime, operator: str) -> Outcome:
 
 def _batch_to_confirm(checked: CheckResult) -> str | None:
     """The earliest batch with planned parcels."""
-    planned = sorted({d.batch for d in checked.ledger.dispatches if d.state == "予定" and d.batch})
+    planned = sorted({d.batch for d in checked.ledger.dispatches if d.state == DispatchState.PLANNED and d.batch})
     return planned[0] if planned else None
 
 

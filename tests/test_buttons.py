@@ -20,7 +20,7 @@ from tokenbook.excel.buttons import press
 from tokenbook.parse import parse_tables
 from tokenbook.runs import Run, run_allocate, run_confirm, run_month_end
 from tokenbook.files.sheetio import table_from_rows
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 NOW = dt.datetime.now().replace(microsecond=0)
 TODAY = NOW.date()

@@ -74,7 +74,7 @@ def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
     assert "入力チェック: エラー 0 件" in out or "入力チェック: 問題はありません" in out
     for step in ("先週のバッチを割当: 引当", "先週のバッチを発送確定: 発送済", "今週のバッチを割当: 引当"):
         assert step in out
-    from tokenbook.validate import check_book
+    from tokenbook.load import check_book
     import datetime as dt
     ledger = check_book(tmp_path / "tokenbook.xlsm", dt.date.today()).ledger
     assert any(d.state == "発送済" and d.batch.startswith("20") and d.dispatch_id.startswith(d.batch)

@@ -12,7 +12,7 @@ from pathlib import Path
 import python_calamine
 
 from tokenbook.cli import main
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 
 def workbook_cells(data: bytes) -> set[str]:

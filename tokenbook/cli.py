@@ -21,7 +21,7 @@ from .books.build import build_workbook
 from .outcome import Checked, Outcome, Unusable
 from .runs import Run, run_allocate, run_cancel, run_confirm, run_month_end, run_setup_excel
 from .files.sheetio import UnusableInput
-from .validate import check_book
+from .load import check_book
 
 DEFAULT_BOOK = Path("workbook/tokenbook.xlsm")
 log = logging.getLogger("tokenbook")

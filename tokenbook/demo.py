@@ -11,7 +11,7 @@ from .books.build import build_workbook
 from .outcome import Checked, Outcome, summary
 from .runs import Run, run_allocate, run_confirm, run_month_end
 from .schedule import batch_for
-from .validate import check_book
+from .load import check_book
 
 
 def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.datetime,

@@ -144,12 +144,6 @@ def reporting_banks(ledger: Ledger) -> list[Bank]:
     return [b for b in ledger.banks if b.send_report == SendReport.YES and b.bank_code]
 
 
-def bank_reports(ledger: Ledger, month: str, created: dt.datetime, banks: list[Bank] | None = None) -> list[BankReport]:
-    """One report per bank with 報告送付 する (or per bank of `banks`)."""
-    m = Month(ledger, month)
-    return [m.bank_report(bank, created) for bank in (banks if banks is not None else reporting_banks(ledger))]
-
-
 def _user_row(m: Month, t: Token) -> tuple:
     return (t.customer_no, t.customer_name, m.kinds.get((t.bank_code, t.customer_no), ""), t.branch_code, t.serial,
             t.started_on, t.expires_on, m.remaining(t), m.flag(t))

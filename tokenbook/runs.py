@@ -20,7 +20,8 @@ from .outcome import BUSY, DONE, ERRORS, Outcome, Unusable
 from .books.panel import panel
 from .problems import Problem
 from .files.sheetio import UnusableInput
-from .validate import CheckResult, check_book, sort_problems
+from .validate import CheckResult, sort_problems
+from .load import check_book
 from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
 from .files.xlsxpatch import PatchRefused
 

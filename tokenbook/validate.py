@@ -1,6 +1,6 @@
 """Cross-field and cross-sheet checks (design §3, §7): each check is `(ledger, today) -> problems`.
 
-`check_book` is the whole validation pipeline: read -> parse -> every check -> one sorted list.
+`check_ledger` runs every check on a parsed ledger and returns one sorted list (`load` reads files).
 A check that crashes becomes an `internal-error` problem instead of a traceback.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
@@ -17,9 +16,7 @@ from . import schema
 from .schema import Method, OPEN_REQUEST_STATES, RequestKind, RequestState, SendReport, TokenState, YesNo
 from .journal import check_journal
 from .models import Bank, Ledger, Request, Token
-from .parse import gc_paused, parse_tables
 from .problems import Problem, problem
-from .files.sheetio import read_tables
 
 Check = Callable[[Ledger, dt.date], Iterable[Problem]]
 
@@ -243,10 +240,3 @@ def check_ledger(ledger: Ledger, parse_problems: Iterable[Problem], today: dt.da
 
 _SHADOWED = {"required-for-state", "customer-required", "ship-address-required", "old-serial-required",
              "stop-reason-required", "report-mail-required"}
-
-
-def check_book(path: Path, today: dt.date) -> CheckResult:
-    """read -> parse -> validate. Raises sheetio.UnusableInput for a file that cannot be used."""
-    with gc_paused():
-        ledger, parse_problems = parse_tables(read_tables(path))
-        return check_ledger(ledger, parse_problems, today)

@@ -24,7 +24,6 @@ from xml.sax.saxutils import escape
 
 from .sheetio import column_letter as column_letters
 
-MAIN_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _EPOCH = dt.datetime(1899, 12, 30)
 
 

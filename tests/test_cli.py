@@ -53,13 +53,13 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_unexpected_exception_is_one_line_and_logged(book_file, tmp_path, capsys, monkeypatch):
-    import tokenbook.cli as cli
+    import tokenbook.runs as runs
 
     def boom(*args, **kwargs):
         raise RuntimeError("customer 佐藤 secret")
 
     monkeypatch.setenv("TOKENBOOK_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setattr(cli, "check_book", boom)
+    monkeypatch.setattr(runs, "check_book", boom)
     assert main(["validate", "--book", str(book_file())]) == 1
     out = capsys.readouterr()
     assert "予期しない内部エラー" in out.out and "Traceback" not in out.out + out.err

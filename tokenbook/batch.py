@@ -13,13 +13,23 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field, replace
 
 from . import schema
-from .schema import CustomerKind, DispatchState, Method, OPEN_REQUEST_STATES, Operation, RequestKind, RequestState, StopReason, TokenState, YesNo
 from .journal import Context, entry, reconcile
 from .models import Dispatch, JournalEntry, Ledger, Request, Token
 from .normalize import add_months
 from .problems import Problem, problem
 from .schedule import BatchDates, Calendar, batch_by_id, batch_for
-
+from .schema import (
+    OPEN_REQUEST_STATES,
+    CustomerKind,
+    DispatchState,
+    Method,
+    Operation,
+    RequestKind,
+    RequestState,
+    StopReason,
+    TokenState,
+    YesNo,
+)
 
 
 @dataclass

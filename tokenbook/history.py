@@ -13,8 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from .schema import CSS, Operation, TokenState
 from .models import JournalEntry, Ledger
+from .schema import CSS, Operation, TokenState
 
 Snapshot = tuple[str, str | None]  # (state, owner)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from . import schema
-from .schema import Operation
 from .models import JournalEntry, Ledger, Token
 from .problems import Problem, problem
+from .schema import Operation
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
-from .schema import DispatchState, Method, Operation, RequestKind, SendReport, TokenState
-from .history import History, count_by_month, custody_flows, month_bounds, months_between
+from .history import (
+    History,
+    count_by_month,
+    custody_flows,
+    month_bounds,
+    months_between,
+)
 from .models import Bank, Ledger, Token
 from .normalize import add_months
+from .schema import (
+    DispatchState,
+    Method,
+    Operation,
+    RequestKind,
+    SendReport,
+    TokenState,
+)
 
 # Column kinds for the writer: text, date, int, flag (要交換: highlighted when not blank).
 TEXT, DATE, INT, FLAG = "text", "date", "int", "flag"

@@ -11,12 +11,19 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
-from . import postal
-from . import schema
-from .schema import Method, OPEN_REQUEST_STATES, RequestKind, RequestState, SendReport, TokenState, YesNo
+from . import postal, schema
 from .journal import check_journal
 from .models import Bank, Ledger, Request, Token
 from .problems import Problem, problem
+from .schema import (
+    OPEN_REQUEST_STATES,
+    Method,
+    RequestKind,
+    RequestState,
+    SendReport,
+    TokenState,
+    YesNo,
+)
 
 Check = Callable[[Ledger, dt.date], Iterable[Problem]]
 

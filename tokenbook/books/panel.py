@@ -6,10 +6,10 @@ import datetime as dt
 from collections import Counter
 
 from .. import schema
-from ..schema import OPEN_REQUEST_STATES, RequestState, TokenState
-from .build import MENU_PANEL
 from ..models import Ledger
 from ..schedule import Calendar, batch_for, next_weekday_after
+from ..schema import OPEN_REQUEST_STATES, RequestState, TokenState
+from .build import MENU_PANEL
 
 
 def panel(ledger: Ledger, now: dt.datetime, last_run: str) -> dict[str, str]:

@@ -18,9 +18,11 @@ import pytest
 
 from tokenbook import schema
 from tokenbook.books.build import build_workbook
+from tokenbook.models import setting_rows
 from tokenbook.parse import parse_tables
 from tokenbook.files.sheetio import table_from_rows
-from tokenbook.validate import check_book, check_ledger
+from tokenbook.validate import check_ledger
+from tokenbook.load import check_book
 
 TODAY = dt.date(2026, 11, 24)
 
@@ -67,7 +69,7 @@ def grid(sheet: str, rows: list[list[Any]]) -> list[list[Any]]:
 
 def tables_for(sheets: dict[str, list[list[Any]]]) -> dict:
     """In-memory tables exactly as the file reader would produce them (no file)."""
-    settings = sheets.get(schema.SETTINGS) or [[s.key, s.default, s.description] for s in schema.SETTINGS_SPEC]
+    settings = sheets.get(schema.SETTINGS) or [[s.key, s.default, s.description] for s in setting_rows()]
     full = {sheet: sheets.get(sheet, []) for sheet in schema.TABLES}
     full[schema.SETTINGS] = settings
     return {sheet: table_from_rows(sheet, grid(sheet, rows), [c.header for c in schema.TABLES[sheet]])

@@ -335,16 +335,48 @@ def test_holiday_dates():
 # --- 設定 -----------------------------------------------------------------------------------------
 
 def settings(**changes):
-    from tokenbook import schema
-    return [{"項目": s.key, "値": changes.get(s.key, s.default)} for s in schema.SETTINGS_SPEC]
+    from tokenbook.models import setting_rows
+    return [{"項目": s.key, "値": changes.get(s.key, s.default)} for s in setting_rows()]
 
 
 @pytest.mark.parametrize(("key", "value", "row"), [
     ("電池寿命（月）", "五年", 2), ("受付締切曜日", "火曜じゃない", 5), ("シリアル形式", "[A-Z", 10),
     ("SMTP暗号化", "TLS1.3", 14), ("差出人", "css@", 16), ("SMTPポート", "0", 13),
+    ("SMTPポート", "70000", 13), ("電池寿命（月）", "0", 2), ("最低残存期間（月）", 24.5, 3),
+    ("メール件名", "{", 18), ("メール件名", "{対象月", 18), ("メール本文", "{顧客名} 様", 19), ("メール本文", "{0}", 19),
 ])
 def test_bad_settings(key, value, row):
     assert check_memory(settings=settings(**{key: value})) == {("設定", f"B{row}", "bad-setting")}
+
+
+def test_bad_setting_messages_say_what_is_wrong_in_japanese():
+    from tokenbook.parse import read_settings
+    from tokenbook.files.sheetio import table_from_rows
+
+    rows = [["項目", "値", "説明"]] + [[r["項目"], r["値"], ""] for r in settings(**{
+        "SMTPポート": "70000", "メール本文": "{顧客名} 様", "メール件名": "{"})]
+    problems = []
+    read = read_settings(table_from_rows("設定", rows, ["項目", "値", "説明"]), problems)
+    messages = {p.cell: p.message for p in problems}
+    assert "1〜65535の整数です" in messages["B13"]
+    assert "{顧客名}" in messages["B19"] and "{金庫名}" in messages["B19"]
+    assert "波かっこ" in messages["B18"]
+    assert (read.smtp_port, read.mail_subject) == (587, "【トークン月次報告】{対象月} {金庫名}")  # defaults kept
+
+
+def test_the_settings_sheet_is_derived_from_the_settings_model():
+    """Every field of Settings is one 設定 row, and a new workbook's 設定 reads back as the defaults."""
+    from tokenbook.models import Settings, setting_rows
+
+    assert [r.field for r in setting_rows()] == list(Settings.model_fields)
+    assert check_memory(settings=settings()) == set()
+    from tokenbook.parse import read_settings
+    from tokenbook.files.sheetio import table_from_rows
+
+    rows = [["項目", "値", "説明"]] + [[r.key, r.default, r.description] for r in setting_rows()]
+    problems = []
+    assert read_settings(table_from_rows("設定", rows, ["項目", "値", "説明"]), problems) == Settings()
+    assert problems == []
 
 
 def test_plain_smtp_only_to_a_loopback_host():

@@ -31,7 +31,7 @@ from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.files.sheetio import read_tables
 from tokenbook.files.xlsxpatch import SheetEdit, patch_package
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 RUN_DAY = "2026-11-24"  # the batch day the fuzzed allocate runs for (cutoff Tue 11-24, W48)
 

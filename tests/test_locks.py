@@ -25,7 +25,7 @@ from conftest import POSTAL_REQUEST, STOCK, TODAY, default_sheets
 from tokenbook.books.build import build_workbook
 from tokenbook.books.writeback import BookBusy, BookLock
 from tokenbook.cli import main
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 AS_OF = TODAY.isoformat()
 

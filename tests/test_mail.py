@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from conftest import BANK, default_sheets
 from tokenbook import schema
 from tokenbook.books.build import build_workbook
+from tokenbook.models import setting_rows
 from tokenbook.cli import main
 
 MONTH = "2026-10"
@@ -119,7 +120,7 @@ def book_with(tmp_path: Path, port: int, security: str = "STARTTLS", host: str =
               banks=BANKS) -> Path:
     settings = {"SMTPサーバー": host, "SMTPポート": str(port), "SMTP暗号化": security, "差出人": "token@css.example",
                 "SMTPユーザー": user}
-    rows = [{"項目": s.key, "値": settings.get(s.key, s.default)} for s in schema.SETTINGS_SPEC]
+    rows = [{"項目": s.key, "値": settings.get(s.key, s.default)} for s in setting_rows()]
     return build_workbook(tmp_path / "book.xlsm", default_sheets(banks=banks, tokens=TOKENS, requests=[],
                                                                   settings=rows))
 
@@ -266,7 +267,7 @@ def test_recipients_outside_the_allowed_domains_stop_the_month_end(tmp_path, cap
 
 def test_placeholders_unknown_to_tokenbook_are_refused(tmp_path, capsys):
     settings = {"差出人": "token@css.example", "メール件名": "{金庫名} 様 {支店名}"}
-    rows = [{"項目": s.key, "値": settings.get(s.key, s.default)} for s in schema.SETTINGS_SPEC]
+    rows = [{"項目": s.key, "値": settings.get(s.key, s.default)} for s in setting_rows()]
     book = build_workbook(tmp_path / "b.xlsm", default_sheets(banks=BANKS, tokens=TOKENS, requests=[], settings=rows))
     assert month_end(book, tmp_path / "out") == 1
     assert "{支店名}" in capsys.readouterr().out and not (tmp_path / "out").exists()

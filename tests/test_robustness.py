@@ -23,7 +23,8 @@ from tokenbook import schema
 from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.files.xlsxpatch import SheetEdit, patch_package
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
+from tokenbook.models import setting_rows
 
 D = dt.date
 AS_OF = TODAY.isoformat()
@@ -40,7 +41,7 @@ def located(path: Path, today: dt.date = TODAY) -> set[tuple[str, str | None, st
 
 def settings_rows(**values: str) -> list[dict[str, str]]:
     """The 設定 sheet with some values replaced (by key)."""
-    return [{"項目": s.key, "値": values.get(s.key, s.default), "説明": ""} for s in schema.SETTINGS_SPEC]
+    return [{"項目": s.key, "値": values.get(s.key, s.default), "説明": ""} for s in setting_rows()]
 
 
 def poke(path: Path, sheet: str, cell: tuple[int, int], value: object) -> Path:
@@ -97,7 +98,7 @@ EVIL = r"^(([0-9A-Z])+)+$"
 HANG_GUARD = """
 import datetime as dt, sys
 from pathlib import Path
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 result = check_book(Path(sys.argv[1]), dt.date(2026, 11, 24))
 print(sorted({(p.cell, p.code) for p in result.problems if p.sheet == "在庫"}))
 """
@@ -114,7 +115,7 @@ def test_a_catastrophic_serial_pattern_does_not_hang_validate(book_file, tmp_pat
 @pytest.mark.parametrize("pattern", [r"^(TK)\d+\1$", r"^(?=TK)[0-9A-Z]+$", r"^(?<!X)TK\d+$", "[", "^(TK"])
 def test_a_serial_pattern_re2_cannot_run_is_a_located_settings_error(book_file, pattern):
     book = book_file(settings=settings_rows(シリアル形式=pattern))
-    row = 2 + [s.key for s in schema.SETTINGS_SPEC].index("シリアル形式")
+    row = 2 + [s.key for s in setting_rows()].index("シリアル形式")
     assert ("設定", f"B{row}", "bad-setting") in located(book)
 
 

@@ -9,11 +9,13 @@ in the sheet, so every later check can point at the cell. Settings are a frozen 
 from __future__ import annotations
 
 import datetime as dt
+import string
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic_core import PydanticCustomError, PydanticUseDefault
 
 from . import normalize as nz
 from . import schema
@@ -29,7 +31,7 @@ class Bank(NamedTuple):
     postal_code: str | None = None
     address: str = ""
     addressee: str = ""
-    send_report: str = "する"
+    send_report: str = schema.SendReport.YES
     note: str = ""
 
 
@@ -63,7 +65,7 @@ class Request(NamedTuple):
     kind: str | None = None
     quantity: int | None = 1
     method: str | None = None
-    ib_card: str | None = "無"
+    ib_card: str | None = schema.YesNo.NO
     handover_serials: tuple[str, ...] = ()
     old_serial: str | None = None
     ship_postal_code: str | None = None
@@ -73,7 +75,7 @@ class Request(NamedTuple):
     ib_registered_on: dt.date | None = None
     center_sent_on: dt.date | None = None
     ib_card_received_on: dt.date | None = None
-    state: str | None = "受付"
+    state: str | None = schema.RequestState.RECEIVED
     memo: str = ""
 
 
@@ -89,7 +91,7 @@ class Dispatch(NamedTuple):
     postal_code: str | None = None
     address: str = ""
     name: str = ""
-    ib_card: str | None = "無"
+    ib_card: str | None = schema.YesNo.NO
     tracking_no: str = ""
     state: str | None = None
 
@@ -116,34 +118,164 @@ class Holiday(NamedTuple):
     name: str = ""
 
 
+# --- 設定 (design §3.6): one specification ----------------------------------------------------------
+# Each field of `Settings` is one 設定 row: its Japanese key (`title`), default, description and the
+# constraints its value must meet. The parser (`parse.read_settings`), the 設定 sheet a new workbook
+# gets (`setting_rows`) and the checks all come from here. Never a password.
+
+def _text(value: Any) -> str:
+    """A text setting as typed; blank keeps the field's default."""
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    return nz.plain_text(value)
+
+
+def _clean(value: Any) -> str:
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    return nz.clean_text(value)
+
+
+def _whole_number(value: Any) -> int:
+    if nz.is_blank(value):
+        raise PydanticCustomError("bad_setting", "空欄です")
+    if isinstance(value, bool):
+        raise PydanticCustomError("bad_setting", "整数です")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = nz.clean_text(value)
+    if not (text.isdigit() and text.isascii()):
+        raise PydanticCustomError("bad_setting", "整数です")
+    return int(text)
+
+
+def _weekday(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 7:
+        return value
+    text = nz.clean_text(value).removesuffix("曜日").removesuffix("曜")
+    if text not in schema.WEEKDAYS:
+        raise PydanticCustomError("bad_setting", "曜日は 月 火 水 木 金 土 日 のいずれかです")
+    return schema.WEEKDAYS.index(text)
+
+
+def _pattern(value: Any) -> str:
+    if nz.is_blank(value):
+        raise PydanticCustomError("bad_setting", "空欄です")
+    text = nz.clean_text(value)
+    try:
+        nz.serial_matcher(text)  # RE2 must be able to run it: then matching is linear in the serial
+    except nz.Invalid as exc:
+        raise PydanticCustomError("bad_setting", exc.params["reason"]) from None
+    return text
+
+
+def _security(value: Any) -> str:
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    text = nz.clean_text(value).upper()
+    text = "なし" if text in ("なし", "NONE") else text
+    if text not in schema.SMTP_SECURITY:
+        raise PydanticCustomError("bad_setting", "STARTTLS / SSL / なし のいずれかです")
+    return text
+
+
+def _sender(value: Any) -> str:
+    if nz.is_blank(value):
+        return ""
+    try:
+        addresses = nz.email_list(value)
+    except nz.Invalid:
+        addresses = ()
+    if len(addresses) != 1:
+        raise PydanticCustomError("bad_setting", "メールアドレス1件です")
+    return addresses[0]
+
+
+def _template(value: Any) -> str:
+    """A mail template: only the placeholders of `TEMPLATE_FIELDS`, every brace closed."""
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    text = str(value).replace("\r\n", "\n")
+    try:
+        fields = [name for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
+    except ValueError:
+        raise PydanticCustomError("bad_setting", "波かっこ { } の対応が取れていません（文字として使うときは {{ }} と重ねます）") from None
+    unknown = [name for name in fields if name not in TEMPLATE_FIELDS]
+    if unknown:
+        raise PydanticCustomError("bad_setting", "差し込めない項目です: {names}（使えるのは {known}）",
+                                  {"names": "・".join("{" + n + "}" for n in unknown),
+                                   "known": " ".join("{" + n + "}" for n in TEMPLATE_FIELDS)})
+    return text
+
+
+TEMPLATE_FIELDS = ("金庫名", "金庫コード", "対象月")
+Count = Annotated[int, BeforeValidator(_whole_number)]
+Weekday = Annotated[int, BeforeValidator(_weekday), PlainSerializer(schema.WEEKDAYS.__getitem__, return_type=str)]
+Text = Annotated[str, BeforeValidator(_text)]
+CleanText = Annotated[str, BeforeValidator(_clean)]
+
+
+def setting(key: str, default: Any, description: str, **constraints: Any) -> Any:
+    """A 設定 row: the pydantic field, with its key as the title."""
+    return Field(default, title=key, description=description, **constraints)
+
+
 class Settings(BaseModel):
-    """設定 as typed values; defaults are schema.SETTINGS_SPEC's."""
+    """設定 as typed values. Each field is one row of the 設定 sheet (see `setting_rows`)."""
 
     model_config = ConfigDict(frozen=True)
 
-    battery_months: int = 60
-    min_remaining_months: int = 24
-    warn_months: int = 6
-    cutoff_weekday: int = 1  # Monday = 0
-    card_weekday: int = 2
-    receipt_weekday: int = 4
-    ship_weekday: int = 0
-    reorder_point: int = 100
-    serial_pattern: str = r"^[0-9A-Z]{6,20}$"
-    report_dir: str = ""
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_security: str = "STARTTLS"
-    smtp_user: str = ""
-    sender: str = ""
-    sender_name: str = "CSS トークン管理係"
-    mail_subject: str = "【トークン月次報告】{対象月} {金庫名}"
-    mail_body: str = next(s.default for s in schema.SETTINGS_SPEC if s.field == "mail_body")
+    battery_months: Count = setting("電池寿命（月）", 60, "納品日から使用期限までの月数（使用期限が空欄のときに使います）", ge=1, le=240)
+    min_remaining_months: Count = setting("最低残存期間（月）", 24, "発送予定日の時点で残っていなければならない使用期限までの月数",
+                                          ge=0, le=120)
+    warn_months: Count = setting("期限警告（月）", 6, "この月数以内に期限を迎えるトークンを交換対象として報告します", ge=0, le=120)
+    cutoff_weekday: Weekday = setting("受付締切曜日", 1, "週次バッチの受付締切の曜日")
+    card_weekday: Weekday = setting("カード作成曜日", 2, "SSCがIBカードを作成する曜日（●）")
+    receipt_weekday: Weekday = setting("カード受領曜日", 4, "CSSがIBカードを受領する曜日（◆）")
+    ship_weekday: Weekday = setting("発送曜日", 0, "CSSがIBカードとトークンを発送する曜日（★）")
+    reorder_point: Count = setting("発注点", 100, "CSS在庫がこの数を下回ったら発注を勧めます", ge=0, le=10**7)
+    serial_pattern: Annotated[str, BeforeValidator(_pattern)] = setting(
+        "シリアル形式", r"^[0-9A-Z]{6,20}$", "シリアル番号の形式（正規表現）")
+    report_dir: Text = setting("報告書出力先", "", "月次報告書を書き出すフォルダ（空欄はブックと同じ場所のreports）")
+    smtp_host: CleanText = setting("SMTPサーバー", "", "月次報告を送信するSMTPサーバー")
+    smtp_port: Count = setting("SMTPポート", 587, "SMTPのポート番号（STARTTLSは587、SSLは465）", ge=1, le=65535)
+    smtp_security: Annotated[str, BeforeValidator(_security)] = setting(
+        "SMTP暗号化", "STARTTLS", "STARTTLS / SSL / なし（なしはループバックのみ）")
+    smtp_user: CleanText = setting(
+        "SMTPユーザー", "", "SMTP認証のユーザー名（パスワードは環境変数かOSの資格情報に保存し、ここには書きません）")
+    sender: Annotated[str, BeforeValidator(_sender)] = setting("差出人", "", "差出人のメールアドレス")
+    sender_name: Text = setting("差出人名", "CSS トークン管理係", "差出人の表示名")
+    mail_subject: Annotated[str, BeforeValidator(_template)] = setting(
+        "メール件名", "【トークン月次報告】{対象月} {金庫名}", "件名（{金庫名} {金庫コード} {対象月} が使えます）")
+    mail_body: Annotated[str, BeforeValidator(_template)] = setting(
+        "メール本文",
+        "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
+        "本文（{金庫名} {金庫コード} {対象月} が使えます）")
 
     @cached_property
     def serial_regex(self) -> nz.Matcher:
         """シリアル形式 compiled with a bounded engine (see normalize.serial_matcher)."""
         return nz.serial_matcher(self.serial_pattern)
+
+
+class SettingRow(NamedTuple):
+    """One row of the 設定 sheet as a new workbook gets it."""
+
+    key: str
+    field: str
+    default: str
+    description: str
+
+
+def setting_rows() -> tuple[SettingRow, ...]:
+    """The 設定 sheet's rows (項目 / 値 / 説明), derived from `Settings`, in its field order."""
+    defaults = Settings().model_dump()
+    shown = Settings().model_dump(mode="json")
+    rows = []
+    for name, info in Settings.model_fields.items():
+        value = shown[name] if isinstance(shown[name], str) else defaults[name]
+        rows.append(SettingRow(info.title or name, name, str(value), info.description or ""))
+    return tuple(rows)
 
 
 @dataclass(frozen=True)

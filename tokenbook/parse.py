@@ -12,12 +12,15 @@ import re
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
 
+from pydantic import ValidationError
+
 from . import normalize as nz
 from . import schema
-from .models import ROW_TYPES, Ledger, Settings
+from .files.sheetio import Table, column_letter
+from .models import ROW_TYPES, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
-from .files.sheetio import Table, column_letter
+
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
@@ -139,7 +142,8 @@ _PASSWORDISH = re.compile(r"パスワード|password|passwd|暗証", re.IGNORECA
 
 
 def read_settings(table: Table, problems: list[Problem]) -> Settings:
-    """設定 as typed values; bad values are errors and fall back to the default."""
+    """設定 as typed values (see `models.Settings`); a bad value is an error at its cell and the
+    default is used in its place."""
     key_letter, value_letter = table.letter("項目"), table.letter("値")
     raw: dict[str, tuple[int, Any]] = {}
     for key, value, row in zip(table.column("項目"), table.column("値"), table.row_numbers):
@@ -150,68 +154,40 @@ def read_settings(table: Table, problems: list[Problem]) -> Settings:
             problems.append(problem("password-in-settings", table.sheet, row, "項目", key_letter, name))
             continue
         raw[name] = (row, value)
-    known = {nz.clean_text(s.key) for s in schema.SETTINGS_SPEC}
+    specs = {nz.clean_text(s.key): s for s in setting_rows()}
     for name, (row, _) in raw.items():
-        if name not in known:
+        if name not in specs:
             problems.append(problem("unknown-setting", table.sheet, row, "項目", key_letter, name, key=name))
-    values: dict[str, Any] = {}
-    for spec in schema.SETTINGS_SPEC:
-        if nz.clean_text(spec.key) not in raw:
+    given: dict[str, tuple[int, Any]] = {}
+    for name, spec in specs.items():
+        if name in raw:
+            given[spec.field] = raw[name]
+        else:
             problems.append(problem("missing-setting", table.sheet, None, "項目", None, "", key=spec.key,
                                     default=_short(spec.default) or "（空欄）"))
-            continue
-        row, value = raw[nz.clean_text(spec.key)]
-        try:
-            values[spec.field] = _setting_value(spec.field, value)
-        except nz.Invalid as exc:
-            problems.append(problem("bad-setting", table.sheet, row, "値", value_letter, value, key=spec.key,
-                                    reason=exc.params.get("reason", "")))
-    return Settings(**{k: v for k, v in values.items() if v is not None})
+    try:
+        return Settings(**{field: value for field, (_, value) in given.items()})
+    except ValidationError as exc:
+        bad: dict[str, str] = {}
+        for error in exc.errors():
+            bad.setdefault(str(error["loc"][0]), _reason(error))
+        for field, reason in bad.items():
+            row, value = given[field]
+            problems.append(problem("bad-setting", table.sheet, row, "値", value_letter, value,
+                                    key=Settings.model_fields[field].title, reason=reason))
+        return Settings(**{field: value for field, (_, value) in given.items() if field not in bad})
 
 
-_INT_SETTINGS = {"battery_months": (1, 240), "min_remaining_months": (0, 120), "warn_months": (0, 120),
-                 "reorder_point": (0, 10**7), "smtp_port": (1, 65535)}
-_WEEKDAY_SETTINGS = {"cutoff_weekday", "card_weekday", "receipt_weekday", "ship_weekday"}
-
-
-def _setting_value(field: str, value: Any) -> Any:
-    """One setting's typed value; None means blank (keep the default)."""
-    if nz.is_blank(value):
-        if field in _INT_SETTINGS or field in _WEEKDAY_SETTINGS or field == "serial_pattern":
-            raise nz.Invalid("bad-setting", reason="空欄です")
-        return "" if field not in ("mail_subject", "mail_body", "sender_name", "smtp_security") else None
-    if field in _INT_SETTINGS:
-        low, high = _INT_SETTINGS[field]
-        text = nz.clean_text(value)
-        if not (text.isdigit() and text.isascii()) or not low <= int(text) <= high:
-            raise nz.Invalid("bad-setting", reason=f"{low}〜{high}の整数です")
-        return int(text)
-    if field in _WEEKDAY_SETTINGS:
-        text = nz.clean_text(value).removesuffix("曜日").removesuffix("曜")
-        if text not in schema.WEEKDAYS:
-            raise nz.Invalid("bad-setting", reason="曜日は 月 火 水 木 金 土 日 のいずれかです")
-        return schema.WEEKDAYS.index(text)
-    if field == "serial_pattern":
-        text = nz.clean_text(value)
-        nz.serial_matcher(text)  # raises Invalid for a pattern that cannot be used
-        return text
-    if field == "smtp_security":
-        text = nz.clean_text(value).upper()
-        text = "なし" if text in ("なし", "NONE") else text
-        if text not in schema.SMTP_SECURITY:
-            raise nz.Invalid("bad-setting", reason="STARTTLS / SSL / なし のいずれかです")
-        return text
-    if field == "sender":
-        try:
-            addresses = nz.email_list(value)
-        except nz.Invalid:
-            addresses = ()
-        if len(addresses) != 1:
-            raise nz.Invalid("bad-setting", reason="メールアドレス1件です")
-        return addresses[0]
-    if field in ("mail_subject", "mail_body"):
-        return str(value).replace("\r\n", "\n")
-    return nz.clean_text(value) if field in ("smtp_host", "smtp_user") else nz.plain_text(value)
+def _reason(error: Any) -> str:
+    """A Japanese reason for one pydantic error: our validators' own text, or the field's bounds."""
+    if error["type"] == "bad_setting":
+        return error["msg"]
+    if error["type"] in ("greater_than_equal", "less_than_equal"):
+        metadata = Settings.model_fields[str(error["loc"][0])].metadata
+        low = next(m.ge for m in metadata if getattr(m, "ge", None) is not None)
+        high = next(m.le for m in metadata if getattr(m, "le", None) is not None)
+        return f"{low}〜{high}の整数です"
+    return "読めない値です"
 
 
 def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:

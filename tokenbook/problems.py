@@ -119,10 +119,6 @@ def shown_value(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def render_all(problems: Iterable[Problem]) -> str:
-    return "\n".join(p.render() for p in problems)
-
-
 def to_json(problems: Iterable[Problem]) -> str:
     return json.dumps([asdict(p) for p in problems], ensure_ascii=False, indent=1)
 

@@ -15,9 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
-from .history import History, count_by_month, custody_flows, month_bounds, months_between
+from .history import (
+    History,
+    count_by_month,
+    custody_flows,
+    month_bounds,
+    months_between,
+)
 from .models import Bank, Ledger, Token
 from .normalize import add_months
+from .schema import (
+    DispatchState,
+    Method,
+    Operation,
+    RequestKind,
+    SendReport,
+    TokenState,
+)
 
 # Column kinds for the writer: text, date, int, flag (要交換: highlighted when not blank).
 TEXT, DATE, INT, FLAG = "text", "date", "int", "flag"
@@ -100,11 +114,11 @@ class Month:
         self.custody: dict[str, list[Token]] = defaultdict(list)
         for serial, (state, owner) in self.closing.items():
             token = self.tokens[serial]
-            if state == "利用中" and token.bank_code:
+            if state == TokenState.IN_USE and token.bank_code:
                 self.in_use[token.bank_code].append(token)
-            elif state == "金庫保管" and token.bank_code:
+            elif state == TokenState.AT_BANK and token.bank_code:
                 self.held[token.bank_code].append(token)
-            elif state == "在庫" and owner and owner != schema.CSS:
+            elif state == TokenState.STOCK and owner and owner != schema.CSS:
                 self.custody[owner].append(token)
         self.started: Counter[str] = Counter()
         self.stopped: Counter[str] = Counter()
@@ -113,9 +127,9 @@ class Month:
         for e in self.moves:
             token = self.tokens.get(e.serial)
             bank = (token.bank_code if token else None) or e.bank_code
-            if e.after == "利用中" and e.before != "利用中":
+            if e.after == TokenState.IN_USE and e.before != TokenState.IN_USE:
                 self.started[bank] += 1
-            if e.after == "停止" and e.before != "停止":
+            if e.after == TokenState.STOPPED and e.before != TokenState.STOPPED:
                 self.stopped[bank] += 1
 
     @property
@@ -140,13 +154,7 @@ class Month:
 
 
 def reporting_banks(ledger: Ledger) -> list[Bank]:
-    return [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
-
-
-def bank_reports(ledger: Ledger, month: str, created: dt.datetime, banks: list[Bank] | None = None) -> list[BankReport]:
-    """One report per bank with 報告送付 する (or per bank of `banks`)."""
-    m = Month(ledger, month)
-    return [m.bank_report(bank, created) for bank in (banks if banks is not None else reporting_banks(ledger))]
+    return [b for b in ledger.banks if b.send_report == SendReport.YES and b.bank_code]
 
 
 def _user_row(m: Month, t: Token) -> tuple:
@@ -161,17 +169,17 @@ def _stock_row(m: Month, t: Token) -> tuple:
 def _shipped_by_bank(m: Month) -> dict[str, list[tuple]]:
     rows: dict[str, list[tuple]] = defaultdict(list)
     for d in m.ledger.dispatches:
-        if d.state == "発送済" and d.shipped_on and m.first <= d.shipped_on <= m.last and d.bank_code:
+        if d.state == DispatchState.SHIPPED and d.shipped_on and m.first <= d.shipped_on <= m.last and d.bank_code:
             t = m.tokens.get(d.serial)
             kind = m.request_kinds.get(d.request_id, "")
-            customer = (t.customer_no, t.customer_name) if t is not None and kind != "金庫補充" else ("", "")
+            customer = (t.customer_no, t.customer_name) if t is not None and kind != RequestKind.RESTOCK else ("", "")
             rows[d.bank_code].append((d.shipped_on, "郵送", d.request_id, kind, *customer, d.serial,
                                       t.expires_on if t else None))
     for e in m.moves:
-        if e.operation == "手交":
+        if e.operation == Operation.HANDOVER:
             t = m.tokens.get(e.serial)
             if t is not None and t.bank_code:
-                rows[t.bank_code].append((e.effective_on, "窓口手交", e.request_id, m.request_kinds.get(e.request_id, ""),
+                rows[t.bank_code].append((e.effective_on, Method.HANDOVER, e.request_id, m.request_kinds.get(e.request_id, ""),
                                           t.customer_no, t.customer_name, t.serial, t.expires_on))
     for items in rows.values():
         items.sort(key=lambda r: (r[0], r[2], r[6]))
@@ -224,7 +232,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
     stock: dict[str, Counter[str]] = defaultdict(Counter)
     expired_rows = []
     for serial, (state, owner) in m.closing.items():
-        if state != "在庫":
+        if state != TokenState.STOCK:
             continue
         t = m.tokens[serial]
         expired = t.expires_on is not None and t.expires_on <= m.last
@@ -274,5 +282,5 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
 
 def _monthly_demand(m: Month) -> float:
     since = add_months(m.first, -2)
-    moved = sum(1 for e in m.history.during(since, m.last) if e.operation in ("引当", "手交"))
+    moved = sum(1 for e in m.history.during(since, m.last) if e.operation in (Operation.ALLOCATE, Operation.HANDOVER))
     return moved / 3

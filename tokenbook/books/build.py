@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import xlsxwriter
 
 from .. import schema
+from ..models import setting_rows
 from ..schema import Column, Kind
 
 FONT = "Meiryo UI"
@@ -74,7 +75,7 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
         for sheet, columns in schema.TABLES.items():
             rows = data.get(sheet)
             if sheet == schema.SETTINGS and not rows:
-                rows = [(s.key, s.default, s.description) for s in schema.SETTINGS_SPEC]
+                rows = [(s.key, s.default, s.description) for s in setting_rows()]
             _table(workbook, formats, sheet, columns, rows or ())
         _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
         if macro_enabled:

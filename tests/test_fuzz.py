@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import BANK, POSTAL_REQUEST, STOCK, default_sheets
@@ -199,6 +199,8 @@ EXAMPLES = int(os.environ.get("TOKENBOOK_FUZZ_EXAMPLES", "45"))  # bounded in CI
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(written=st.lists(cells(), min_size=1, max_size=6))
+@example(written=[(schema.TOKENS, 2, 3, dt.date(9999, 12, 31))])  # issue 18: 納品日 9999-12-31, 使用期限 blank
+@example(written=[(schema.TOKENS, 3, 3, dt.date(2199, 12, 31)), (schema.REQUESTS, 3, 4, "=DDE(1)\x00" + "9" * 40_000)])
 def test_any_value_in_any_cell_is_a_located_problem_never_an_internal_error(written):
     with tempfile.TemporaryDirectory() as folder:
         check_cells(Path(folder), written)

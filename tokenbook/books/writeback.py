@@ -231,8 +231,12 @@ def _temporary(path: Path) -> Path:
 
 
 def _remove_stale_temporaries(path: Path) -> None:
-    for leftover in path.parent.glob(f".{path.name}.tokenbook-*.tmp"):
-        leftover.unlink(missing_ok=True)
+    """What killed runs left: half-written books, and lock records written aside or moved aside
+    (held now, we are the only run; one racing us for the lock only loses its try)."""
+    for pattern in (f".{path.name}.tokenbook-*.tmp", f".{path.name}.tokenbook-lock.*.new",
+                    f".{path.name}.tokenbook-lock.*.stale"):
+        for leftover in path.parent.glob(pattern):
+            leftover.unlink(missing_ok=True)
 
 
 # --- what to write -------------------------------------------------------------------------------

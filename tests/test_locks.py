@@ -57,8 +57,11 @@ def leave(path: Path, content: str, encoding: str = "utf-8") -> None:
 
 
 def old(path: Path) -> Path:
-    """Age a lock file past the grace a run being written gets."""
-    past = time.time() - 60
+    """Age a lock file past the grace a run being written gets (by the file system's clock)."""
+    probe = path.with_name("clock-probe")
+    probe.write_text("")
+    past = probe.stat().st_mtime - 60
+    probe.unlink()
     os.utime(path, (past, past))
     return path
 

@@ -49,7 +49,7 @@ def kind_of(value: object) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--values", type=int, default=10_000, help="at least this many values in all")
-    parser.add_argument("--per-book", type=int, default=25, help="most values written into one book")
+    parser.add_argument("--per-book", type=int, default=12, help="most values written into one book")
     args = parser.parse_args()
 
     values = collections.Counter()
@@ -61,7 +61,7 @@ def main() -> None:
 
     @settings(max_examples=100, deadline=None, database=None, derandomize=False,
               suppress_health_check=list(HealthCheck))
-    @given(written=st.lists(test_fuzz.cells(), min_size=max(1, args.per_book // 2), max_size=args.per_book))
+    @given(written=st.lists(test_fuzz.cells(), min_size=1, max_size=args.per_book))
     def one_book(written):
         nonlocal books
         with tempfile.TemporaryDirectory() as folder:

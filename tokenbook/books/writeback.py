@@ -17,7 +17,6 @@ import os
 import shutil
 import socket
 import stat
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +114,7 @@ class BookLock:
         self.stat: os.stat_result | None = None
         self.notes: list[str] = []
         self.taken: str | None = None  # our lock file's content
+        self._written_at = 0.0
 
     def __enter__(self) -> "BookLock":
         for owner in (f"~${self.path.name}", f"~${self.path.name[2:]}"):
@@ -141,6 +141,7 @@ class BookLock:
         """Make the lock file with its content in one step; False when one is already there."""
         aside = self.lock.with_name(f"{self.lock.name}.{os.getpid()}.new")
         aside.write_text(record, encoding="utf-8")
+        self._written_at = os.lstat(aside).st_mtime  # "now" by the file system's clock, as lock ages are
         try:
             os.link(aside, self.lock)
             self.taken = record
@@ -185,7 +186,7 @@ class BookLock:
             raise BookBusy(self._busy_message(holder, other_host=True))
         if holder.pid is not None and _alive(holder.pid):
             raise BookBusy(self._busy_message(holder))
-        if holder.pid is None and time.time() - seen.st_mtime < _STALE_GRACE:
+        if holder.pid is None and self._written_at - seen.st_mtime < _STALE_GRACE:
             raise BookBusy(self._busy_message(holder))  # perhaps a run still writing it (no hard links)
         # Move it aside before deleting, and delete only what was judged: another run may have
         # cleared the same stale lock and taken a fresh one since we looked.

@@ -15,7 +15,7 @@ import getpass
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence
 
 from . import schema
 from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
@@ -104,7 +104,17 @@ class Run:
         return self.store
 
 
-Compute = Callable[[CheckResult], BatchResult]
+class Change(Protocol):
+    """What a computing stage returns: the new ledger and the problems it met (a `BatchResult`,
+    an intake's result, …)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def problems(self) -> tuple[Problem, ...]: ...
+
+
+Compute = Callable[[CheckResult], Change]
 Step = Callable[[str], None]
 
 
@@ -124,13 +134,13 @@ def guarded(work: Callable[[], Outcome]) -> Outcome:
         return failed(f"エラー: {exc}", "ブックには何も書き込んでいません。")
 
 
-def stopped_by(problems: Sequence[Problem], title: str) -> Outcome:
+def stopped_by(problems: Sequence[Problem], title: str, warnings: Sequence[Problem] = ()) -> Outcome:
     """A run that input errors stopped before anything was written."""
-    lines = [p.render() for p in problems[:50]]
+    lines = [p.render() for p in [*problems, *warnings][:50]]
     more = f"（ほか {len(problems) - 50} 件）" if len(problems) > 50 else ""
     headline = f"入力エラー {len(problems)} 件{more}のため{title}を中止しました。"
-    return Outcome(lines + [headline + "ブックには何も書き込んでいません。", where_to_look(problems)],
-                   headline=headline, problems=tuple(problems))
+    return Outcome(lines + [headline + "ブックには何も書き込んでいません。", where_to_look([*problems, *warnings])],
+                   headline=headline, problems=tuple(problems) + tuple(warnings))
 
 
 def where_to_look(problems: Sequence[Problem]) -> str:
@@ -139,7 +149,11 @@ def where_to_look(problems: Sequence[Problem]) -> str:
 
 
 def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool], dry_run: bool,
-            describe: Callable[[BatchResult], tuple[str, list[str]]], step: Step = _quiet) -> Outcome:
+            describe: Callable[[Any], tuple[str, list[str]]], step: Step = _quiet,
+            all_or_nothing: bool = False) -> Outcome:
+    """The pipeline of every run that changes the ledger. `blocking` says which input errors stop
+    it before computing; with `all_or_nothing`, any error the computation meets (a wrong line in a
+    list being taken in) stops it too, and nothing is written."""
     store = run.ledger_store
 
     def work() -> Outcome:
@@ -152,6 +166,9 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
                 return stopped_by(stoppers, title)
             step(f"{title}: 計算")
             result = compute(checked)
+            if all_or_nothing and any(p.is_error for p in result.problems):
+                return stopped_by([p for p in result.problems if p.is_error], title,
+                                  warnings=[p for p in result.problems if not p.is_error])
             problems = sort_problems(set(checked.problems) | set(result.problems))
             headline, lines = describe(result)
             if dry_run:
@@ -184,6 +201,14 @@ def _checks_headline(problems: Sequence[Problem]) -> str:
     if not problems:
         return "問題はありません"
     return f"エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
+
+
+def run_intake(run: Run, title: str, compute: Compute, describe: Callable[[Any], tuple[str, list[str]]],
+               dry_run: bool = False, step: Step = _quiet) -> Outcome:
+    """Taking in a list someone made (a slip, a form, a card list, a tracking file): the ledger must
+    have no input errors, `compute` reads the list (an unusable file raises UnusableInput: exit 2)
+    and checks every line with its location, and the result is applied all or nothing."""
+    return _change(run, title, compute, lambda p: True, dry_run, describe, step, all_or_nothing=True)
 
 
 def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, step: Step = _quiet) -> Outcome:

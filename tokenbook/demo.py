@@ -8,7 +8,7 @@ from typing import Callable
 
 from . import sample
 from .books.build import build_workbook
-from .outcome import Checked, Outcome, summary
+from .outcome import Checked, Outcome, summary, where_problems_are
 from .runs import Run, run_allocate, run_confirm, run_month_end
 from .schedule import batch_for
 from .validate import check_book
@@ -31,7 +31,7 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
              "  " + "、".join(f"{sheet} {len(rows):,} 行" for sheet, rows in data.rows.items() if rows),
              summary(checked.problems)]
     if checked.errors:
-        return Checked(problems=checked.problems, limit=10)
+        return Checked(problems=checked.problems, limit=10, book=path)
 
     last_week = batch_for(today - dt.timedelta(days=7), checked.ledger.settings)
     steps = [
@@ -51,4 +51,6 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     code = max(code, month_end.exit_code)
     lines += [f"月次処理: {line}" for line in month_end.lines if not line.startswith("（--send")]
     lines.append("メールは送信していません（デモはファイルのみ）。")
+    if checked.problems:
+        lines.append(f"{summary(checked.problems)}。{where_problems_are(path)}")
     return Outcome(code, lines)

@@ -15,7 +15,7 @@ from typing import Callable
 from . import schema
 from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
 from .journal import Context
-from .outcome import BUSY, DONE, ERRORS, Outcome, Unusable
+from .outcome import BUSY, DONE, ERRORS, Outcome, Unusable, where_problems_are
 from .books.panel import panel
 from .problems import Problem
 from .files.sheetio import UnusableInput
@@ -81,7 +81,7 @@ def _guarded(run: Run, title: str, compute: Compute, blocking: Callable[[Problem
                                  run.now)
             backup = f"（バックアップ: {written.backup.name}）" if written.backup else ""
             return Outcome(code, lines + [f"ブックを更新しました: {written.path}{backup}",
-                                          _problem_count(problems)])
+                                          _problem_count(problems, written.path)])
     except BookBusy as exc:
         return Outcome(BUSY, [f"エラー: {exc}"])
     except UnusableInput as exc:
@@ -90,9 +90,10 @@ def _guarded(run: Run, title: str, compute: Compute, blocking: Callable[[Problem
         return Outcome(ERRORS, [f"エラー: {exc}", "ブックには何も書き込んでいません。"])
 
 
-def _problem_count(problems: list[Problem]) -> str:
+def _problem_count(problems: list[Problem], book: Path) -> str:
     errors = sum(p.is_error for p in problems)
-    return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
+    where = f"。{where_problems_are(book)}" if problems else ""
+    return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）{where}"
 
 
 def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, step: Step = _quiet) -> Outcome:

@@ -10,7 +10,7 @@ from . import sample
 from .books.build import build_workbook
 from .outcome import Checked, Outcome, summary, where_problems_are
 from .runs import Run, run_allocate, run_confirm, run_month_end
-from .schedule import batch_for
+from .schedule import Calendar, batch_for
 from .validate import check_book
 
 
@@ -33,10 +33,14 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     if checked.errors:
         return Checked(problems=checked.problems, limit=10, book=path)
 
-    last_week = batch_for(today - dt.timedelta(days=7), checked.ledger.settings)
+    calendar = Calendar.of(h.day for h in checked.ledger.holidays)
+    last_week = batch_for(today - dt.timedelta(days=7), checked.ledger.settings, calendar)
+    shipped = min(last_week.ship, today)
+    while not calendar.is_business_day(shipped):  # a demo run on a closed day ships on the last open one
+        shipped -= dt.timedelta(days=1)
     steps = [
         ("先週のバッチを割当", lambda run: run_allocate(run, last_week.cutoff)),
-        ("先週のバッチを発送確定", lambda run: run_confirm(run, last_week.batch_id, min(last_week.ship, today))),
+        ("先週のバッチを発送確定", lambda run: run_confirm(run, last_week.batch_id, shipped)),
         ("今週のバッチを割当", lambda run: run_allocate(run, today)),
     ]
     code = 0

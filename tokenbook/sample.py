@@ -109,7 +109,7 @@ def generate(
         delivered = lots[min(int(rng.betavariate(2.2, 1.3) * len(lots)), len(lots) - 1)]
         bank = rng.choice(bank_list)
         made.append((_token(rng, n, delivered, bank, custody_banks, weeks), bank))
-    _start_week_by_week([token for token, _ in made], weeks)
+    _start_week_by_week(rng, [token for token, _ in made], weeks)
     for token, bank in made:
         if token["state"] in ("利用中", "停止"):  # a stopped token keeps the customer it served
             _customer(rng, token, bank)
@@ -269,9 +269,10 @@ def _token(rng: random.Random, n: int, delivered: dt.date, bank: _Bank, custody:
 _USED = ("利用中", "停止", "廃棄")  # states of tokens that were put in use at some point
 
 
-def _start_week_by_week(tokens: list[dict[str, Any]], weeks: _Weeks) -> None:
+def _start_week_by_week(rng: random.Random, tokens: list[dict[str, Any]], weeks: _Weeks) -> None:
     """Put tokens in use as the weekly batch does, on the real calendar: every batch up to `as_of`
-    ships the same share of demand (so no month is busier than its number of ship days makes it),
+    ships about the same share of demand (±30 %, so no month is much busier than its number of ship
+    days makes it),
     taken first-expiry-first from the tokens in stock at its cutoff that still have 最低残存期間 left
     at ★. Demand a batch cannot meet is not carried over; a token no batch took is still in stock
     (or was discarded, if it expired)."""
@@ -290,7 +291,7 @@ def _start_week_by_week(tokens: list[dict[str, Any]], weeks: _Weeks) -> None:
         while index < len(users) and users[index]["received_on"] <= dates.cutoff:
             heapq.heappush(pool, (users[index]["expires_on"], users[index]["serial"], index))
             index += 1
-        owed += per_batch
+        owed += per_batch * rng.uniform(0.7, 1.3)
         wanted = int(owed)
         owed -= wanted
         min_expiry = add_months(dates.ship, weeks.settings.min_remaining_months)

@@ -18,6 +18,7 @@ WARNING = "警告"
 CODES: dict[str, tuple[str, str]] = {
     "required": (ERROR, "「{header}」は必須です"),
     "bad-date": (ERROR, "「{header}」を日付として読めません"),
+    "bad-month": (ERROR, "「{header}」を年月として読めません: {reason}"),
     "bad-datetime": (ERROR, "「{header}」を日時として読めません"),
     "bad-bank-code": (ERROR, "金庫コードは4桁の数字です"),
     "bad-branch-code": (ERROR, "店番は3桁の数字です"),

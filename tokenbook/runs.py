@@ -26,7 +26,7 @@ from .files.xlsxpatch import PatchRefused
 from .journal import Context
 from .load import check_book
 from .models import Ledger
-from .outcome import Outcome, busy, failed, unusable
+from .outcome import Outcome, busy, failed, unusable, where_problems_are
 from .problems import Problem
 from .schema import DispatchState, SendReport
 from .validate import CheckResult, sort_problems
@@ -134,18 +134,19 @@ def guarded(work: Callable[[], Outcome]) -> Outcome:
         return failed(f"エラー: {exc}", "ブックには何も書き込んでいません。")
 
 
-def stopped_by(problems: Sequence[Problem], title: str, warnings: Sequence[Problem] = ()) -> Outcome:
+def stopped_by(problems: Sequence[Problem], title: str, book: Path, warnings: Sequence[Problem] = ()) -> Outcome:
     """A run that input errors stopped before anything was written."""
     lines = [p.render() for p in [*problems, *warnings][:50]]
     more = f"（ほか {len(problems) - 50} 件）" if len(problems) > 50 else ""
     headline = f"入力エラー {len(problems)} 件{more}のため{title}を中止しました。"
-    return Outcome(lines + [headline + "ブックには何も書き込んでいません。", where_to_look([*problems, *warnings])],
+    return Outcome(lines + [headline + "ブックには何も書き込んでいません。", where_to_look([*problems, *warnings], book)],
                    headline=headline, problems=tuple(problems) + tuple(warnings))
 
 
-def where_to_look(problems: Sequence[Problem]) -> str:
+def where_to_look(problems: Sequence[Problem], book: Path) -> str:
     errors = sum(p.is_error for p in problems)
-    return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
+    where = f"。{where_problems_are(book)}" if problems else ""
+    return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）{where}"
 
 
 def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool], dry_run: bool,
@@ -163,11 +164,11 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
             stoppers = [p for p in checked.errors if blocking(p)]
             if stoppers:
                 store.show(checked.problems)
-                return stopped_by(stoppers, title)
+                return stopped_by(stoppers, title, run.book)
             step(f"{title}: 計算")
             result = compute(checked)
             if all_or_nothing and any(p.is_error for p in result.problems):
-                return stopped_by([p for p in result.problems if p.is_error], title,
+                return stopped_by([p for p in result.problems if p.is_error], title, run.book,
                                   warnings=[p for p in result.problems if not p.is_error])
             problems = sort_problems(set(checked.problems) | set(result.problems))
             headline, lines = describe(result)
@@ -176,7 +177,7 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
                                problems=tuple(problems))
             step(f"{title}: 書き込みと検証")
             saved = store.save(checked, result.ledger, problems, f"{title}: {headline}", run.now)
-            return Outcome(lines + saved + [where_to_look(problems)], headline=headline, problems=tuple(problems))
+            return Outcome(lines + saved + [where_to_look(problems, run.book)], headline=headline, problems=tuple(problems))
 
     return guarded(work)
 
@@ -317,7 +318,7 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
             checked = store.read(run.now.date())
         if checked.errors:
             store.show(checked.problems)
-            return stopped_by(checked.errors, "月次処理")
+            return stopped_by(checked.errors, "月次処理", run.book)
         return _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
                           send, step)
 

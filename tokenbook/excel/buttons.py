@@ -164,7 +164,7 @@ def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
     checked = store.read(now.date())
     if checked.errors:
         store.show(checked.problems)
-        return _told(stopped_by(checked.errors, "発送確定"))
+        return _told(stopped_by(checked.errors, "発送確定", book.path))
     batch = _batch_to_confirm(checked)
     if batch is None:
         return Outcome(["発送確定する発送予定がありません"])

@@ -20,7 +20,13 @@ from typing import Any, Iterable, Sequence
 import python_calamine as calamine
 
 from ..problems import Problem, problem
-from .sheetio import Table, UnusableInput, _check_container, header_text, table_from_rows
+from .sheetio import (
+    Table,
+    UnusableInput,
+    _check_container,
+    header_text,
+    table_from_rows,
+)
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", "")

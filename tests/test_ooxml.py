@@ -24,7 +24,7 @@ from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.demo import run_demo
 from tokenbook.schedule import batch_for
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2026, 11, 24, 10, 0)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .books.build import build_workbook
-from .outcome import Checked, Outcome, unusable
+from .outcome import Checked, Outcome, internal_error, unusable
 from .runs import (
     Run,
     run_allocate,
@@ -251,10 +251,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             errors.print(line, markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except Exception as exc:  # anything unexpected
-        where = _log_unexpected(exc)
-        console.print(f"エラー: 予期しない内部エラーが起きました（{type(exc).__name__}）。詳細はログを見てください: {where}",
-                      markup=False)
-        return 1
+        outcome = internal_error(exc, f"詳細はログを見てください: {_log_unexpected(exc)}")
+        outcome.render(console)
+        return outcome.exit_code
 
 
 def _log_unexpected(exc: BaseException) -> Path:

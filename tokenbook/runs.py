@@ -201,7 +201,7 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
 def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None, make_reports: bool = True,
                    make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
     """The month-end on a ledger already read and checked (from the file, or from the open book)."""
-    from .mail import Letter, MailError, SendLog, letter, send_all, write_outbox
+    from .mail import Letter, MailError, SendLog, letter, load_signer, protection_for, send_all, write_outbox
     from .report import Month, bank_file_name, css_report
     from .books.reportbook import write_bank_reports, write_css_report
 
@@ -250,13 +250,20 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
         return Outcome(DONE, lines, table({}))
     letters: list[Letter] = []
     missing = []
+    unprotected: dict[str, str] = {}  # banks whose mail cannot be encrypted as 金庫 メール暗号化 asks
     try:
+        signer = load_signer(ledger.settings, ledger.folder)
         for bank in banks:
             attachment = folder / bank_file_name(month, bank)
             if not attachment.exists():
                 missing.append(bank.bank_code)
                 continue
-            letters.append(letter(bank, attachment, month, ledger.settings))
+            try:
+                protection = protection_for(bank, signer, ledger.folder)
+            except MailError as exc:
+                unprotected[bank.bank_code] = str(exc)
+                continue
+            letters.append(letter(bank, attachment, month, ledger.settings, protection))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
         return Outcome(ERRORS, lines + [f"エラー: {exc}", "メールは送信していません。"])
@@ -265,9 +272,13 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
     if missing:
         code = ERRORS
         lines.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
+    if unprotected:
+        code = ERRORS
+        lines += [f"  失敗 {bank_code}（メールを作成・送信していません）: {reason}" for bank_code, reason in unprotected.items()]
+    not_made = {bank_code: "失敗（暗号化できません）" for bank_code in unprotected}
     if not send:
         made = {item.bank_code: "作成（未送信）" for item in letters}
-        return Outcome(code, lines + ["（--send を付けると送信します）"], table(made))
+        return Outcome(code, lines + ["（--send を付けると送信します）"], table({**made, **not_made}))
     log = SendLog.open(folder / "send-log.jsonl")
     try:
         deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
@@ -279,7 +290,8 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
     skipped = sum(d.result.startswith("送信不要") for d in deliveries)
     lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(failed)} 通（送信ログ: {log.path}）")
     lines += [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in failed]
-    return Outcome(ERRORS if failed or code else DONE, lines, table({d.bank_code: d.result for d in deliveries}))
+    return Outcome(ERRORS if failed or code else DONE, lines,
+                   table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
 
 
 # --- Excel set-up ----------------------------------------------------------------------------------

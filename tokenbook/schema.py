@@ -28,6 +28,7 @@ class Kind(StrEnum):
     DOMAIN_LIST = "domain_list"
     POSTAL_CODE = "postal_code"
     PHONE = "phone"
+    PATH_LIST = "path_list"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ MENU = "メニュー"
 
 # Enumerations (design §3, §4).
 SEND_REPORT = ("する", "しない")
+ENCRYPTION = ("必須", "任意", "しない")  # 金庫 メール暗号化: 任意 = encrypt when the bank has a usable certificate
 TOKEN_STATES = ("在庫", "引当済", "金庫保管", "利用中", "停止", "廃棄")
 STOP_REASONS = ("交換", "紛失", "故障", "解約", "その他")
 CUSTOMER_KINDS = ("法人", "個人")
@@ -77,6 +79,8 @@ BANK_COLUMNS = (
     Column("宛先", "addressee", width=24),
     Column("報告送付", "send_report", Kind.ENUM, choices=SEND_REPORT, width=10, default="する"),
     Column("備考", "note", width=30),
+    Column("暗号化証明書", "encryption_certificates", Kind.PATH_LIST, width=30),
+    Column("メール暗号化", "encryption", Kind.ENUM, choices=ENCRYPTION, width=11, default="任意"),
 )
 
 TOKEN_COLUMNS = (

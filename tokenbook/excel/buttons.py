@@ -55,7 +55,7 @@ def _checked(book: Book, today: dt.date) -> CheckResult:
         raise UnusableInput("tokenbook のブックではありません。シート" + "、".join(f"「{s}」" for s in missing) + "がありません")
     tables = {sheet: table_from_rows(sheet, book.values(sheet), [c.header for c in columns])
               for sheet, columns in schema.TABLES.items()}
-    ledger, problems = parse_tables(tables)
+    ledger, problems = parse_tables(tables, book.path.parent)
     return check_ledger(ledger, problems, today)
 
 

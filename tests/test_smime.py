@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import hashlib
 import json
 import re
 import shutil
@@ -237,7 +238,7 @@ def test_what_is_kept_is_what_was_sent(server, pki, tmp_path):
         (raw,) = received(mailbox, address)
         kept = tmp_path / "out" / MONTH / records[code]["eml"]
         assert kept.parent.name == "sent" and kept.read_bytes() == raw  # the .eml is the message as sent
-        assert records[code]["eml_sha256"] == __import__("hashlib").sha256(raw).hexdigest()
+        assert records[code]["eml_sha256"] == hashlib.sha256(raw).hexdigest()
     # a signed-only message verifies as it arrived, and the review copy in the outbox is protected too
     (plain_signed,) = received(mailbox, "report@san.example")
     verified(plain_signed, tmp_path / "ca.pem")

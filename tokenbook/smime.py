@@ -11,7 +11,6 @@ Reading is the I/O edge; what a certificate allows (`problems_of`, `usable_for`)
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ class KeyLocked(Unreadable):
 
 def resolve(path: str, folder: Path | None) -> Path:
     """A path from the workbook: absolute as it is, relative from the book's folder."""
-    given = Path(path).expanduser()
+    given = Path(path)
     return given if given.is_absolute() or folder is None else folder / given
 
 
@@ -208,6 +207,3 @@ def _unique(certificates: tuple[x509.Certificate, ...]) -> list[x509.Certificate
         seen.setdefault(certificate.fingerprint(hashes.SHA256()), certificate)
     return list(seen.values())
 
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

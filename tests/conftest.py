@@ -32,7 +32,8 @@ from tokenbook.books.build import build_workbook
 from tokenbook.models import setting_rows
 from tokenbook.parse import parse_tables
 from tokenbook.files.sheetio import table_from_rows
-from tokenbook.validate import check_book, check_ledger
+from tokenbook.validate import check_ledger
+from tokenbook.load import check_book
 
 TODAY = dt.date(2026, 11, 24)
 

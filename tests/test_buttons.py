@@ -20,7 +20,7 @@ from tokenbook.excel.buttons import press
 from tokenbook.parse import parse_tables
 from tokenbook.runs import Run, run_allocate, run_confirm, run_month_end
 from tokenbook.files.sheetio import table_from_rows
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 NOW = dt.datetime.now().replace(microsecond=0)
 TODAY = NOW.date()
@@ -142,7 +142,7 @@ def test_weekly_allocate_leaves_the_ledger_the_cli_leaves(scenario):
     assert memory.questions and "週次割当" in memory.questions[0]
     message, error = memory.messages[-1]
     assert not error and "引当 3件（3本）" in message
-    assert memory.statuses[-1] is None and any(s and "引当中" in s for s in memory.statuses)
+    assert memory.statuses[-1] is None and any(s and s.startswith("週次割当: 書き込み") for s in memory.statuses)
     panel = {row[4]: row[5] for row in memory.grids[schema.MENU][3:7]}
     assert panel["未処理の申込"] == "受付 0件・保留 0件・割当済 3件"
     assert memory.ledger().requests[1].customer_name == "=HYPERLINK(\"x\")"  # handed over as text
@@ -225,9 +225,9 @@ def test_send_button_without_a_server_reports_failure_in_a_dialog(scenario):
 
 def test_an_unexpected_error_is_a_dialog_not_a_traceback(scenario, monkeypatch):
     _, excel_book = scenario
-    import tokenbook.excel.buttons as buttons
+    import tokenbook.runs as runs
 
-    monkeypatch.setattr(buttons, "allocate", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(runs, "allocate", lambda *a, **k: 1 / 0)
     memory = MemoryBook(excel_book)
     outcome = press("allocate", memory, NOW, "clerk")
     assert outcome.exit_code == 1

@@ -53,13 +53,13 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_unexpected_exception_is_one_line_and_logged(book_file, tmp_path, capsys, monkeypatch):
-    import tokenbook.cli as cli
+    import tokenbook.runs as runs
 
     def boom(*args, **kwargs):
         raise RuntimeError("customer 佐藤 secret")
 
     monkeypatch.setenv("TOKENBOOK_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setattr(cli, "check_book", boom)
+    monkeypatch.setattr(runs, "check_book", boom)
     assert main(["validate", "--book", str(book_file())]) == 1
     out = capsys.readouterr()
     assert "予期しない内部エラー" in out.out and "Traceback" not in out.out + out.err
@@ -74,7 +74,7 @@ def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
     assert "入力チェック: エラー 0 件" in out or "入力チェック: 問題はありません" in out
     for step in ("先週のバッチを割当: 引当", "先週のバッチを発送確定: 発送済", "今週のバッチを割当: 引当"):
         assert step in out
-    from tokenbook.validate import check_book
+    from tokenbook.load import check_book
     import datetime as dt
     ledger = check_book(tmp_path / "tokenbook.xlsm", dt.date.today()).ledger
     assert any(d.state == "発送済" and d.batch.startswith("20") and d.dispatch_id.startswith(d.batch)

@@ -12,7 +12,7 @@ from pathlib import Path
 import python_calamine
 
 from tokenbook.cli import main
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 
 def workbook_cells(data: bytes) -> set[str]:
@@ -57,11 +57,11 @@ def test_no_bank_sees_another_banks_customers_or_tokens(tmp_path):
 
 
 def test_logs_hold_no_customer_names(tmp_path, monkeypatch, book_file):
-    from tokenbook import cli
+    from tokenbook import runs
 
     monkeypatch.setenv("TOKENBOOK_LOG_DIR", str(tmp_path / "logs"))
     book = book_file()
-    monkeypatch.setattr(cli, "check_book", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+    monkeypatch.setattr(runs, "check_book", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     assert main(["validate", "--book", str(book)]) == 1
     log = (tmp_path / "logs" / "tokenbook.log").read_text(encoding="utf-8")
     ledger = check_book(book, dt.date.today()).ledger

@@ -14,7 +14,8 @@ from tokenbook.books.build import build_workbook
 from tokenbook.models import setting_rows
 from tokenbook.parse import normaliser, parse_tables
 from tokenbook.files.sheetio import column_letter
-from tokenbook.validate import check_book, check_ledger
+from tokenbook.validate import check_ledger
+from tokenbook.load import check_book
 
 CELL = st.one_of(
     st.none(),

@@ -17,7 +17,7 @@ from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.files.sheetio import UnusableInput, column_letter
 from tokenbook.files.sheetio import read_tables as read_lazily
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 
 def read_tables(path):

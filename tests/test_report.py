@@ -203,7 +203,7 @@ def test_a_past_month_regenerated_later_has_the_same_content(october, tmp_path):
     wb["在庫"].cell(3, 13, "故障")
     wb.save(book)
     assert main(["allocate", "--book", str(book)]) in (0, 1)
-    from tokenbook.validate import check_book
+    from tokenbook.load import check_book
     journal = check_book(book, dt.date.today()).ledger.journal
     assert [(e.operation, e.serial, e.after) for e in journal[-1:]] == [("修正", "TK00000102", "停止")]
     assert main(["report", "--book", str(book), "--month", "2026-10", "--out", str(tmp_path / "out")]) == 0

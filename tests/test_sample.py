@@ -10,7 +10,7 @@ import pytest
 from tokenbook import postal, schema
 from tokenbook.books.build import build_workbook
 from tokenbook.sample import generate
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 AS_OF = dt.date(2026, 11, 24)
 

@@ -26,7 +26,7 @@ from conftest import BANK, TODAY, default_sheets
 from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.models import setting_rows
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 
 MONTH = "2026-10"
 KEY_PASSWORD = "鍵のパスワード-2026"

@@ -27,7 +27,7 @@ from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.journal import last_states
 from tokenbook.sample import generate
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 from tokenbook.books.writeback import BookBusy, BookLock
 
 TODAY = dt.date.today()

@@ -18,8 +18,18 @@ from .models import Dispatch, JournalEntry, Ledger, Request, Token
 from .normalize import add_months
 from .problems import Problem, problem
 from .schedule import BatchDates, Calendar, batch_by_id, batch_for
-
-OPEN = ("受付", "保留")
+from .schema import (
+    OPEN_REQUEST_STATES,
+    CustomerKind,
+    DispatchState,
+    Method,
+    Operation,
+    RequestKind,
+    RequestState,
+    StopReason,
+    TokenState,
+    YesNo,
+)
 
 
 @dataclass
@@ -116,17 +126,17 @@ class _Work:
     def release(self, dispatch_index: int, note: str) -> None:
         """A planned parcel that will not ship: its row 取消, its token back to stock."""
         d = self.dispatches[dispatch_index]
-        self.dispatches[dispatch_index] = d._replace(state="取消")
+        self.dispatches[dispatch_index] = d._replace(state=DispatchState.CANCELLED)
         token = self.tokens[self.token_at[d.serial]] if d.serial in self.token_at else None
-        if token is not None and token.state == "引当済":
-            self.move(d.serial, self.ctx.now.date(), "引当取消", d.request_id, note, state="在庫")
+        if token is not None and token.state == TokenState.ALLOCATED:
+            self.move(d.serial, self.ctx.now.date(), Operation.RELEASE, d.request_id, note, state=TokenState.STOCK)
             self.summary.released.append(d.serial)
 
     def release_cancelled_requests(self) -> None:
         """Requests a clerk set to 取消 give back the tokens planned for them (design §6)."""
-        cancelled = {r.request_id for r in self.requests if r.state == "取消" and r.request_id}
+        cancelled = {r.request_id for r in self.requests if r.state == RequestState.CANCELLED and r.request_id}
         for i, d in enumerate(self.dispatches):
-            if d.state == "予定" and d.request_id in cancelled:
+            if d.state == DispatchState.PLANNED and d.request_id in cancelled:
                 self.release(i, "申込取消")
 
     def assign_request_ids(self) -> None:
@@ -170,7 +180,7 @@ def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozens
 
     eligible = sorted(
         (i for i, r in enumerate(work.requests)
-         if r.state in OPEN and r.received_on is not None and r.received_on <= dates.cutoff),
+         if r.state in OPEN_REQUEST_STATES and r.received_on is not None and r.received_on <= dates.cutoff),
         key=lambda i: (work.requests[i].received_on, work.requests[i].request_id),
     )
     for i in eligible:
@@ -178,7 +188,7 @@ def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozens
         if r.row in blocked_rows:
             work.summary.skipped.append(r.request_id or f"{schema.REQUESTS}!{r.row}")
             continue
-        if r.method == "窓口手交":
+        if r.method == Method.HANDOVER:
             _handover(work, i, handed)
         elif (reason := _ib_hold(r)) is not None:
             _hold(work, i, reason)
@@ -188,8 +198,8 @@ def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozens
     work.summary.stock = _stock(work.tokens, pools, usable_before)
     work.summary.weekly_demand = _weekly_demand(work.journal, dates.cutoff)
     work.summary.center = [work.requests[i] for i in eligible
-                           if work.requests[i].kind == "新規" and work.requests[i].customer_kind == "法人"
-                           and work.requests[i].ib_card == "有"]
+                           if work.requests[i].kind == RequestKind.NEW and work.requests[i].customer_kind == CustomerKind.CORPORATE
+                           and work.requests[i].ib_card == YesNo.YES]
     return work.result()
 
 
@@ -197,7 +207,7 @@ def _pools(tokens: list[Token], min_expiry: dt.date) -> dict[str, deque[str]]:
     """Allocatable serials per owner, earliest expiry first (FEFO), then serial."""
     candidates: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
     for t in tokens:
-        if t.state == "在庫" and t.serial and t.owner and t.expires_on and t.expires_on >= min_expiry:
+        if t.state == TokenState.STOCK and t.serial and t.owner and t.expires_on and t.expires_on >= min_expiry:
             candidates[t.owner].append((t.expires_on, t.serial))
     return {owner: deque(serial for _, serial in sorted(items)) for owner, items in candidates.items()}
 
@@ -213,17 +223,17 @@ def _parcel_numbers(dispatches: list[Dispatch], batch_id: str) -> Counter[str]:
 
 
 def _ib_hold(r: Request) -> str | None:
-    if r.ib_card != "有":
+    if r.ib_card != YesNo.YES:
         return None
     if r.ib_registered_on is None:
         return "IB登録未了"
-    if r.customer_kind == "法人" and r.center_sent_on is None:
+    if r.customer_kind == CustomerKind.CORPORATE and r.center_sent_on is None:
         return "共同センター伝送未了"
     return None
 
 
 def _hold(work: _Work, index: int, reason: str) -> None:
-    work.set_request(index, state="保留", memo=reason)
+    work.set_request(index, state=RequestState.HELD, memo=reason)
     work.summary.held.append((work.requests[index].request_id, reason))
 
 
@@ -231,15 +241,15 @@ def _handover(work: _Work, index: int, handed: set[str]) -> None:
     r = work.requests[index]
     for serial in r.handover_serials:
         token = work.tokens[work.token_at[serial]] if serial in work.token_at else None
-        if serial in handed or token is None or token.state != "金庫保管" or token.bank_code != r.bank_code:
+        if serial in handed or token is None or token.state != TokenState.AT_BANK or token.bank_code != r.bank_code:
             _hold(work, index, f"手交シリアル {serial} は金庫保管ではありません")
             return
     for serial in r.handover_serials:
         handed.add(serial)
-        work.move(serial, r.received_on, "手交", r.request_id, state="利用中", bank_code=r.bank_code,
+        work.move(serial, r.received_on, Operation.HANDOVER, r.request_id, state=TokenState.IN_USE, bank_code=r.bank_code,
                   branch_code=r.branch_code, customer_no=r.customer_no, customer_name=r.customer_name,
                   started_on=r.received_on, request_id=r.request_id)
-    work.set_request(index, state="完了", memo=f"{r.received_on:%Y/%m/%d} 窓口手交（{len(r.handover_serials)}本）")
+    work.set_request(index, state=RequestState.DONE, memo=f"{r.received_on:%Y/%m/%d} 窓口手交（{len(r.handover_serials)}本）")
     work.summary.handovers.append((r.request_id, len(r.handover_serials)))
 
 
@@ -258,17 +268,17 @@ def _allocate_postal(work: _Work, index: int, pools: dict[str, deque[str]], parc
     parcel_id = f"{dates.batch_id}-{parcel[dates.batch_id]:04d}"
     postal_code, address, name = _destination(work, r)
     for serial in chosen:
-        work.move(serial, work.as_of, "引当", r.request_id, state="引当済", request_id=r.request_id)
+        work.move(serial, work.as_of, Operation.ALLOCATE, r.request_id, state=TokenState.ALLOCATED, request_id=r.request_id)
         work.add_dispatch(dispatch_id=parcel_id, batch=dates.batch_id, request_id=r.request_id, serial=serial,
                           bank_code=r.bank_code, planned_on=dates.ship, shipped_on=None, postal_code=postal_code,
-                          address=address, name=name, ib_card=r.ib_card or "無", tracking_no="", state="予定")
-    work.set_request(index, state="割当済", memo=f"{dates.ship:%m/%d}発送予定（{wanted}本・{dates.batch_id}）")
+                          address=address, name=name, ib_card=r.ib_card or YesNo.NO, tracking_no="", state=DispatchState.PLANNED)
+    work.set_request(index, state=RequestState.ALLOCATED, memo=f"{dates.ship:%m/%d}発送予定（{wanted}本・{dates.batch_id}）")
     work.summary.allocated.append((r.request_id, wanted))
 
 
 def _destination(work: _Work, r: Request) -> tuple[str | None, str, str]:
     """Where the parcel goes: the request's address, or for 金庫郵送 the bank's own by default."""
-    if r.method == "金庫郵送" and not (r.ship_postal_code and r.ship_address):
+    if r.method == Method.TO_BANK and not (r.ship_postal_code and r.ship_address):
         bank = work.banks.get(r.bank_code)
         if bank is not None:
             return bank.postal_code, bank.address, r.ship_name or bank.addressee or bank.name
@@ -276,7 +286,7 @@ def _destination(work: _Work, r: Request) -> tuple[str | None, str, str]:
 
 
 def _stock(tokens: list[Token], pools: dict[str, deque[str]], usable_before: dict[str, int]) -> dict[str, tuple[int, int]]:
-    in_stock = Counter(t.owner for t in tokens if t.state == "在庫" and t.owner)
+    in_stock = Counter(t.owner for t in tokens if t.state == TokenState.STOCK and t.owner)
     owners = sorted(set(in_stock) | set(usable_before), key=lambda o: (o != schema.CSS, o))
     return {owner: (in_stock.get(owner, 0), len(pools.get(owner, ()))) for owner in owners}
 
@@ -284,7 +294,7 @@ def _stock(tokens: list[Token], pools: dict[str, deque[str]], usable_before: dic
 def _weekly_demand(journal: list[JournalEntry], cutoff: dt.date, weeks: int = 8) -> float:
     """Tokens that left stock per week over the `weeks` before the cutoff (allocations and handovers)."""
     since = cutoff - dt.timedelta(weeks=weeks)
-    moved = sum(1 for e in journal if e.operation in ("引当", "手交") and e.effective_on
+    moved = sum(1 for e in journal if e.operation in (Operation.ALLOCATE, Operation.HANDOVER) and e.effective_on
                 and since <= e.effective_on < cutoff)
     return moved / weeks
 
@@ -298,7 +308,7 @@ def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Cont
     work = _Work(ledger, ctx, dates)
     work.record_hand_edits()
     work.release_cancelled_requests()
-    rows = [i for i, d in enumerate(work.dispatches) if d.batch == dates.batch_id and d.state == "予定"]
+    rows = [i for i, d in enumerate(work.dispatches) if d.batch == dates.batch_id and d.state == DispatchState.PLANNED]
     if not rows and not any(d.batch == dates.batch_id for d in work.dispatches):
         raise BatchError(f"バッチ {dates.batch_id} の発送行がありません")
     touched: list[str] = []
@@ -306,19 +316,19 @@ def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Cont
         d = work.dispatches[i]
         r = work.requests[work.request_at[d.request_id]] if d.request_id in work.request_at else None
         token = work.tokens[work.token_at[d.serial]] if d.serial in work.token_at else None
-        if r is None or token is None or token.state != "引当済" or token.request_id != d.request_id:
+        if r is None or token is None or token.state != TokenState.ALLOCATED or token.request_id != d.request_id:
             work.problems.append(problem("dispatch-mismatch", schema.DISPATCH, d.row, "シリアル番号",
                                          ledger.columns.get(schema.DISPATCH, {}).get("シリアル番号"), d.serial))
             continue
-        if d.ib_card == "有" and r.ib_card_received_on is None:
+        if d.ib_card == YesNo.YES and r.ib_card_received_on is None:
             work.summary.waiting_for_card.append(d.request_id)
             continue
-        work.dispatches[i] = d._replace(state="発送済", shipped_on=day)
-        if r.kind == "金庫補充":  # ownership passes to the bank
-            work.move(d.serial, day, "発送", r.request_id, state="金庫保管", owner=r.bank_code,
+        work.dispatches[i] = d._replace(state=DispatchState.SHIPPED, shipped_on=day)
+        if r.kind == RequestKind.RESTOCK:  # ownership passes to the bank
+            work.move(d.serial, day, Operation.SHIP, r.request_id, state=TokenState.AT_BANK, owner=r.bank_code,
                       bank_code=r.bank_code, branch_code=r.branch_code)
         else:
-            work.move(d.serial, day, "発送", r.request_id, state="利用中", bank_code=r.bank_code,
+            work.move(d.serial, day, Operation.SHIP, r.request_id, state=TokenState.IN_USE, bank_code=r.bank_code,
                       branch_code=r.branch_code, customer_no=r.customer_no, customer_name=r.customer_name,
                       started_on=day)
         work.summary.shipped.append((r.request_id, d.serial))
@@ -330,19 +340,19 @@ def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Cont
 
 
 def _complete_if_shipped(work: _Work, request_id: str, day: dt.date) -> None:
-    parcels = [d for d in work.dispatches if d.request_id == request_id and d.state != "取消"]
-    if not parcels or any(d.state != "発送済" for d in parcels):
+    parcels = [d for d in work.dispatches if d.request_id == request_id and d.state != DispatchState.CANCELLED]
+    if not parcels or any(d.state != DispatchState.SHIPPED for d in parcels):
         return
     index = work.request_at[request_id]
     r = work.requests[index]
-    work.set_request(index, state="完了", memo=f"{day:%Y/%m/%d} 発送済（{len(parcels)}本）")
+    work.set_request(index, state=RequestState.DONE, memo=f"{day:%Y/%m/%d} 発送済（{len(parcels)}本）")
     work.summary.completed.append(request_id)
-    if r.kind in ("交換", "再発行") and r.old_serial in work.token_at:
+    if r.kind in (RequestKind.REPLACEMENT, RequestKind.REISSUE) and r.old_serial in work.token_at:
         old = work.tokens[work.token_at[r.old_serial]]
-        if old.state == "利用中":
-            recorded = old.stop_reason if old.stop_reason in ("紛失", "故障") else None
-            reason = "交換" if r.kind == "交換" else (recorded or "その他")
-            work.move(r.old_serial, day, "停止", request_id, note=f"{r.kind}による停止", state="停止",
+        if old.state == TokenState.IN_USE:
+            recorded = old.stop_reason if old.stop_reason in (StopReason.LOST, StopReason.BROKEN) else None
+            reason = StopReason.REPLACED if r.kind == RequestKind.REPLACEMENT else (recorded or StopReason.OTHER)
+            work.move(r.old_serial, day, Operation.STOP, request_id, note=f"{r.kind}による停止", state=TokenState.STOPPED,
                       stop_reason=reason)
             work.summary.stopped.append(r.old_serial)
 
@@ -352,10 +362,10 @@ def _complete_if_shipped(work: _Work, request_id: str, day: dt.date) -> None:
 def cancel_batch(ledger: Ledger, batch_id: str, ctx: Context) -> BatchResult:
     """Undo a batch's allocation while none of it has shipped (design §6). Handovers stay done."""
     dates = _dates_or_raise(ledger, batch_id)
-    rows = [i for i, d in enumerate(ledger.dispatches) if d.batch == dates.batch_id and d.state != "取消"]
+    rows = [i for i, d in enumerate(ledger.dispatches) if d.batch == dates.batch_id and d.state != DispatchState.CANCELLED]
     if not rows:
         raise BatchError(f"バッチ {dates.batch_id} に取り消せる発送行がありません")
-    shipped = [ledger.dispatches[i] for i in rows if ledger.dispatches[i].state == "発送済"]
+    shipped = [ledger.dispatches[i] for i in rows if ledger.dispatches[i].state == DispatchState.SHIPPED]
     if shipped:
         raise BatchError(f"バッチ {dates.batch_id} は {len(shipped)} 本が発送済みのため取り消せません")
     work = _Work(ledger, ctx, dates)
@@ -367,8 +377,8 @@ def cancel_batch(ledger: Ledger, batch_id: str, ctx: Context) -> BatchResult:
             requests.append(work.dispatches[i].request_id)
     for request_id in requests:
         index = work.request_at.get(request_id)
-        if index is not None and work.requests[index].state == "割当済":
-            work.set_request(index, state="受付", memo=f"バッチ {dates.batch_id} 取消のため再受付")
+        if index is not None and work.requests[index].state == RequestState.ALLOCATED:
+            work.set_request(index, state=RequestState.RECEIVED, memo=f"バッチ {dates.batch_id} 取消のため再受付")
     return work.result()
 
 

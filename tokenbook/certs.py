@@ -16,6 +16,7 @@ from cryptography import x509
 from . import schema, smime
 from .models import Bank, Ledger, Settings
 from .problems import Problem, problem
+from .schema import Encryption, SendReport
 
 RECIPIENT_HEADER = "暗号化証明書"
 
@@ -29,7 +30,7 @@ def check_certificates(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
 def certificate_problems(ledger: Ledger, today: dt.date, folder: Path) -> Iterator[Problem]:
     yield from _signing_problems(ledger, today, folder)
     for bank in ledger.banks:
-        if bank.send_report == "する" and bank.encryption != "しない":
+        if bank.send_report == SendReport.YES and bank.encryption != Encryption.OFF:
             yield from _recipient_problems(ledger, bank, today, folder)
 
 
@@ -77,7 +78,7 @@ def _signing_problems(ledger: Ledger, today: dt.date, folder: Path) -> Iterator[
 def _recipient_problems(ledger: Ledger, bank: Bank, today: dt.date, folder: Path) -> Iterator[Problem]:
     letter = ledger.columns.get(schema.BANKS, {}).get(RECIPIENT_HEADER)
     if not bank.encryption_certificates:
-        if bank.encryption == "必須":
+        if bank.encryption == Encryption.REQUIRED:
             yield problem("encryption-certificate-missing", schema.BANKS, bank.row, RECIPIENT_HEADER, letter)
         return
     recipients = set(bank.report_to) | set(bank.cc)

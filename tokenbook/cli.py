@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -18,10 +19,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .books.build import build_workbook
-from .outcome import Checked, Outcome, Unusable
-from .runs import Run, run_allocate, run_cancel, run_confirm, run_month_end, run_setup_excel
-from .files.sheetio import UnusableInput
-from .validate import check_book
+from .outcome import Checked, Outcome, unusable
+from .runs import (
+    Run,
+    run_allocate,
+    run_cancel,
+    run_check,
+    run_confirm,
+    run_month_end,
+    run_setup_excel,
+)
 
 DEFAULT_BOOK = Path("workbook/tokenbook.xlsm")
 log = logging.getLogger("tokenbook")
@@ -48,9 +55,9 @@ def new_workbook(
 ) -> None:
     """空の台帳ブックを作ります（全シート・見出し・入力規則・設定の既定値）。"""
     if path.exists() and not force:
-        _finish(Unusable.because(f"ファイルが既にあります。置き換えるときは --force を付けてください: {path}"))
+        _finish(unusable(f"ファイルが既にあります。置き換えるときは --force を付けてください: {path}"))
     if path.suffix.lower() not in (".xlsm", ".xlsx"):
-        _finish(Unusable.because(f"拡張子は .xlsm（または .xlsx）にしてください: {path.name}"))
+        _finish(unusable(f"拡張子は .xlsm（または .xlsx）にしてください: {path.name}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     build_workbook(path)
     _finish(Outcome(lines=[f"台帳ブックを作成しました: {path}"]))
@@ -62,11 +69,8 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="問題を JSON で出力します")] = False,
 ) -> None:
     """全シートの入力をチェックし、問題を場所付きで表示します（エラーがあれば終了コード 1）。"""
-    try:
-        result = check_book(book, dt.date.today())
-    except UnusableInput as exc:
-        _finish(Unusable.because(str(exc)))
-    _finish(Checked(problems=result.problems, as_json=as_json))
+    outcome = run_check(Run.here(book))
+    _finish(replace(outcome, as_json=as_json) if isinstance(outcome, Checked) else outcome)
 
 
 def _date_option(value: Optional[str], name: str) -> Optional[dt.date]:
@@ -78,7 +82,7 @@ def _date_option(value: Optional[str], name: str) -> Optional[dt.date]:
     try:
         return date(value)
     except Invalid:
-        _finish(Unusable.because(f"{name} を日付として読めません: {value!r}"))
+        _finish(unusable(f"{name} を日付として読めません: {value!r}"))
     raise AssertionError("unreachable")
 
 
@@ -125,7 +129,7 @@ def _month_option(value: Optional[str]) -> Optional[str]:
     text = value.strip().replace("/", "-")
     match = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
     if not match or not 1 <= int(match[2]) <= 12:
-        _finish(Unusable.because(f"--month は 2026-11 の形で指定してください: {value!r}"))
+        _finish(unusable(f"--month は 2026-11 の形で指定してください: {value!r}"))
     return f"{match[1]}-{int(match[2]):02d}"
 
 

@@ -8,10 +8,10 @@ from typing import Callable
 
 from . import sample
 from .books.build import build_workbook
+from .load import check_book
 from .outcome import Checked, Outcome, summary
 from .runs import Run, run_allocate, run_confirm, run_month_end
 from .schedule import batch_for
-from .validate import check_book
 
 
 def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.datetime,
@@ -39,16 +39,16 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
         ("先週のバッチを発送確定", lambda run: run_confirm(run, last_week.batch_id, min(last_week.ship, today))),
         ("今週のバッチを割当", lambda run: run_allocate(run, today)),
     ]
-    code = 0
+    failures: list[str] = []
     for title, action in steps:
         step(title)
         outcome = action(Run(path, now, "demo"))
-        code = max(code, outcome.exit_code)
-        lines.append(f"{title}: " + (outcome.lines[1] if len(outcome.lines) > 1 else "") )
+        failures += [f"{title}: {line}" for line in outcome.failures] or ([f"{title}"] if outcome.exit_code else [])
+        lines.append(f"{title}: {outcome.headline}")
         lines += [line for line in outcome.lines if line.startswith(("ブックを更新", "エラー"))]
     step("月次処理（前月分）")
     month_end = run_month_end(Run(path, now, "demo"), out=directory / "reports")
-    code = max(code, month_end.exit_code)
+    failures += list(month_end.failures)
     lines += [f"月次処理: {line}" for line in month_end.lines if not line.startswith("（--send")]
     lines.append("メールは送信していません（デモはファイルのみ）。")
-    return Outcome(code, lines)
+    return Outcome(lines, headline=f"デモ: {path}", failures=tuple(failures))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from .models import JournalEntry, Ledger
+from .schema import CSS, Operation, TokenState
 
 Snapshot = tuple[str, str | None]  # (state, owner)
 
@@ -53,7 +54,7 @@ class History:
                 last = e
             if last is not None:
                 result[token.serial] = (last.after, last.owner)
-            elif items[0].operation != "入庫" and items[0].before:
+            elif items[0].operation != Operation.RECEIVE and items[0].before:
                 result[token.serial] = (items[0].before, items[0].owner)
         return result
 
@@ -91,7 +92,7 @@ def custody_flows(moves: Iterable[JournalEntry], opening: dict[str, Snapshot],
     """Bank -> (opening, in, out, closing) of its custody stock (在庫 the bank owns) over a period,
     given the period's entries in order per token and the snapshots before and after it."""
     def owner_of(snapshot: Snapshot | None) -> str | None:
-        if snapshot is None or snapshot[0] != "在庫" or snapshot[1] in (None, "CSS"):
+        if snapshot is None or snapshot[0] != TokenState.STOCK or snapshot[1] in (None, CSS):
             return None
         return snapshot[1]
 
@@ -105,7 +106,7 @@ def custody_flows(moves: Iterable[JournalEntry], opening: dict[str, Snapshot],
     holder: dict[str, str | None] = {}
     for e in moves:
         was = holder[e.serial] if e.serial in holder else owner_of(opening.get(e.serial))
-        now = e.owner if e.after == "在庫" and e.owner not in (None, "CSS") else None
+        now = e.owner if e.after == TokenState.STOCK and e.owner not in (None, CSS) else None
         if was != now:
             if was is not None:
                 flows[was][2] += 1

@@ -15,6 +15,7 @@ from typing import Iterable
 from . import schema
 from .models import JournalEntry, Ledger, Token
 from .problems import Problem, problem
+from .schema import Operation
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,10 @@ def reconcile(ledger: Ledger, ctx: Context, first_row: int) -> tuple[list[Journa
             continue
         if is_new(token, journalled, start):
             came_in = token.received_on or token.delivered_on or ctx.now.date()
-            entries.append(entry(ctx, first_row + len(entries), came_in, "入庫", token,
+            entries.append(entry(ctx, first_row + len(entries), came_in, Operation.RECEIVE, token,
                                  "", token.state, note="在庫シートへの追加を記録"))
     found = check_journal(ledger, ctx.now.date())
     for t, before in differences(ledger):
-        entries.append(entry(ctx, first_row + len(entries), ctx.now.date(), "修正", t, before, t.state,
+        entries.append(entry(ctx, first_row + len(entries), ctx.now.date(), Operation.CORRECT, t, before, t.state,
                              note="手作業の変更を記録"))
     return entries, found

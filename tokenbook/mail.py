@@ -33,6 +33,7 @@ from typing import Callable, Iterable
 from . import smime
 from .models import Bank, Settings
 from .normalize import in_domains
+from .schema import Encryption
 
 PASSWORD_ENV = "TOKENBOOK_SMTP_PASSWORD"
 KEY_PASSWORD_ENV = "TOKENBOOK_SMIME_KEY_PASSWORD"
@@ -230,7 +231,7 @@ def load_signer(settings: Settings, folder: Path | None) -> smime.Signer | None:
 def protection_for(bank: Bank, signer: smime.Signer | None, folder: Path | None) -> smime.Protection:
     """How this bank's mail leaves. Encrypted to the bank's own certificates only (never another
     bank's) and to CSS's, so that the sent copy stays readable; MailError when 必須 cannot be met."""
-    if bank.encryption == "しない" or (not bank.encryption_certificates and bank.encryption != "必須"):
+    if bank.encryption == Encryption.OFF or (not bank.encryption_certificates and bank.encryption != Encryption.REQUIRED):
         return smime.Protection(signer)
     if not bank.encryption_certificates:
         raise MailError("メール暗号化が「必須」ですが、金庫シートに暗号化証明書がありません")

@@ -33,10 +33,10 @@ class Bank(NamedTuple):
     postal_code: str | None = None
     address: str = ""
     addressee: str = ""
-    send_report: str = "する"
+    send_report: str = schema.SendReport.YES
     note: str = ""
     encryption_certificates: tuple[str, ...] = ()  # paths, absolute or relative to the book's folder
-    encryption: str = "任意"
+    encryption: str = schema.Encryption.OPTIONAL
 
 
 class Token(NamedTuple):
@@ -69,7 +69,7 @@ class Request(NamedTuple):
     kind: str | None = None
     quantity: int | None = 1
     method: str | None = None
-    ib_card: str | None = "無"
+    ib_card: str | None = schema.YesNo.NO
     handover_serials: tuple[str, ...] = ()
     old_serial: str | None = None
     ship_postal_code: str | None = None
@@ -79,7 +79,7 @@ class Request(NamedTuple):
     ib_registered_on: dt.date | None = None
     center_sent_on: dt.date | None = None
     ib_card_received_on: dt.date | None = None
-    state: str | None = "受付"
+    state: str | None = schema.RequestState.RECEIVED
     memo: str = ""
 
 
@@ -95,7 +95,7 @@ class Dispatch(NamedTuple):
     postal_code: str | None = None
     address: str = ""
     name: str = ""
-    ib_card: str | None = "無"
+    ib_card: str | None = schema.YesNo.NO
     tracking_no: str = ""
     state: str | None = None
 

@@ -1,11 +1,15 @@
-"""Command outcomes: each knows its exit code (design §11) and how to print itself.
+"""Command outcomes (design §11): what a run found and did, from which its exit code follows.
 
-0 done (warnings alone do not change it) · 1 errors found · 2 unusable input · 3 workbook busy.
+Like black's `Report`, an `Outcome` holds what happened — the lines to show, the located problems it
+found, the things it could not do, or why it could not start — and the exit code is derived from
+that: 3 workbook busy · 2 unusable input · 1 errors found or something failed · 0 done (warnings
+alone do not change it). The command line and the buttons only render it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from rich.console import Console
 from rich.table import Table
@@ -14,16 +18,37 @@ from rich.text import Text
 from . import problems as pr
 from .problems import Problem
 
-DONE, ERRORS, UNUSABLE, BUSY = 0, 1, 2, 3
+
+class Exit(IntEnum):
+    DONE = 0
+    ERRORS = 1
+    UNUSABLE = 2
+    BUSY = 3
+
+
+DONE, ERRORS, UNUSABLE, BUSY = Exit.DONE, Exit.ERRORS, Exit.UNUSABLE, Exit.BUSY
 
 
 @dataclass
 class Outcome:
-    """A finished command: lines to show and the exit code."""
+    """A finished command. `headline` is its one-line summary (the メニュー panel's last run);
+    `problems` the located problems it found; `failures` what it could not do; `refused` set when
+    it could not start at all (UNUSABLE or BUSY)."""
 
-    exit_code: int = DONE
     lines: list[str] = field(default_factory=list)
+    headline: str = ""
+    problems: tuple[Problem, ...] = ()
+    failures: tuple[str, ...] = ()
+    refused: Exit | None = None
     table: tuple[tuple[str, ...], list[tuple[str, ...]]] | None = None  # (headers, rows), shown last
+
+    @property
+    def exit_code(self) -> int:
+        if self.refused is not None:
+            return int(self.refused)
+        if self.failures or any(p.is_error for p in self.problems):
+            return int(ERRORS)
+        return int(DONE)
 
     def render(self, console: Console) -> None:
         for line in self.lines:
@@ -36,28 +61,32 @@ class Outcome:
             console.print(grid)
 
 
-@dataclass
-class Unusable(Outcome):
-    """The input could not be used at all."""
+def unusable(message: str) -> Outcome:
+    """The input could not be used at all (exit 2)."""
+    return Outcome([f"エラー: {message}"], refused=UNUSABLE)
 
-    exit_code: int = UNUSABLE
 
-    @classmethod
-    def because(cls, message: str) -> "Unusable":
-        return cls(lines=[f"エラー: {message}"])
+def busy(message: str) -> Outcome:
+    """Someone else has the workbook (exit 3)."""
+    return Outcome([f"エラー: {message}"], refused=BUSY)
+
+
+def failed(*lines: str) -> Outcome:
+    """The run could not do what was asked; nothing was changed (exit 1)."""
+    return Outcome(list(lines), failures=(lines[0],) if lines else ("",))
+
+
+def internal_error(exc: BaseException, where: str) -> Outcome:
+    """A bug: one Japanese sentence for the clerk or operator (the details went to the log)."""
+    return failed(f"エラー: 予期しない内部エラーが起きました（{type(exc).__name__}）。{where}")
 
 
 @dataclass
 class Checked(Outcome):
-    """Validation: located problems and a count."""
+    """Validation: every located problem, then a count."""
 
-    problems: tuple[Problem, ...] = ()
     as_json: bool = False
     limit: int | None = None
-
-    def __post_init__(self) -> None:
-        errors, _ = pr.count(self.problems)
-        self.exit_code = ERRORS if errors else DONE
 
     def render(self, console: Console) -> None:
         if self.as_json:

@@ -13,14 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from . import normalize as nz
-from . import schema
 from pydantic import ValidationError
 
+from . import normalize as nz
+from . import schema
+from .files.sheetio import Table, column_letter
 from .models import ROW_TYPES, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
-from .files.sheetio import Table, column_letter
+
 
 @contextmanager
 def gc_paused() -> Iterator[None]:

@@ -95,8 +95,14 @@ class Problem:
     message: str
 
     def render(self) -> str:
-        """`申込!F12 [bad-postal-code] 郵便番号が7桁ではありません: '12-345'`"""
-        where = f"{self.sheet}!{self.cell}" if self.cell else self.sheet
+        """`申込!F12 [bad-postal-code] 郵便番号が7桁ではありません: '12-345'`; in a list without cells
+        (a CSV), the line: `slip.csv:12 [duplicate-serial] …`."""
+        if self.cell:
+            where = f"{self.sheet}!{self.cell}"
+        elif self.row and "." in self.sheet:  # a file, not a ledger sheet
+            where = f"{self.sheet}:{self.row}"
+        else:
+            where = self.sheet
         shown = f": {self.value!r}" if self.value != "" else ""
         return f"{where} [{self.code}] {self.message}{shown}"
 
@@ -127,10 +133,6 @@ def shown_value(value: Any) -> str:
         return ""
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def render_all(problems: Iterable[Problem]) -> str:
-    return "\n".join(p.render() for p in problems)
 
 
 def to_json(problems: Iterable[Problem]) -> str:

@@ -1,53 +1,120 @@
-"""The writing operations as whole runs: lock → read → check → compute → write back → outcome.
+"""Whole runs, the one pipeline behind the command line and the buttons:
+hold the book → read and check → compute → write back → an `Outcome`.
 
-The command line and the Excel buttons both call these; each returns an `Outcome` that knows its
-exit code and never raises for anything a clerk or operator can cause.
+A run reads and writes its ledger through a `LedgerStore`: the workbook file headless (`BookFile`:
+locked, patched, verified and swapped atomically) or the book open in Excel (the buttons' store in
+`excel/buttons.py`). The same functions run either way, and `guarded` maps what a clerk or operator
+can cause (busy book, unusable input, a batch that cannot be done, a write that did not verify) to
+an outcome in one place; the front ends only render it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import getpass
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence
 
 from . import schema
 from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
-from .journal import Context
-from .outcome import BUSY, DONE, ERRORS, Outcome, Unusable
 from .books.panel import panel
-from .problems import Problem
-from .files.sheetio import UnusableInput
-from .validate import CheckResult, check_book, sort_problems
 from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
+from .files.sheetio import UnusableInput
 from .files.xlsxpatch import PatchRefused
+from .journal import Context
+from .load import check_book
+from .models import Ledger
+from .outcome import Outcome, busy, failed, unusable
+from .problems import Problem
+from .schema import DispatchState, SendReport
+from .validate import CheckResult, sort_problems
+
+
+class LedgerStore(Protocol):
+    """Where a run reads its ledger and puts what it changed."""
+
+    def hold(self) -> ContextManager[object]: ...  # exclusive use for the run
+    def read(self, today: dt.date) -> CheckResult: ...  # raises UnusableInput
+    def save(self, old: CheckResult, new: Ledger, problems: Sequence[Problem], last_run: str,
+             now: dt.datetime) -> list[str]: ...  # what to tell about the write
+    def show(self, problems: Sequence[Problem]) -> None: ...  # problems of a run that wrote nothing
+
+
+class BookFile:
+    """The ledger file, headless: locked from before it is read until after the new file is in place."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock: BookLock | None = None
+
+    @contextmanager
+    def hold(self) -> Iterator[BookLock]:
+        with BookLock(self.path) as lock:
+            self._lock = lock
+            try:
+                yield lock
+            finally:
+                self._lock = None
+
+    def read(self, today: dt.date) -> CheckResult:
+        return check_book(self.path, today)
+
+    def save(self, old: CheckResult, new: Ledger, problems: Sequence[Problem], last_run: str,
+             now: dt.datetime) -> list[str]:
+        assert self._lock is not None, "save() outside hold()"
+        written = write_back(self._lock, old.ledger, new, problems, panel(new, now, last_run), now)
+        backup = f"（バックアップ: {written.backup.name}）" if written.backup else ""
+        return [f"ブックを更新しました: {written.path}{backup}"]
+
+    def show(self, problems: Sequence[Problem]) -> None:
+        """Headless, the console shows them; a run that stops writes nothing into the file."""
 
 
 @dataclass
 class Run:
-    """Who runs, when, on which book."""
+    """Who runs, when, on which book, and through which store (the file unless told otherwise)."""
 
     book: Path
     now: dt.datetime
     operator: str
+    store: LedgerStore | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.book = Path(self.book)
+        if self.store is None:
+            self.store = BookFile(self.book)
 
     @classmethod
-    def here(cls, book: Path) -> "Run":
+    def here(cls, book: Path, now: dt.datetime | None = None) -> "Run":
         try:
             operator = getpass.getuser()
         except Exception:  # no login name (a service account)
             operator = "tokenbook"
-        return cls(Path(book), dt.datetime.now().replace(microsecond=0), operator)
+        return cls(Path(book), now or dt.datetime.now().replace(microsecond=0), operator)
 
     @property
     def context(self) -> Context:
         return Context(self.now, self.operator)
 
+    @property
+    def ledger_store(self) -> LedgerStore:
+        assert self.store is not None
+        return self.store
 
-Compute = Callable[[CheckResult], BatchResult]
+
+class Change(Protocol):
+    """What a computing stage returns: the new ledger and the problems it met (a `BatchResult`,
+    an intake's result, …)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def problems(self) -> tuple[Problem, ...]: ...
 
 
+Compute = Callable[[CheckResult], Change]
 Step = Callable[[str], None]
 
 
@@ -55,44 +122,93 @@ def _quiet(_: str) -> None:
     """No progress display."""
 
 
-def _guarded(run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool], dry_run: bool,
-             describe: Callable[[BatchResult], list[str]], step: Step = _quiet) -> Outcome:
+def guarded(work: Callable[[], Outcome]) -> Outcome:
+    """`work()`, with everything a clerk or operator can cause turned into its outcome."""
     try:
-        with BookLock(run.book) as lock:
-            step(f"{title}: 読み込みと入力チェック")
-            checked = check_book(run.book, run.now.date())
-            stoppers = [p for p in checked.errors if blocking(p)]
-            if stoppers:
-                lines = [p.render() for p in stoppers[:50]]
-                more = f"（ほか {len(stoppers) - 50} 件）" if len(stoppers) > 50 else ""
-                return Outcome(ERRORS, lines + [f"入力エラー {len(stoppers)} 件{more}のため{title}を中止しました。"
-                                                "ブックには何も書き込んでいません。"])
-            step(f"{title}: 計算")
-            result = compute(checked)
-            problems = sort_problems(set(checked.problems) | set(result.problems))
-            lines = describe(result)
-            skipped_errors = [p for p in checked.errors if not blocking(p)]
-            code = ERRORS if skipped_errors or any(p.is_error for p in result.problems) else DONE
-            if dry_run:
-                return Outcome(code, lines + ["（--dry-run: ブックには何も書き込んでいません）"])
-            last = f"{title}: " + (lines[1] if len(lines) > 1 else "完了")
-            step(f"{title}: 書き込みと検証")
-            written = write_back(lock, checked.ledger, result.ledger, problems, panel(result.ledger, run.now, last),
-                                 run.now)
-            backup = f"（バックアップ: {written.backup.name}）" if written.backup else ""
-            return Outcome(code, lines + [f"ブックを更新しました: {written.path}{backup}",
-                                          _problem_count(problems)])
+        return work()
     except BookBusy as exc:
-        return Outcome(BUSY, [f"エラー: {exc}"])
+        return busy(str(exc))
     except UnusableInput as exc:
-        return Unusable.because(str(exc))
+        return unusable(str(exc))
     except (BatchError, PatchRefused, WriteFailed) as exc:
-        return Outcome(ERRORS, [f"エラー: {exc}", "ブックには何も書き込んでいません。"])
+        return failed(f"エラー: {exc}", "ブックには何も書き込んでいません。")
 
 
-def _problem_count(problems: list[Problem]) -> str:
+def stopped_by(problems: Sequence[Problem], title: str, warnings: Sequence[Problem] = ()) -> Outcome:
+    """A run that input errors stopped before anything was written."""
+    lines = [p.render() for p in [*problems, *warnings][:50]]
+    more = f"（ほか {len(problems) - 50} 件）" if len(problems) > 50 else ""
+    headline = f"入力エラー {len(problems)} 件{more}のため{title}を中止しました。"
+    return Outcome(lines + [headline + "ブックには何も書き込んでいません。", where_to_look([*problems, *warnings])],
+                   headline=headline, problems=tuple(problems) + tuple(warnings))
+
+
+def where_to_look(problems: Sequence[Problem]) -> str:
     errors = sum(p.is_error for p in problems)
     return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
+
+
+def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool], dry_run: bool,
+            describe: Callable[[Any], tuple[str, list[str]]], step: Step = _quiet,
+            all_or_nothing: bool = False) -> Outcome:
+    """The pipeline of every run that changes the ledger. `blocking` says which input errors stop
+    it before computing; with `all_or_nothing`, any error the computation meets (a wrong line in a
+    list being taken in) stops it too, and nothing is written."""
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            step(f"{title}: 読み込みと入力チェック")
+            checked = store.read(run.now.date())
+            stoppers = [p for p in checked.errors if blocking(p)]
+            if stoppers:
+                store.show(checked.problems)
+                return stopped_by(stoppers, title)
+            step(f"{title}: 計算")
+            result = compute(checked)
+            if all_or_nothing and any(p.is_error for p in result.problems):
+                return stopped_by([p for p in result.problems if p.is_error], title,
+                                  warnings=[p for p in result.problems if not p.is_error])
+            problems = sort_problems(set(checked.problems) | set(result.problems))
+            headline, lines = describe(result)
+            if dry_run:
+                return Outcome(lines + ["（--dry-run: ブックには何も書き込んでいません）"], headline=headline,
+                               problems=tuple(problems))
+            step(f"{title}: 書き込みと検証")
+            saved = store.save(checked, result.ledger, problems, f"{title}: {headline}", run.now)
+            return Outcome(lines + saved + [where_to_look(problems)], headline=headline, problems=tuple(problems))
+
+    return guarded(work)
+
+
+def run_check(run: Run) -> CheckResult | Outcome:
+    """入力チェック: every check (the Excel store also shows them in チェック結果)."""
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        store.show(checked.problems)
+        from .outcome import Checked
+
+        return Checked(headline=_checks_headline(checked.problems), problems=checked.problems)
+
+    return guarded(work)
+
+
+def _checks_headline(problems: Sequence[Problem]) -> str:
+    errors = sum(p.is_error for p in problems)
+    if not problems:
+        return "問題はありません"
+    return f"エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
+
+
+def run_intake(run: Run, title: str, compute: Compute, describe: Callable[[Any], tuple[str, list[str]]],
+               dry_run: bool = False, step: Step = _quiet) -> Outcome:
+    """Taking in a list someone made (a slip, a form, a card list, a tracking file): the ledger must
+    have no input errors, `compute` reads the list (an unusable file raises UnusableInput: exit 2)
+    and checks every line with its location, and the result is applied all or nothing."""
+    return _change(run, title, compute, lambda p: True, dry_run, describe, step, all_or_nothing=True)
 
 
 def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, step: Step = _quiet) -> Outcome:
@@ -103,19 +219,19 @@ def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, 
         blocked = frozenset(p.row for p in checked.errors if p.sheet == schema.REQUESTS and p.row)
         return allocate(checked.ledger, day, run.context, blocked)
 
-    return _guarded(run, "週次割当", compute, lambda p: p.sheet != schema.REQUESTS, dry_run, describe_allocation, step)
+    return _change(run, "週次割当", compute, lambda p: p.sheet != schema.REQUESTS, dry_run, describe_allocation, step)
 
 
 def run_confirm(run: Run, batch_id: str, shipped_on: dt.date | None = None, step: Step = _quiet) -> Outcome:
     """発送確定 of one batch; any input error stops it."""
-    return _guarded(run, "発送確定", lambda c: confirm(c.ledger, batch_id, shipped_on, run.context),
-                    lambda p: True, False, describe_confirmation, step)
+    return _change(run, "発送確定", lambda c: confirm(c.ledger, batch_id, shipped_on, run.context),
+                   lambda p: True, False, describe_confirmation, step)
 
 
 def run_cancel(run: Run, batch_id: str, step: Step = _quiet) -> Outcome:
     """バッチ取消; any input error stops it."""
-    return _guarded(run, "バッチ取消", lambda c: cancel_batch(c.ledger, batch_id, run.context),
-                    lambda p: True, False, describe_cancellation, step)
+    return _change(run, "バッチ取消", lambda c: cancel_batch(c.ledger, batch_id, run.context),
+                   lambda p: True, False, describe_cancellation, step)
 
 
 # --- what the operator reads (request numbers and counts, never customer names) ---------------------
@@ -125,15 +241,16 @@ def _dates(result: BatchResult) -> str:
     return f"{d.batch_id}（締切 {d.cutoff:%m/%d}・●{d.card:%m/%d}・◆{d.receipt:%m/%d}・★発送 {d.ship:%m/%d}）"
 
 
-def describe_allocation(result: BatchResult) -> list[str]:
+def describe_allocation(result: BatchResult) -> tuple[str, list[str]]:
+    """(headline, lines) of a 週次割当."""
     s = result.summary
     tokens = sum(n for _, n in s.allocated)
-    lines = [f"週次割当 {_dates(result)}",
-             f"引当 {len(s.allocated)}件（{tokens}本）・保留 {len(s.held)}件・窓口手交 {len(s.handovers)}件"
-             + (f"・入力エラーで未処理 {len(s.skipped)}件" if s.skipped else "")]
+    headline = (f"引当 {len(s.allocated)}件（{tokens}本）・保留 {len(s.held)}件・窓口手交 {len(s.handovers)}件"
+                + (f"・入力エラーで未処理 {len(s.skipped)}件" if s.skipped else ""))
+    lines = [f"週次割当 {_dates(result)}", headline]
     serials: dict[str, list[str]] = {}
     for d in result.ledger.dispatches:
-        if d.batch == s.dates.batch_id and d.state == "予定":
+        if d.batch == s.dates.batch_id and d.state == DispatchState.PLANNED:
             serials.setdefault(d.request_id, []).append(d.serial)
     lines += [f"  引当 {request_id}: {', '.join(serials.get(request_id, []))}" for request_id, _ in s.allocated[:30]]
     if len(s.allocated) > 30:
@@ -158,22 +275,25 @@ def describe_allocation(result: BatchResult) -> list[str]:
                   + (f"伝送済 {r.center_sent_on:%m/%d}" if r.center_sent_on else "未伝送") for r in s.center]
     if s.hand_edits:
         lines.append(f"手作業の変更・追加を履歴に記録: {s.hand_edits}件")
-    return lines
+    return headline, lines
 
 
-def describe_confirmation(result: BatchResult) -> list[str]:
+def describe_confirmation(result: BatchResult) -> tuple[str, list[str]]:
+    """(headline, lines) of a 発送確定."""
     s = result.summary
-    lines = [f"発送確定 {_dates(result)}",
-             f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting_for_card)}件"]
+    headline = f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting_for_card)}件"
+    lines = [f"発送確定 {_dates(result)}", headline]
     lines += [f"  IBカード待ち {request_id}（IBカード受領日が未入力）" for request_id in sorted(set(s.waiting_for_card))]
     if s.stopped:
         lines.append(f"交換・再発行で停止した旧トークン: {len(s.stopped)}本")
     lines += [p.render() for p in result.problems if p.is_error]
-    return lines
+    return headline, lines
 
 
-def describe_cancellation(result: BatchResult) -> list[str]:
-    return [f"バッチ取消 {_dates(result)}", f"在庫に戻したトークン {len(result.summary.released)}本"]
+def describe_cancellation(result: BatchResult) -> tuple[str, list[str]]:
+    """(headline, lines) of a バッチ取消."""
+    headline = f"在庫に戻したトークン {len(result.summary.released)}本"
+    return headline, [f"バッチ取消 {_dates(result)}", headline]
 
 
 # --- the month-end ------------------------------------------------------------------------------
@@ -185,37 +305,48 @@ def report_folder(run: Run, settings_dir: str, out: Path | None, month: str) -> 
 
 
 def run_month_end(run: Run, month: str | None = None, out: Path | None = None, make_reports: bool = True,
-                  make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
+                  make_mail: bool = True, send: bool = False, step: Step = _quiet) -> Outcome:
     """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
     from .history import previous_month
 
-    try:
+    store = run.ledger_store
+
+    def work() -> Outcome:
         step("入力チェック")
-        checked = check_book(run.book, run.now.date())
-    except UnusableInput as exc:
-        return Unusable.because(str(exc))
-    return month_end_from(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail, send,
-                          step)
+        with store.hold():
+            checked = store.read(run.now.date())
+        if checked.errors:
+            store.show(checked.problems)
+            return stopped_by(checked.errors, "月次処理")
+        return _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
+                          send, step)
+
+    return guarded(work)
 
 
-def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None, make_reports: bool = True,
-                   make_mail: bool = True, send: bool = False, step: Callable[[str], None] = lambda _: None) -> Outcome:
-    """The month-end on a ledger already read and checked (from the file, or from the open book)."""
-    from .mail import Letter, MailError, SendLog, letter, load_signer, protection_for, send_all, write_outbox
-    from .report import Month, bank_file_name, css_report
+def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, make_reports: bool,
+               make_mail: bool, send: bool, step: Step) -> Outcome:
+    """The month-end on a ledger read and checked without errors."""
     from .books.reportbook import write_bank_reports, write_css_report
+    from .mail import (
+        Letter,
+        MailError,
+        SendLog,
+        check_settings,
+        letter,
+        load_signer,
+        protection_for,
+        send_all,
+        write_outbox,
+    )
+    from .report import Month, bank_file_name, css_report
 
-    if checked.errors:
-        lines = [p.render() for p in checked.errors[:50]]
-        return Outcome(ERRORS, lines + [f"入力エラー {len(checked.errors)} 件のため月次処理を中止しました。何も作成していません。"])
     ledger = checked.ledger
     if make_mail:
-        from .mail import check_settings
-
         try:
             check_settings(ledger.settings)
         except MailError as exc:
-            return Outcome(ERRORS, [f"エラー: {exc}", "何も作成していません。"])
+            return failed(f"エラー: {exc}", "何も作成していません。")
     folder = report_folder(run, ledger.settings.report_dir, out, month)
     folder.mkdir(parents=True, exist_ok=True)
     lines: list[str] = [f"対象月 {month}・出力先 {folder}"]
@@ -233,7 +364,9 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
             figures = tuple(f"{n:,}" for n in counts[code]) if counts else ()
             rows.append((f"{code} {names.get(code, '')}", *figures, results.get(code, "")))
         return headers, rows
-    banks = [b for b in ledger.banks if b.send_report == "する" and b.bank_code]
+
+    banks = [b for b in ledger.banks if b.send_report == SendReport.YES and b.bank_code]
+    headline = ""
     if make_reports:
         step("報告書の集計")
         data = Month(ledger, month)
@@ -245,9 +378,10 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
         counts = {b.bank_code: (len(data.in_use.get(b.bank_code, [])),
                                 sum(1 for t in data.in_use.get(b.bank_code, []) if data.flag(t)),
                                 len(data.shipped.get(b.bank_code, []))) for b in banks}
+        headline = f"{month} 報告書 金庫 {written} 件 + CSS在庫月報"
         lines.append(f"報告書を作成しました: 金庫 {written} 件 + CSS在庫月報 1 件")
     if not make_mail:
-        return Outcome(DONE, lines, table({}))
+        return Outcome(lines, headline=headline, problems=checked.problems, table=table({}))
     letters: list[Letter] = []
     missing = []
     unprotected: dict[str, str] = {}  # banks whose mail cannot be encrypted as 金庫 メール暗号化 asks
@@ -266,32 +400,36 @@ def month_end_from(checked: CheckResult, run: Run, month: str, out: Path | None,
             letters.append(letter(bank, attachment, month, ledger.settings, protection))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
-        return Outcome(ERRORS, lines + [f"エラー: {exc}", "メールは送信していません。"])
+        return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
     lines.append(f"メールを {len(outbox)} 通作成しました（送信前の確認用）: {folder / 'outbox'}")
-    code = DONE
+    failures: list[str] = []
     if missing:
-        code = ERRORS
-        lines.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
-    if unprotected:
-        code = ERRORS
-        lines += [f"  失敗 {bank_code}（メールを作成・送信していません）: {reason}" for bank_code, reason in unprotected.items()]
+        failures.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
+        lines.append(failures[-1])
+    unmade = [f"  失敗 {bank_code}（メールを作成・送信していません）: {reason}" for bank_code, reason in unprotected.items()]
+    lines += unmade
+    failures += unmade
     not_made = {bank_code: "失敗（暗号化できません）" for bank_code in unprotected}
     if not send:
         made = {item.bank_code: "作成（未送信）" for item in letters}
-        return Outcome(code, lines + ["（--send を付けると送信します）"], table({**made, **not_made}))
+        return Outcome(lines + ["（--send を付けると送信します）"], headline=headline or f"{month} メール作成",
+                       problems=checked.problems, failures=tuple(failures), table=table({**made, **not_made}))
     log = SendLog.open(folder / "send-log.jsonl")
     try:
         deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
                               lambda: dt.datetime.now().replace(microsecond=0), step)
     except MailError as exc:
-        return Outcome(ERRORS, lines + [f"エラー: {exc}", "メールは送信していません。"])
-    failed = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
+        return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
+    bad = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
     sent = sum(d.result == "送信済" for d in deliveries)
     skipped = sum(d.result.startswith("送信不要") for d in deliveries)
-    lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(failed)} 通（送信ログ: {log.path}）")
-    lines += [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in failed]
-    return Outcome(ERRORS if failed or code else DONE, lines,
-                   table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
+    headline = f"{month} 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通"
+    lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通（送信ログ: {log.path}）")
+    refused = [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in bad]
+    lines += refused
+    failures += refused
+    return Outcome(lines, headline=headline, problems=checked.problems, failures=tuple(failures),
+                   table=table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
 
 
 # --- Excel set-up ----------------------------------------------------------------------------------
@@ -308,16 +446,16 @@ def run_setup_excel(run: Run, interpreter: Path) -> Outcome:
     try:
         modules = read_modules(run.book)
     except FileNotFoundError:
-        return Unusable.because(f"ファイルがありません: {run.book}")
+        return unusable(f"ファイルがありません: {run.book}")
     except Exception:
-        return Unusable.because(f"マクロ（VBAプロジェクト）の入ったブックではありません: {run.book.name}。"
-                                "`tokenbook new-workbook` で作ったブックを使ってください")
+        return unusable(f"マクロ（VBAプロジェクト）の入ったブックではありません: {run.book.name}。"
+                        "`tokenbook new-workbook` で作ったブックを使ってください")
     embedded = embedded_version(modules.get("xlwings", ""))
     if embedded is None:
-        return Outcome(ERRORS, ["エラー: ブックに xlwings のモジュールがありません。`make workbook` でブックを作り直してください"])
+        return failed("エラー: ブックに xlwings のモジュールがありません。`make workbook` でブックを作り直してください")
     if embedded != installed:
-        return Outcome(ERRORS, [f"エラー: ブックの xlwings モジュールは {embedded}、インストールされている xlwings は {installed} です。",
-                                f"pip install xlwings=={embedded} で合わせるか、ブックを作り直してください（make workbook）。"])
+        return failed(f"エラー: ブックの xlwings モジュールは {embedded}、インストールされている xlwings は {installed} です。",
+                      f"pip install xlwings=={embedded} で合わせるか、ブックを作り直してください（make workbook）。")
     windowless = interpreter.with_name("pythonw.exe")
     chosen = windowless if windowless.exists() else interpreter
     edit = SheetEdit({1: {0: "Interpreter_Win", 1: str(chosen)}, 2: {0: "Interpreter_Mac", 1: str(interpreter)}})
@@ -330,15 +468,20 @@ def run_setup_excel(run: Run, interpreter: Path) -> Outcome:
         if not rows or rows[0][:2] != ["Interpreter_Win", str(chosen)]:
             raise WriteFailed("xlwings.conf に書き込めませんでした")
 
-    try:
+    def work() -> Outcome:
         with BookLock(run.book) as lock:
+            if XLWINGS_CONF not in _sheet_names(run.book):
+                return failed(f"エラー: ブックに {XLWINGS_CONF} シートがありません。`make workbook` で作り直してください")
             apply_edits(lock, {XLWINGS_CONF: edit}, check, run.now)
-    except BookBusy as exc:
-        return Outcome(BUSY, [f"エラー: {exc}"])
-    except (PatchRefused, WriteFailed) as exc:
-        if "xlwings.conf" in str(exc) and "ありません" in str(exc):
-            return Outcome(ERRORS, ["エラー: ブックに xlwings.conf シートがありません。`make workbook` で作り直してください"])
-        return Outcome(ERRORS, [f"エラー: {exc}"])
-    return Outcome(DONE, [f"xlwings {installed}: ブックの xlwings モジュールと一致しています。",
-                          f"ボタンが使う Python を記録しました: {chosen}",
-                          "Excel で「ファイル > オプション > トラスト センター」からマクロを有効にしてブックを開いてください。"])
+        return Outcome([f"xlwings {installed}: ブックの xlwings モジュールと一致しています。",
+                        f"ボタンが使う Python を記録しました: {chosen}",
+                        "Excel で「ファイル > オプション > トラスト センター」からマクロを有効にしてブックを開いてください。"],
+                       headline=f"ボタンの Python: {chosen}")
+
+    return guarded(work)
+
+
+def _sheet_names(path: Path) -> list[str]:
+    import python_calamine
+
+    return list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)

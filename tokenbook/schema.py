@@ -52,20 +52,101 @@ HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
 
-# Enumerations (design §3, §4).
-SEND_REPORT = ("する", "しない")
-ENCRYPTION = ("必須", "任意", "しない")  # 金庫 メール暗号化: 任意 = encrypt when the bank has a usable certificate
-TOKEN_STATES = ("在庫", "引当済", "金庫保管", "利用中", "停止", "廃棄")
-STOP_REASONS = ("交換", "紛失", "故障", "解約", "その他")
-CUSTOMER_KINDS = ("法人", "個人")
-REQUEST_KINDS = ("新規", "途中", "交換", "再発行", "金庫補充")
-METHODS = ("顧客郵送", "金庫郵送", "窓口手交")
-POSTAL_METHODS = ("顧客郵送", "金庫郵送")
-YES_NO = ("有", "無")
-REQUEST_STATES = ("受付", "保留", "割当済", "完了", "取消")
-DISPATCH_STATES = ("予定", "発送済", "取消")
-OPERATIONS = ("入庫", "引当", "引当取消", "発送", "手交", "停止", "廃棄", "修正")
-SEVERITIES = ("エラー", "警告")
+# Enumerations (design §3, §4). Logic compares with these members, never with display text; a
+# member is its Japanese text (StrEnum), so cells and messages show it as it is.
+
+class SendReport(StrEnum):
+    YES = "する"
+    NO = "しない"
+
+
+class Encryption(StrEnum):
+    """金庫 メール暗号化: 任意 (blank) encrypts when the bank has a certificate."""
+
+    REQUIRED = "必須"
+    OPTIONAL = "任意"
+    OFF = "しない"
+
+
+class TokenState(StrEnum):
+    STOCK = "在庫"
+    ALLOCATED = "引当済"
+    AT_BANK = "金庫保管"
+    IN_USE = "利用中"
+    STOPPED = "停止"
+    DISPOSED = "廃棄"
+
+
+class StopReason(StrEnum):
+    REPLACED = "交換"
+    LOST = "紛失"
+    BROKEN = "故障"
+    CANCELLED = "解約"
+    OTHER = "その他"
+
+
+class CustomerKind(StrEnum):
+    CORPORATE = "法人"
+    PERSONAL = "個人"
+
+
+class RequestKind(StrEnum):
+    NEW = "新規"
+    MIDTERM = "途中"
+    REPLACEMENT = "交換"
+    REISSUE = "再発行"
+    RESTOCK = "金庫補充"
+
+
+class Method(StrEnum):
+    TO_CUSTOMER = "顧客郵送"
+    TO_BANK = "金庫郵送"
+    HANDOVER = "窓口手交"
+
+
+class YesNo(StrEnum):
+    YES = "有"
+    NO = "無"
+
+
+class RequestState(StrEnum):
+    RECEIVED = "受付"
+    HELD = "保留"
+    ALLOCATED = "割当済"
+    DONE = "完了"
+    CANCELLED = "取消"
+
+
+class DispatchState(StrEnum):
+    PLANNED = "予定"
+    SHIPPED = "発送済"
+    CANCELLED = "取消"
+
+
+class Operation(StrEnum):
+    RECEIVE = "入庫"
+    ALLOCATE = "引当"
+    RELEASE = "引当取消"
+    SHIP = "発送"
+    HANDOVER = "手交"
+    STOP = "停止"
+    DISPOSE = "廃棄"
+    CORRECT = "修正"
+
+
+SEND_REPORT = tuple(SendReport)
+ENCRYPTION = tuple(Encryption)
+TOKEN_STATES = tuple(TokenState)
+STOP_REASONS = tuple(StopReason)
+CUSTOMER_KINDS = tuple(CustomerKind)
+REQUEST_KINDS = tuple(RequestKind)
+METHODS = tuple(Method)
+POSTAL_METHODS = (Method.TO_CUSTOMER, Method.TO_BANK)
+YES_NO = tuple(YesNo)
+REQUEST_STATES = tuple(RequestState)
+OPEN_REQUEST_STATES = (RequestState.RECEIVED, RequestState.HELD)
+DISPATCH_STATES = tuple(DispatchState)
+OPERATIONS = tuple(Operation)
 CSS = "CSS"
 
 BANK_COLUMNS = (
@@ -80,7 +161,7 @@ BANK_COLUMNS = (
     Column("報告送付", "send_report", Kind.ENUM, choices=SEND_REPORT, width=10, default="する"),
     Column("備考", "note", width=30),
     Column("暗号化証明書", "encryption_certificates", Kind.PATH_LIST, width=30),
-    Column("メール暗号化", "encryption", Kind.ENUM, choices=ENCRYPTION, width=11, default="任意"),
+    Column("メール暗号化", "encryption", Kind.ENUM, choices=ENCRYPTION, width=11, default=Encryption.OPTIONAL),
 )
 
 TOKEN_COLUMNS = (

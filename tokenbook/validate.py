@@ -1,6 +1,6 @@
 """Cross-field and cross-sheet checks (design §3, §7): each check is `(ledger, today) -> problems`.
 
-`check_book` is the whole validation pipeline: read -> parse -> every check -> one sorted list.
+`check_ledger` runs every check on a parsed ledger and returns one sorted list (`load` reads files).
 A check that crashes becomes an `internal-error` problem instead of a traceback.
 """
 
@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
-from . import postal
-from . import schema
+from . import postal, schema
 from .certs import check_certificates
 from .journal import check_journal
 from .models import Bank, Ledger, Request, Token
-from .parse import gc_paused, parse_tables
 from .problems import Problem, problem
-from .files.sheetio import read_tables
+from .schema import (
+    OPEN_REQUEST_STATES,
+    Method,
+    RequestKind,
+    RequestState,
+    SendReport,
+    TokenState,
+    YesNo,
+)
 
 Check = Callable[[Ledger, dt.date], Iterable[Problem]]
-OPEN_REQUEST_STATES = ("受付", "保留")
 
 
 class _At:
@@ -52,7 +56,7 @@ def check_banks(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     at = _At(ledger, schema.BANKS)
     yield from _duplicates(ledger.banks, lambda b: b.bank_code, at, "金庫コード")
     for bank in ledger.banks:
-        if bank.send_report == "する" and not bank.report_to:
+        if bank.send_report == SendReport.YES and not bank.report_to:
             yield at("report-mail-required", bank.row, "報告先メール")
         if bank.allowed_domains:
             for header, addresses in (("報告先メール", bank.report_to), ("CCメール", bank.cc)):
@@ -76,15 +80,15 @@ def check_tokens(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
         yield from _token_state_fields(t, at)
         if t.started_on and t.delivered_on and t.started_on < t.delivered_on:
             yield at("started-before-delivery", t.row, "利用開始日", t.started_on)
-        if t.state == "金庫保管" and t.owner and t.bank_code and t.owner != t.bank_code:
+        if t.state == TokenState.AT_BANK and t.owner and t.bank_code and t.owner != t.bank_code:
             yield at("held-by-another-owner", t.row, "所有者", t.owner, owner=t.owner, bank=t.bank_code)
-        if t.state == "在庫" and t.expires_on and t.expires_on < today:
+        if t.state == TokenState.STOCK and t.expires_on and t.expires_on < today:
             yield at("expired-stock", t.row, "使用期限", t.expires_on, expires_on=t.expires_on.isoformat())
 
 
 _STATE_FIELDS = {
-    "金庫保管": (("金庫コード", "bank_code"), ("店番", "branch_code")),
-    "利用中": (("金庫コード", "bank_code"), ("店番", "branch_code"), ("顧客番号", "customer_no"),
+    TokenState.AT_BANK: (("金庫コード", "bank_code"), ("店番", "branch_code")),
+    TokenState.IN_USE: (("金庫コード", "bank_code"), ("店番", "branch_code"), ("顧客番号", "customer_no"),
              ("顧客名", "customer_name"), ("利用開始日", "started_on")),
 }
 
@@ -93,7 +97,7 @@ def _token_state_fields(t: Token, at: _At) -> Iterator[Problem]:
     for header, field in _STATE_FIELDS.get(t.state or "", ()):
         if getattr(t, field) in (None, ""):
             yield at("required-for-state", t.row, header, state=t.state)
-    if t.state == "停止" and not t.stop_reason:
+    if t.state == TokenState.STOPPED and not t.stop_reason:
         yield at("stop-reason-required", t.row, "停止理由")
 
 
@@ -108,22 +112,22 @@ def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("future-date", r.row, "受付日", r.received_on)
         if r.bank_code is not None and r.bank_code not in banks:
             yield at("unknown-bank", r.row, "金庫コード", r.bank_code, bank=r.bank_code)
-        if r.state == "取消":
+        if r.state == RequestState.CANCELLED:
             continue
-        if r.kind and r.kind != "金庫補充":
+        if r.kind and r.kind != RequestKind.RESTOCK:
             for header, field in (("顧客番号", "customer_no"), ("顧客名", "customer_name"), ("顧客区分", "customer_kind")):
                 if getattr(r, field) in (None, ""):
                     yield at("customer-required", r.row, header, kind=r.kind)
-        if r.ib_card == "有" and not (r.kind == "新規" and r.method in schema.POSTAL_METHODS):
+        if r.ib_card == YesNo.YES and not (r.kind == RequestKind.NEW and r.method in schema.POSTAL_METHODS):
             yield at("ib-card-not-allowed", r.row, "IBカード", r.ib_card)
         yield from _request_method(r, banks.get(r.bank_code), tokens, at)
-        if r.kind in ("交換", "再発行") and r.old_serial is None:
+        if r.kind in (RequestKind.REPLACEMENT, RequestKind.REISSUE) and r.old_serial is None:
             yield at("old-serial-required", r.row, "旧シリアル", kind=r.kind)
-        elif r.kind in ("交換", "再発行") and r.state in OPEN_REQUEST_STATES:
+        elif r.kind in (RequestKind.REPLACEMENT, RequestKind.REISSUE) and r.state in OPEN_REQUEST_STATES:
             old = tokens.get(r.old_serial)
-            if not (old and old.state == "利用中" and old.bank_code == r.bank_code and old.customer_no == r.customer_no):
+            if not (old and old.state == TokenState.IN_USE and old.bank_code == r.bank_code and old.customer_no == r.customer_no):
                 yield at("old-serial-not-in-use", r.row, "旧シリアル", r.old_serial, serial=r.old_serial)
-        if r.state in ("受付", "保留", "割当済") and r.customer_no and r.kind:
+        if r.state in (*OPEN_REQUEST_STATES, RequestState.ALLOCATED) and r.customer_no and r.kind:
             key = (r.bank_code, r.customer_no, r.kind)
             if key in open_keys:
                 yield at("suspicious-duplicate", r.row, "顧客番号", r.customer_no, first=open_keys[key])
@@ -132,14 +136,14 @@ def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
 
 
 def _request_method(r: Request, bank: Bank | None, tokens: dict[str, Token], at: _At) -> Iterator[Problem]:
-    if r.method == "窓口手交":
+    if r.method == Method.HANDOVER:
         if r.quantity is not None and len(r.handover_serials) != r.quantity:
             yield at("handover-count", r.row, "手交シリアル", ",".join(r.handover_serials),
                      quantity=r.quantity, count=len(r.handover_serials))
         if r.state in OPEN_REQUEST_STATES:
             for serial in r.handover_serials:
                 token = tokens.get(serial)
-                if not (token and token.state == "金庫保管" and token.bank_code == r.bank_code):
+                if not (token and token.state == TokenState.AT_BANK and token.bank_code == r.bank_code):
                     yield at("handover-not-at-bank", r.row, "手交シリアル", serial, serial=serial, bank=r.bank_code)
         return
     if r.handover_serials:
@@ -148,7 +152,7 @@ def _request_method(r: Request, bank: Bank | None, tokens: dict[str, Token], at:
         return
     bank_has_address = bool(bank and bank.postal_code and bank.address)
     needed = [("送付先郵便番号", "ship_postal_code"), ("送付先住所", "ship_address"), ("送付先氏名", "ship_name")]
-    if r.method == "顧客郵送":
+    if r.method == Method.TO_CUSTOMER:
         needed.append(("送付先電話", "ship_phone"))
     elif bank_has_address:
         needed = []  # 金庫郵送 defaults to the bank's own address
@@ -175,7 +179,7 @@ def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     """Postal code known to Japan Post, and its prefecture matching the address's (警告)."""
     places = [(schema.BANKS, b.row, "郵便番号", b.postal_code, b.address) for b in ledger.banks]
     places += [(schema.REQUESTS, r.row, "送付先郵便番号", r.ship_postal_code, r.ship_address)
-               for r in ledger.requests if r.state != "取消"]
+               for r in ledger.requests if r.state != RequestState.CANCELLED]
     known = postal.prefectures_of(p[3] for p in places if p[3] is not None)
     at_sheet = {sheet: _At(ledger, sheet) for sheet in (schema.BANKS, schema.REQUESTS)}
     for sheet, row, header, code, address in places:
@@ -246,10 +250,3 @@ def check_ledger(ledger: Ledger, parse_problems: Iterable[Problem], today: dt.da
 
 _SHADOWED = {"required-for-state", "customer-required", "ship-address-required", "old-serial-required",
              "stop-reason-required", "report-mail-required"}
-
-
-def check_book(path: Path, today: dt.date) -> CheckResult:
-    """read -> parse -> validate. Raises sheetio.UnusableInput for a file that cannot be used."""
-    with gc_paused():
-        ledger, parse_problems = parse_tables(read_tables(path), Path(path).resolve().parent)
-        return check_ledger(ledger, parse_problems, today)

@@ -25,7 +25,7 @@ import datetime as dt, json, sys, time
 from pathlib import Path
 from tokenbook.batch import allocate
 from tokenbook.journal import Context
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 ledger = check_book(Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2])).ledger
 open_requests = sum(r.state in ("受付", "保留") for r in ledger.requests)
 start = time.perf_counter()

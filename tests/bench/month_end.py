@@ -36,7 +36,7 @@ import datetime as dt, json, shutil, sys, time
 from pathlib import Path
 from tokenbook.report import Month, reporting_banks
 from tokenbook.books.reportbook import write_bank_reports
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 ledger = check_book(Path(sys.argv[1]), dt.date(2026, 11, 24)).ledger
 created = dt.datetime(2026, 11, 24, 9)
 month = Month(ledger, "2026-10")

@@ -21,7 +21,7 @@ SIZES = {200_000: (50, 20_000), 1_000_000: (254, 100_000)}  # tokens -> (banks, 
 TOKENBOOK = """
 import datetime as dt, json, resource, sys, time
 from pathlib import Path
-from tokenbook.validate import check_book
+from tokenbook.load import check_book
 start = time.perf_counter()
 result = check_book(Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]))
 seconds = time.perf_counter() - start

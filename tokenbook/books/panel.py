@@ -6,17 +6,18 @@ import datetime as dt
 from collections import Counter
 
 from .. import schema
-from .build import MENU_PANEL
 from ..models import Ledger
 from ..schedule import Calendar, batch_for, next_weekday_after
+from ..schema import OPEN_REQUEST_STATES, RequestState, TokenState
+from .build import MENU_PANEL
 
 
 def panel(ledger: Ledger, now: dt.datetime, last_run: str) -> dict[str, str]:
     """Label -> text, for `writeback.menu_edit`."""
-    stock = Counter(t.owner for t in ledger.tokens if t.state == "在庫" and t.owner)
+    stock = Counter(t.owner for t in ledger.tokens if t.state == TokenState.STOCK and t.owner)
     owners = sorted(stock, key=lambda o: (o != schema.CSS, o))
     shown = "・".join(f"{o} {stock[o]:,}本" for o in owners[:6]) + (f" ほか{len(owners) - 6}" if len(owners) > 6 else "")
-    states = Counter(r.state for r in ledger.requests if r.state in ("受付", "保留", "割当済"))
+    states = Counter(r.state for r in ledger.requests if r.state in (*OPEN_REQUEST_STATES, RequestState.ALLOCATED))
     calendar = Calendar.of(h.day for h in ledger.holidays)
     upcoming = batch_for(next_weekday_after(now.date() - dt.timedelta(days=1), ledger.settings.cutoff_weekday),
                          ledger.settings, calendar)

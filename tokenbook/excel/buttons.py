@@ -11,22 +11,32 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ContextManager, Protocol, Sequence
 
 from .. import schema
-from ..batch import BatchError, allocate, confirm
-from ..journal import Context
-from ..outcome import Outcome
 from ..books.panel import panel
-from ..parse import parse_tables
-from ..problems import Problem, count
-from ..runs import Run, describe_allocation, describe_confirmation, month_end_from
-from ..schedule import Calendar, batch_by_id
-from ..files.sheetio import UnusableInput, table_from_rows
-from ..validate import CheckResult, check_ledger, sort_problems
 from ..books.writeback import checks_edit, ledger_edits, menu_edit
+from ..files.sheetio import UnusableInput, table_from_rows
 from ..files.xlsxpatch import SheetEdit
+from ..models import Ledger
+from ..outcome import Outcome, internal_error, unusable
+from ..parse import parse_tables
+from ..problems import Problem
+from ..runs import (
+    Run,
+    guarded,
+    run_allocate,
+    run_check,
+    run_confirm,
+    run_month_end,
+    stopped_by,
+)
+from ..schedule import Calendar, batch_by_id
+from ..schema import DispatchState
+from ..validate import CheckResult, check_ledger
 
 log = logging.getLogger("tokenbook.excel.buttons")
 HIGHLIGHT = "#FFC7CE"
@@ -48,15 +58,39 @@ class Book(Protocol):
     def status(self, text: str | None) -> None: ...
 
 
-def _checked(book: Book, today: dt.date) -> CheckResult:
-    names = set(book.sheet_names())
-    missing = [s for s in schema.TABLES if s not in names]
-    if missing:
-        raise UnusableInput("tokenbook のブックではありません。シート" + "、".join(f"「{s}」" for s in missing) + "がありません")
-    tables = {sheet: table_from_rows(sheet, book.values(sheet), [c.header for c in columns])
-              for sheet, columns in schema.TABLES.items()}
-    ledger, problems = parse_tables(tables, book.path.parent)
-    return check_ledger(ledger, problems, today)
+class OpenBook:
+    """The ledger store of a run started from a button: the book open in Excel (see `runs.LedgerStore`).
+    Excel holds the file, so there is nothing to lock; what changed is written into the open book and
+    the clerk saves it."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+
+    def hold(self) -> ContextManager[object]:
+        return nullcontext()
+
+    def read(self, today: dt.date) -> CheckResult:
+        names = set(self.book.sheet_names())
+        missing = [s for s in schema.TABLES if s not in names]
+        if missing:
+            raise UnusableInput("tokenbook のブックではありません。シート" + "、".join(f"「{s}」" for s in missing)
+                                + "がありません")
+        tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
+                  for sheet, columns in schema.TABLES.items()}
+        ledger, problems = parse_tables(tables, self.book.path.parent)
+        return check_ledger(ledger, problems, today)
+
+    def save(self, old: CheckResult, new: Ledger, problems: Sequence[Problem], last_run: str,
+             now: dt.datetime) -> list[str]:
+        for sheet, edit in ledger_edits(old.ledger, new).items():
+            _write_edit(self.book, sheet, edit)
+        if schema.MENU in self.book.sheet_names():
+            _write_edit(self.book, schema.MENU, menu_edit(panel(new, now, last_run)))
+        _show_problems(self.book, list(problems))
+        return ["保存はブックを保存してください（Ctrl+S）。"]
+
+    def show(self, problems: Sequence[Problem]) -> None:
+        _show_problems(self.book, list(problems))
 
 
 def _show_problems(book: Book, problems: list[Problem]) -> None:
@@ -89,18 +123,16 @@ def _write_edit(book: Book, sheet: str, edit: SheetEdit) -> None:
     book.write(sheet, {row: {col + 1: v for col, v in cells.items()} for row, cells in edit.cells.items()})
 
 
-def _write_ledger(book: Book, old: CheckResult, new_ledger: Any, problems: list[Problem], now: dt.datetime,
-                  last_run: str) -> None:
-    for sheet, edit in ledger_edits(old.ledger, new_ledger).items():
-        _write_edit(book, sheet, edit)
-    if schema.MENU in book.sheet_names():
-        _write_edit(book, schema.MENU, menu_edit(panel(new_ledger, now, last_run)))
-    _show_problems(book, problems)
+def _run(book: Book, now: dt.datetime, operator: str) -> Run:
+    return Run(book.path, now, operator, store=OpenBook(book))
 
 
-def _summary(problems: list[Problem]) -> str:
-    errors, warnings = count(problems)
-    return "問題はありません" if not (errors or warnings) else f"エラー {errors} 件、警告 {warnings} 件（「チェック結果」シート）"
+def _told(outcome: Outcome) -> Outcome:
+    """What the dialog shows: the headline and where to look, not every line the console gets."""
+    if outcome.refused is not None or not outcome.headline:
+        return outcome
+    tail = [line for line in outcome.lines if line.startswith(("チェック結果", "保存は", "エラー", "  IBカード待ち"))]
+    return replace(outcome, lines=[outcome.lines[0], outcome.headline, *tail] if outcome.lines else tail)
 
 
 # --- the buttons ---------------------------------------------------------------------------------
@@ -108,57 +140,39 @@ def _summary(problems: list[Problem]) -> str:
 def check(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """入力チェック: every check; problems to チェック結果, their cells highlighted."""
     book.status("入力チェック中…")
-    result = _checked(book, now.date())
-    _show_problems(book, list(result.problems))
-    return Outcome(1 if result.errors else 0, [f"入力チェック: {_summary(list(result.problems))}"])
+    outcome = run_check(_run(book, now, operator))
+    return replace(outcome, lines=[f"入力チェック: {outcome.headline}"]) if outcome.refused is None else outcome
 
 
 def weekly_allocate(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """週次割当 for the batch today belongs to."""
     if not book.ask("週次割当を実行し、引当・発送予定・履歴をこのブックに書き込みます。よろしいですか？"):
-        return Outcome(0, ["週次割当を取りやめました"])
-    book.status("週次割当: 入力チェック中…")
-    checked = _checked(book, now.date())
-    stoppers = [p for p in checked.errors if p.sheet != schema.REQUESTS]
-    if stoppers:
-        _show_problems(book, list(checked.problems))
-        return Outcome(1, [f"入力エラー {len(stoppers)} 件のため週次割当を中止しました（「チェック結果」シート）。"])
-    blocked = frozenset(p.row for p in checked.errors if p.sheet == schema.REQUESTS and p.row)
-    book.status("週次割当: 引当中…")
-    result = allocate(checked.ledger, now.date(), Context(now, operator), blocked)
-    lines = describe_allocation(result)
-    problems = sort_problems(set(checked.problems) | set(result.problems))
-    book.status("週次割当: 書き込み中…")
-    _write_ledger(book, checked, result.ledger, problems, now, "週次割当: " + lines[1])
-    return Outcome(1 if checked.errors else 0, lines[:2] + [f"チェック結果: {_summary(problems)}",
-                                                            "保存はブックを保存してください（Ctrl+S）。"])
+        return Outcome(["週次割当を取りやめました"])
+    return _told(run_allocate(_run(book, now, operator), now.date(), step=book.status))
 
 
 def _batch_to_confirm(checked: CheckResult) -> str | None:
     """The earliest batch with planned parcels."""
-    planned = sorted({d.batch for d in checked.ledger.dispatches if d.state == "予定" and d.batch})
+    planned = sorted({d.batch for d in checked.ledger.dispatches if d.state == DispatchState.PLANNED and d.batch})
     return planned[0] if planned else None
 
 
 def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """発送確定 of the earliest batch with planned parcels, shipped on its ★ date."""
     book.status("発送確定: 入力チェック中…")
-    checked = _checked(book, now.date())
+    store = OpenBook(book)
+    checked = store.read(now.date())
     if checked.errors:
-        _show_problems(book, list(checked.problems))
-        return Outcome(1, [f"入力エラー {len(checked.errors)} 件のため発送確定を中止しました（「チェック結果」シート）。"])
+        store.show(checked.problems)
+        return _told(stopped_by(checked.errors, "発送確定"))
     batch = _batch_to_confirm(checked)
     if batch is None:
-        return Outcome(0, ["発送確定する発送予定がありません"])
+        return Outcome(["発送確定する発送予定がありません"])
     dates = batch_by_id(batch, checked.ledger.settings, Calendar.of(h.day for h in checked.ledger.holidays))
     ship = dates.ship if dates else now.date()
     if not book.ask(f"バッチ {batch} を発送日 {ship:%Y/%m/%d} で発送確定します。よろしいですか？"):
-        return Outcome(0, ["発送確定を取りやめました"])
-    result = confirm(checked.ledger, batch, ship, Context(now, operator))
-    lines = describe_confirmation(result)
-    problems = sort_problems(set(checked.problems) | set(result.problems))
-    _write_ledger(book, checked, result.ledger, problems, now, "発送確定: " + lines[1])
-    return Outcome(0, lines + ["保存はブックを保存してください（Ctrl+S）。"])
+        return Outcome(["発送確定を取りやめました"])
+    return _told(run_confirm(_run(book, now, operator), batch, ship, step=book.status))
 
 
 def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = False) -> Outcome:
@@ -169,14 +183,9 @@ def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = Fa
     question = (f"{month} の月次報告をメールで送信します。送信済みのものは送りません。よろしいですか？" if send else
                 f"{month} の月次報告書と送信前のメール（.eml）を作成します。よろしいですか？")
     if not book.ask(question):
-        return Outcome(0, ["取りやめました"])
-    book.status("月次報告: 入力チェック中…")
-    checked = _checked(book, now.date())
-    outcome = month_end_from(checked, Run(book.path, now, operator), month, None, make_reports=not send,
-                             make_mail=True, send=send, step=lambda text: book.status(f"月次報告: {text}"))
-    if checked.errors:
-        _show_problems(book, list(checked.problems))
-    return outcome
+        return Outcome(["取りやめました"])
+    return run_month_end(_run(book, now, operator), month, None, make_reports=not send, make_mail=True, send=send,
+                         step=lambda text: book.status(f"月次報告: {text}"))
 
 
 BUTTONS = {
@@ -194,17 +203,12 @@ def press(name: str, book: Book, now: dt.datetime, operator: str) -> Outcome:
         action = BUTTONS[name]
     except KeyError:
         book.tell(f"ボタン {name!r} は tokenbook にありません", error=True)
-        return Outcome(2, [])
+        return unusable(f"ボタン {name!r} は tokenbook にありません")
     try:
-        outcome = action(book, now, operator)
-    except UnusableInput as exc:
-        outcome = Outcome(2, [f"エラー: {exc}"])
-    except BatchError as exc:
-        outcome = Outcome(1, [f"エラー: {exc}"])
+        outcome = guarded(lambda: action(book, now, operator))
     except Exception as exc:  # a bug: logged for the developers, one sentence for the clerk
         log.exception("button %s failed", name)
-        outcome = Outcome(1, [f"エラー: 予期しない内部エラーが起きました（{type(exc).__name__}）。"
-                              "処理を中断しました。ブックを保存せずに閉じ、ログを担当者に送ってください。"])
+        outcome = internal_error(exc, "処理を中断しました。ブックを保存せずに閉じ、ログを担当者に送ってください。")
     finally:
         book.status(None)
     book.tell("\n".join(outcome.lines), error=outcome.exit_code != 0)

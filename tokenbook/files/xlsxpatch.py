@@ -20,11 +20,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from .sheetio import column_letter as column_letters
 
-MAIN_NS = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _EPOCH = dt.datetime(1899, 12, 30)
 
 
@@ -60,6 +60,11 @@ def column_index(letters: bytes) -> int:
 _DATE_BUILTINS = {14, 15, 16, 17, 22, 27, 30, 36, 50, 57}
 
 
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_OFFICE_RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
 @dataclass
 class Styles:
     """Which cell formats (xf indices) show dates, and one to use for dates and date-times."""
@@ -71,13 +76,19 @@ class Styles:
 
 
 def read_styles(xml: bytes) -> Styles:
-    formats = {int(m[1]): m[2] for m in re.finditer(rb'<numFmt\b[^>]*numFmtId="(\d+)"[^>]*formatCode="([^"]*)"', xml)}
-    cell_xfs = re.search(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", xml, re.S)
-    xfs = re.findall(rb"<xf\b[^>]*?(?:/>|>.*?</xf>)", cell_xfs[1], re.S) if cell_xfs else []
+    """The date formats of a styles part; when a date or date-time format is missing, one is added
+    to the part's bytes (edited in place: ElementTree would rename the namespace prefixes)."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        raise PatchRefused("ブックの書式（styles.xml）を読めません") from None
+    formats = {int(f.get("numFmtId", "-1")): f.get("formatCode", "").encode()
+               for f in root.iter(f"{{{_MAIN}}}numFmt")}
+    cell_xfs_element = root.find(f"{{{_MAIN}}}cellXfs")
+    xfs = list(cell_xfs_element.iter(f"{{{_MAIN}}}xf")) if cell_xfs_element is not None else []
     date_xfs, datetime_xfs = set(), set()
     for index, xf in enumerate(xfs):
-        found = re.search(rb'numFmtId="(\d+)"', xf)
-        number = int(found[1]) if found else 0
+        number = int(xf.get("numFmtId", "0"))
         code = formats.get(number, b"").lower().replace(b'\\', b"")
         code = re.sub(rb'"[^"]*"|\[[^\]]*\]', b"", code)
         is_date = number in _DATE_BUILTINS or (b"y" in code or b"d" in code) and b"0" not in code.split(b";")[0][:1]
@@ -85,6 +96,7 @@ def read_styles(xml: bytes) -> Styles:
             date_xfs.add(index)
             if number == 22 or b"h" in code:
                 datetime_xfs.add(index)
+    cell_xfs = re.search(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", xml, re.S)
     plain_dates = sorted(date_xfs - datetime_xfs)
     if plain_dates and datetime_xfs:
         return Styles(date_xfs, plain_dates[0], min(datetime_xfs))
@@ -301,16 +313,17 @@ def _replace_hyperlinks(xml: bytes, links: list[tuple[str, str]]) -> bytes:
 
 def sheet_parts(archive: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
     """Sheet name -> (part path inside the package, index among the workbook's sheets)."""
-    workbook = archive.read("xl/workbook.xml")
-    rels = archive.read("xl/_rels/workbook.xml.rels")
-    targets = {m[1].decode(): m[2].decode() for m in re.finditer(rb'<Relationship\b[^>]*?Id="([^"]+)"[^>]*?Target="([^"]+)"', rels)}
-    targets.update({m[2].decode(): m[1].decode() for m in re.finditer(rb'<Relationship\b[^>]*?Target="([^"]+)"[^>]*?Id="([^"]+)"', rels)})
+    try:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError) as exc:
+        raise PatchRefused(f"ブックの構成（workbook.xml）を読めません: {type(exc).__name__}") from None
+    targets = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{{{_PACKAGE_RELS}}}Relationship")}
     parts = {}
-    for index, m in enumerate(re.finditer(rb'<sheet\b[^>]*?name="([^"]*)"[^>]*?r:id="([^"]+)"', workbook)):
-        target = targets[m[2].decode()]
+    for index, sheet in enumerate(workbook.iter(f"{{{_MAIN}}}sheet")):
+        target = targets.get(sheet.get(f"{{{_OFFICE_RELS}}}id"), "")
         path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-        name = m[1].decode().replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-        parts[name] = (path, index)
+        parts[sheet.get("name", "")] = (path, index)
     return parts
 
 

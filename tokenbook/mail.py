@@ -163,9 +163,10 @@ def compose(item: Letter, settings: Settings, now: dt.datetime, only: tuple[str,
 
 
 def _put_content(part: MIMEPart, item: Letter) -> None:
-    """Body and attachment. The body is 7-bit on the wire (base64 when it is Japanese), so that no
-    relay re-encodes it and breaks a signature."""
-    part.set_content(item.body, cte="7bit" if item.body.isascii() else "base64")
+    """Body and attachment. The body is 7-bit on the wire (base64 when it is Japanese, else 7bit or
+    quoted-printable as the email package chooses), so that no relay re-encodes it and breaks a
+    signature."""
+    part.set_content(item.body, cte=None if item.body.isascii() else "base64")
     kind, _ = mimetypes.guess_type(item.attachment.name)
     maintype, subtype = (kind or "application/octet-stream").split("/")
     part.add_attachment(item.attachment.read_bytes(), maintype=maintype, subtype=subtype, filename=item.attachment.name)

@@ -163,6 +163,23 @@ def serial_list(value: Any, pattern: re.Pattern[str]) -> tuple[str, ...]:
     return tuple(serial(p, pattern) for p in parts)
 
 
+_PATH_SPLIT = re.compile(r"[;\r\n]+")
+
+
+def path_list(value: Any) -> tuple[str, ...]:
+    """File paths separated by `;` or newlines, as typed (no NFKC: a folder name is what it is);
+    the quotes Windows' "Copy as path" puts around a path are dropped.
+
+    >>> path_list('certs/a.pem; "D:/証明書/b.cer"')
+    ('certs/a.pem', 'D:/証明書/b.cer')
+    """
+    parts = [p.strip().strip('"').strip() for p in _PATH_SPLIT.split(plain_text(value))]
+    parts = [p for p in parts if p]
+    if any(ord(c) < 32 or c == "\x7f" for p in parts for c in p):
+        raise Invalid("bad-path")
+    return tuple(parts)
+
+
 def postal_code(value: Any) -> str:
     """Seven digits, shown as `NNN-NNNN`.
 

@@ -335,6 +335,8 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         SendLog,
         check_settings,
         letter,
+        load_signer,
+        protection_for,
         send_all,
         write_outbox,
     )
@@ -383,13 +385,20 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         return Outcome(lines, headline=headline, problems=checked.problems, table=table({}))
     letters: list[Letter] = []
     missing = []
+    unprotected: dict[str, str] = {}  # banks whose mail cannot be encrypted as 金庫 メール暗号化 asks
     try:
+        signer = load_signer(ledger.settings, ledger.folder)
         for bank in banks:
             attachment = folder / bank_file_name(month, bank)
             if not attachment.exists():
                 missing.append(bank.bank_code)
                 continue
-            letters.append(letter(bank, attachment, month, ledger.settings))
+            try:
+                protection = protection_for(bank, signer, ledger.folder)
+            except MailError as exc:
+                unprotected[bank.bank_code] = str(exc)
+                continue
+            letters.append(letter(bank, attachment, month, ledger.settings, protection))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
@@ -398,10 +407,14 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     if missing:
         failures.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
         lines.append(failures[-1])
+    unmade = [f"  失敗 {bank_code}（メールを作成・送信していません）: {reason}" for bank_code, reason in unprotected.items()]
+    lines += unmade
+    failures += unmade
+    not_made = {bank_code: "失敗（暗号化できません）" for bank_code in unprotected}
     if not send:
         made = {item.bank_code: "作成（未送信）" for item in letters}
         return Outcome(lines + ["（--send を付けると送信します）"], headline=headline or f"{month} メール作成",
-                       problems=checked.problems, failures=tuple(failures), table=table(made))
+                       problems=checked.problems, failures=tuple(failures), table=table({**made, **not_made}))
     log = SendLog.open(folder / "send-log.jsonl")
     try:
         deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
@@ -417,7 +430,7 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     lines += refused
     failures += refused
     return Outcome(lines, headline=headline, problems=checked.problems, failures=tuple(failures),
-                   table=table({d.bank_code: d.result for d in deliveries}))
+                   table=table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
 
 
 # --- Excel set-up ----------------------------------------------------------------------------------

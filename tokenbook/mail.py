@@ -24,6 +24,7 @@ import socket
 import ssl
 import string
 from dataclasses import dataclass, field
+from enum import StrEnum
 from email import policy
 from email.message import EmailMessage, MIMEPart
 from email.utils import formataddr, formatdate, make_msgid
@@ -44,6 +45,19 @@ PLACEHOLDERS = ("金庫名", "金庫コード", "対象月")
 
 class MailError(Exception):
     """Mail cannot be composed or sent as configured; the message is for the operator (Japanese)."""
+
+
+class MailResult(StrEnum):
+    """What became of one report's mail in a run (shown as it is in the closing table)."""
+
+    SENT = "送信済"
+    NOT_NEEDED = "送信不要（送信済と同じ）"
+    PARTIAL = "一部失敗"
+    FAILED = "失敗"
+
+    @property
+    def failed(self) -> bool:
+        return self in (MailResult.PARTIAL, MailResult.FAILED)
 
 
 @dataclass(frozen=True)
@@ -319,7 +333,7 @@ def _send_one(data: bytes, recipients: list[str], settings: Settings, secret: st
 class Delivery:
     bank_code: str
     recipients: tuple[str, ...]
-    result: str  # 送信済 / 送信不要（送信済と同じ） / 一部失敗 / 失敗
+    result: "MailResult"
     detail: str = ""
 
 
@@ -383,7 +397,7 @@ def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, 
         have = log.delivered(item)
         recipients = [a for a in item.recipients if a not in have]
         if not recipients:
-            deliveries.append(Delivery(item.bank_code, item.recipients, "送信不要（送信済と同じ）"))
+            deliveries.append(Delivery(item.bank_code, item.recipients, MailResult.NOT_NEEDED))
             continue
         only = tuple(recipients) if have else None
         record = {"bank": item.bank_code, "to": list(item.to), "cc": list(item.cc), "file": item.attachment.name,
@@ -393,7 +407,7 @@ def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, 
         if outside:
             detail = f"許可ドメイン外の宛先: {', '.join(outside)}"
             log.add({**record, "time": now().isoformat(timespec="seconds"), "result": "failed", "error": detail})
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "失敗", detail))
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.FAILED, detail))
             continue
         try:
             at = now()
@@ -405,15 +419,15 @@ def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, 
         except (smtplib.SMTPException, OSError, ssl.SSLError, MailError, socket.timeout) as exc:
             detail = _reason(exc)
             log.add({**record, "time": now().isoformat(timespec="seconds"), "result": "failed", "error": detail})
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "失敗", detail))
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.FAILED, detail))
             continue
         outcome = "partial" if refused else "sent"
         log.add({**record, "time": now().isoformat(timespec="seconds"), "result": outcome, "refused": sorted(refused)})
         if refused:
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "一部失敗",
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.PARTIAL,
                                        "; ".join(f"{a}: {r}" for a, r in sorted(refused.items()))))
         else:
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "送信済"))
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.SENT))
     return deliveries
 
 

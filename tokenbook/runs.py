@@ -332,6 +332,7 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     from .mail import (
         Letter,
         MailError,
+        MailResult,
         SendLog,
         check_settings,
         letter,
@@ -421,9 +422,9 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
                               lambda: dt.datetime.now().replace(microsecond=0), step)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
-    bad = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
-    sent = sum(d.result == "送信済" for d in deliveries)
-    skipped = sum(d.result.startswith("送信不要") for d in deliveries)
+    bad = [d for d in deliveries if d.result.failed]
+    sent = sum(d.result == MailResult.SENT for d in deliveries)
+    skipped = sum(d.result == MailResult.NOT_NEEDED for d in deliveries)
     headline = f"{month} 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通"
     lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通（送信ログ: {log.path}）")
     refused = [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in bad]

@@ -42,6 +42,7 @@ class MemoryBook:
         self.highlighted: dict[str, set[str]] = {}
         self.hyperlinks: dict[str, list[tuple[str, str]]] = {}
         self.writes = 0
+        self.files: list[Path] = []  # what choose_files answers, as a clerk would pick them
 
     @staticmethod
     def _as_xlwings(value: Any) -> Any:
@@ -89,6 +90,10 @@ class MemoryBook:
     def ask(self, message: str) -> bool:
         self.questions.append(message)
         return self.answer
+
+    def choose_files(self, title: str, kinds: str) -> list[Path]:
+        self.questions.append(title)
+        return list(self.files)
 
     def tell(self, message: str, error: bool = False) -> None:
         self.messages.append((message, error))

@@ -80,6 +80,8 @@ def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
     assert any(d.state == "発送済" and d.batch.startswith("20") and d.dispatch_id.startswith(d.batch)
                for d in ledger.dispatches)
     assert any(t.state == "引当済" for t in ledger.tokens)
+    from test_sample_shape import shape_problems  # business days, batch ids, parcel numbers, no busy month
+    assert shape_problems(ledger, dt.date.today()) == []
 
 
 def test_help_is_japanese_and_lists_the_commands():

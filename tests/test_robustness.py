@@ -208,7 +208,7 @@ def test_the_longest_bank_name_allowed_makes_its_report_without_a_warning(book_f
     assert len(list((tmp_path / "out" / "2026-10").glob("2026-10_1234_*.xlsx"))) == 1
 
 
-@pytest.mark.parametrize(("shipped_on", "code", "said"), [("1900-01-01", 2, "2000-01-01〜2199-12-31"),
+@pytest.mark.parametrize(("shipped_on", "code", "said"), [("1900-01-01", 2, "2000年から2099年までの日付です"),
                                                           ("2026-11-01", 1, "受付締切日 2026-11-24 より前")])
 def test_confirm_refuses_a_shipping_date_that_cannot_be_and_writes_nothing(book_file, capsys, shipped_on, code, said):
     book = book_file(tokens=[STOCK], requests=[POSTAL_REQUEST])

@@ -9,9 +9,9 @@ from typing import Callable
 from . import sample
 from .books.build import build_workbook
 from .load import check_book
-from .outcome import Checked, Outcome, summary
+from .outcome import Checked, Outcome, summary, where_problems_are
 from .runs import Run, run_allocate, run_confirm, run_month_end
-from .schedule import batch_for
+from .schedule import Calendar, batch_for
 
 
 def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.datetime,
@@ -31,12 +31,16 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
              "  " + "、".join(f"{sheet} {len(rows):,} 行" for sheet, rows in data.rows.items() if rows),
              summary(checked.problems)]
     if checked.errors:
-        return Checked(problems=checked.problems, limit=10)
+        return Checked(problems=checked.problems, limit=10, book=path)
 
-    last_week = batch_for(today - dt.timedelta(days=7), checked.ledger.settings)
+    calendar = Calendar.of(h.day for h in checked.ledger.holidays)
+    last_week = batch_for(today - dt.timedelta(days=7), checked.ledger.settings, calendar)
+    shipped = min(last_week.ship, today)
+    while not calendar.is_business_day(shipped):  # a demo run on a closed day ships on the last open one
+        shipped -= dt.timedelta(days=1)
     steps = [
         ("先週のバッチを割当", lambda run: run_allocate(run, last_week.cutoff)),
-        ("先週のバッチを発送確定", lambda run: run_confirm(run, last_week.batch_id, min(last_week.ship, today))),
+        ("先週のバッチを発送確定", lambda run: run_confirm(run, last_week.batch_id, shipped)),
         ("今週のバッチを割当", lambda run: run_allocate(run, today)),
     ]
     failures: list[str] = []
@@ -51,4 +55,6 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     failures += list(month_end.failures)
     lines += [f"月次処理: {line}" for line in month_end.lines if not line.startswith("（--send")]
     lines.append("メールは送信していません（デモはファイルのみ）。")
+    if checked.problems:
+        lines.append(f"{summary(checked.problems)}。{where_problems_are(path)}")
     return Outcome(lines, headline=f"デモ: {path}", failures=tuple(failures))

@@ -316,6 +316,23 @@ def serial_list(value: Any, pattern: Matcher) -> tuple[str, ...]:
     return tuple(serial(p, pattern) for p in parts)
 
 
+_PATH_SPLIT = re.compile(r"[;\r\n]+")
+
+
+def path_list(value: Any) -> tuple[str, ...]:
+    """File paths separated by `;` or newlines, as typed (no NFKC: a folder name is what it is);
+    the quotes Windows' "Copy as path" puts around a path are dropped.
+
+    >>> path_list('certs/a.pem; "D:/証明書/b.cer"')
+    ('certs/a.pem', 'D:/証明書/b.cer')
+    """
+    parts = [p.strip().strip('"').strip() for p in _PATH_SPLIT.split(plain_text(value))]
+    parts = [p for p in parts if p]
+    if any(ord(c) < 32 or c == "\x7f" for p in parts for c in p):
+        raise Invalid("bad-path")
+    return tuple(parts)
+
+
 def postal_code(value: Any) -> str:
     """Seven digits, shown as `NNN-NNNN`.
 
@@ -471,7 +488,7 @@ def _ymd(year: int, month: int, day: int) -> dt.date:
     try:
         found = dt.date(year, month, day)
     except ValueError:
-        raise Invalid("bad-date") from None
+        raise Invalid("bad-date", reason=f"{year}年{month}月{day}日はありません") from None
     return in_range(found)
 
 
@@ -524,6 +541,62 @@ def date(value: Any) -> dt.date:
     if sep and _TIME.fullmatch(tail.strip()):
         text = head
     return _date_text(text)
+
+
+FIRST_YEAR, LAST_YEAR = 2000, 2099  # the months a report or batch can plausibly be about
+_MONTH_FORMS = "2026-10、2026/10、202610、2026年10月、令和8年10月、R8.10"
+_WESTERN_MONTH = re.compile(r"(\d{4})\s*(?:[/.\-年]\s*(\d{1,2})\s*月?|(\d{2}))")
+_ERA_MONTH = re.compile(r"(令和|平成|[RH])\s*(元|\d{1,2})\s*[/.\-年]\s*(\d{1,2})\s*月?", re.IGNORECASE)
+_ERA_MONTHS = {"令和": ((2019, 5), None), "平成": ((1989, 1), (2019, 4))}  # first and last month of each era
+
+
+def month(value: Any) -> str:
+    """A month as `YYYY-MM`, from any form a clerk types (western or Japanese era), or a date's month.
+
+    A well-formed month that does not exist says why, in `Invalid.params["reason"]`.
+
+    >>> month("2026/10") == month("202610") == month("令和8年10月") == month("R8.10") == month("２０２６－１０")
+    True
+    >>> month("H31.4"), month("令和元年5月"), month(dt.date(2026, 11, 24))
+    ('2019-04', '2019-05', '2026-11')
+    >>> month("2026-13")
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: bad-month
+    >>> def reason(text):
+    ...     try:
+    ...         month(text)
+    ...     except Invalid as exc:
+    ...         return exc.params["reason"]
+    >>> reason("2026-13"), reason("9999-12"), reason("平成31年5月")
+    ('2026年13月はありません', '2000年から2099年までの月を指定してください（9999年）', '平成31年5月はありません（平成は31年4月まで）')
+    """
+    if isinstance(value, (dt.date, dt.datetime)):
+        return _month(value.year, value.month, f"{value.year}年")
+    text = code_text(value) if isinstance(value, str) else ""
+    if m := _WESTERN_MONTH.fullmatch(text):
+        return _month(int(m[1]), int(m[2] or m[3]), f"{int(m[1])}年")
+    if m := _ERA_MONTH.fullmatch(text):
+        era = _ERA_LETTERS.get(m[1].upper(), m[1])
+        year, number = (1 if m[2] == "元" else int(m[2])), int(m[3])
+        shown = f"{era}{'元' if year == 1 else year}年"
+        (first_year, first_month), last = _ERA_MONTHS[era]
+        western = first_year - 1 + year
+        if year < 1 or not 1 <= number <= 12:
+            raise Invalid("bad-month", reason=f"{shown}{number}月はありません")
+        if (western, number) < (first_year, first_month):
+            raise Invalid("bad-month", reason=f"{shown}{number}月はありません（{era}は元年{first_month}月から）")
+        if last is not None and (western, number) > last:
+            raise Invalid("bad-month", reason=f"{shown}{number}月はありません（{era}は{last[0] - first_year + 1}年{last[1]}月まで）")
+        return _month(western, number, shown)
+    raise Invalid("bad-month", reason=f"{_MONTH_FORMS} のように指定してください")
+
+
+def _month(year: int, number: int, shown_year: str) -> str:
+    if not 1 <= number <= 12:
+        raise Invalid("bad-month", reason=f"{shown_year}{number}月はありません")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise Invalid("bad-month", reason=f"{FIRST_YEAR}年から{LAST_YEAR}年までの月を指定してください（{year}年）")
+    return f"{year:04d}-{number:02d}"
 
 
 def datetime(value: Any) -> dt.datetime:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from . import problems as pr
+from . import schema
 from .problems import Problem
 
 
@@ -87,6 +89,7 @@ class Checked(Outcome):
 
     as_json: bool = False
     limit: int | None = None
+    book: Path | None = None  # the checked workbook, named in the closing line
 
     def render(self, console: Console) -> None:
         if self.as_json:
@@ -100,6 +103,18 @@ class Checked(Outcome):
             console.print(f"…ほか {len(self.problems) - len(shown)} 件", markup=False)
         super().render(console)
         console.print(summary(self.problems), markup=False, highlight=False)
+        if self.problems and self.book is not None:
+            console.print(f"問題の場所は上の各行（シート!セル）です。{where_problems_are(self.book, written=False)}",
+                          markup=False, highlight=False, soft_wrap=True)
+
+
+def where_problems_are(book: Path, written: bool = True) -> str:
+    """Where a clerk and a machine find the problems of a run on `book`: the sheet, the file, --json."""
+    sheet = f"ブック {book} の「{schema.CHECKS}」シート"
+    listed = f"一覧は tokenbook validate --book {book}、機械で読むには --json を付けます。"
+    if written:
+        return f"問題は{sheet}にあります（各行から該当のセルへ移れます）。{listed}"
+    return f"Excel では「入力チェック」ボタンで{sheet}に出ます。機械で読むには --json を付けます。"
 
 
 def summary(problems: tuple[Problem, ...]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import re
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from pydantic import ValidationError
@@ -35,7 +36,8 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_EMPTY: dict[Kind, Any] = {Kind.TEXT: "", Kind.CODE: "", Kind.EMAIL_LIST: (), Kind.DOMAIN_LIST: (), Kind.SERIAL_LIST: ()}
+_EMPTY: dict[Kind, Any] = {Kind.TEXT: "", Kind.CODE: "", Kind.EMAIL_LIST: (), Kind.DOMAIN_LIST: (), Kind.SERIAL_LIST: (),
+                         Kind.PATH_LIST: ()}
 
 
 
@@ -62,6 +64,7 @@ def normaliser(column: Column, serial_pattern: nz.Matcher) -> Callable[[Any], An
         Kind.DOMAIN_LIST: nz.domain_list,
         Kind.POSTAL_CODE: nz.postal_code,
         Kind.PHONE: nz.phone,
+        Kind.PATH_LIST: nz.path_list,
     }[kind]
 
 
@@ -190,8 +193,16 @@ def _reason(error: Any) -> str:
     return "読めない値です"
 
 
-def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
-    """Every table -> one Ledger, plus the problems of cells that could not be read."""
+def setting_positions(table: Table) -> dict[str, int]:
+    """Settings field -> the 設定 row it was read from (the last, as `read_settings` takes it)."""
+    fields = {nz.clean_text(s.key): s.field for s in setting_rows()}
+    found = ((fields.get(nz.clean_text(key)), row) for key, row in zip(table.column("項目"), table.row_numbers))
+    return {name: row for name, row in found if name}
+
+
+def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tuple[Ledger, list[Problem]]:
+    """Every table -> one Ledger, plus the problems of cells that could not be read. `folder` is the
+    book's, where relative file names in it (certificates) start."""
     problems: list[Problem] = []
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
@@ -207,6 +218,8 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
                  for sheet, table in tables.items()},
+        setting_row=setting_positions(tables[schema.SETTINGS]),
+        folder=folder,
     )
     return ledger, problems
 

@@ -18,6 +18,7 @@ WARNING = "警告"
 CODES: dict[str, tuple[str, str]] = {
     "required": (ERROR, "「{header}」は必須です"),
     "bad-date": (ERROR, "「{header}」を日付として読めません"),
+    "bad-month": (ERROR, "「{header}」を年月として読めません: {reason}"),
     "bad-datetime": (ERROR, "「{header}」を日時として読めません"),
     "date-out-of-range": (ERROR, "「{header}」が {first}〜{last} の範囲外の日付です"),
     "expiry-not-computable": (ERROR, "納品日に電池寿命（{months}か月）を足した使用期限が {last} を超えるため計算できません"),
@@ -35,6 +36,7 @@ CODES: dict[str, tuple[str, str]] = {
     "bad-integer": (ERROR, "「{header}」は1以上の整数です"),
     "bad-choice": (ERROR, "「{header}」は {choices} のいずれかです"),
     "bad-text": (ERROR, "「{header}」に読めない値があります"),
+    "bad-path": (ERROR, "「{header}」のファイルの場所に使えない文字（制御文字）があります"),
     "duplicate-key": (ERROR, "「{header}」が重複しています（{first}行目と同じ）"),
     "unknown-bank": (ERROR, "金庫コード {bank} は「金庫」シートにありません"),
     "future-date": (ERROR, "「{header}」が未来の日付です（実行日 {today} より後）"),
@@ -67,6 +69,21 @@ CODES: dict[str, tuple[str, str]] = {
     "state-differs-from-journal": (WARNING, "状態が履歴（最後は「{journalled}」）と違います。手作業の変更として履歴に記録します"),
     "batch-input-error": (WARNING, "入力エラーがあるため、この申込は今回のバッチで処理しません"),
     "dispatch-mismatch": (ERROR, "発送行のトークンが引当済ではないか、別の依頼に引き当てられています"),
+    # S/MIME certificates and keys (設定 S/MIME証明書・S/MIME秘密鍵, 金庫 暗号化証明書); `path` is as written
+    "certificate-unreadable": (ERROR, "証明書 {path} を使えません: {reason}"),
+    "certificate-expired": (ERROR, "証明書 {path} は有効期限（{date}）が切れています"),
+    "certificate-not-yet-valid": (ERROR, "証明書 {path} は {date} からしか使えません"),
+    "certificate-expiring": (WARNING, "証明書 {path} の有効期限は {date} です（{days}日以内）。新しい証明書を用意してください"),
+    "certificate-key-type": (ERROR, "証明書 {path} の鍵がRSAではありません（S/MIMEの暗号化にはRSA鍵の証明書が必要です）"),
+    "certificate-usage": (ERROR, "証明書 {path} は鍵の用途（鍵使用法・拡張鍵使用法）で{purpose}が許されていません"),
+    "certificate-address-mismatch": (WARNING, "証明書 {path} のメールアドレス（{addresses}）が報告先メール・CCメールにありません"),
+    "encryption-certificate-missing": (WARNING, "メール暗号化が「必須」ですが暗号化証明書がありません。この金庫には報告メールを送りません"),
+    "smime-incomplete": (ERROR, "署名には S/MIME証明書 と S/MIME秘密鍵 の両方が必要です"),
+    "smime-sender-mismatch": (WARNING, "S/MIME証明書のメールアドレス（{addresses}）に差出人 {sender} がありません（受け取った側で警告が出ます）"),
+    "smime-key-unreadable": (ERROR, "秘密鍵 {path} を使えません: {reason}"),
+    "smime-key-password-missing": (WARNING, "秘密鍵 {path} のパスワードがありません（環境変数 TOKENBOOK_SMIME_KEY_PASSWORD か"
+                                            "OSの資格情報に保存してください）。このままでは報告メールを作れません"),
+    "smime-key-mismatch": (ERROR, "秘密鍵 {path} は S/MIME証明書 の鍵ではありません"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
 }
 
@@ -85,8 +102,14 @@ class Problem:
     message: str
 
     def render(self) -> str:
-        """`申込!F12 [bad-postal-code] 郵便番号が7桁ではありません: '12-345'`"""
-        where = f"{self.sheet}!{self.cell}" if self.cell else self.sheet
+        """`申込!F12 [bad-postal-code] 郵便番号が7桁ではありません: '12-345'`; in a list without cells
+        (a CSV), the line: `slip.csv:12 [duplicate-serial] …`."""
+        if self.cell:
+            where = f"{self.sheet}!{self.cell}"
+        elif self.row and "." in self.sheet:  # a file, not a ledger sheet
+            where = f"{self.sheet}:{self.row}"
+        else:
+            where = self.sheet
         shown = f": {self.value!r}" if self.value != "" else ""
         return f"{where} [{self.code}] {self.message}{shown}"
 

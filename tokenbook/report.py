@@ -12,7 +12,8 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
 from . import schema
 from .history import (
@@ -35,6 +36,14 @@ from .schema import (
 
 # Column kinds for the writer: text, date, int, flag (要交換: highlighted when not blank).
 TEXT, DATE, INT, FLAG = "text", "date", "int", "flag"
+
+
+class Flag(StrEnum):
+    """要交換 column: a token expired, or due within 期限警告（月）, at the report's date."""
+
+    NONE = ""
+    DUE = "要交換"
+    EXPIRED = "期限切れ"
 
 
 @dataclass(frozen=True)
@@ -142,12 +151,12 @@ class Month:
     def bank_report(self, bank: Bank, created: dt.datetime) -> BankReport:
         return _bank_report(self, bank, created, self.shipped.get(bank.bank_code, []))
 
-    def flag(self, token: Token) -> str:
+    def flag(self, token: Token) -> Flag:
         if token.expires_on is None:
             return ""
         if token.expires_on <= self.last:
-            return "期限切れ"
-        return "要交換" if token.expires_on <= self.warn_until else ""
+            return Flag.EXPIRED
+        return Flag.DUE if token.expires_on <= self.warn_until else Flag.NONE
 
     def remaining(self, token: Token) -> int | None:
         return None if token.expires_on is None else max(0, months_between(self.last, token.expires_on))
@@ -157,13 +166,45 @@ def reporting_banks(ledger: Ledger) -> list[Bank]:
     return [b for b in ledger.banks if b.send_report == SendReport.YES and b.bank_code]
 
 
-def _user_row(m: Month, t: Token) -> tuple:
-    return (t.customer_no, t.customer_name, m.kinds.get((t.bank_code, t.customer_no), ""), t.branch_code, t.serial,
-            t.started_on, t.expires_on, m.remaining(t), m.flag(t))
+class UserRow(NamedTuple):  # USER_COLUMNS
+    customer_no: str
+    customer_name: str
+    customer_kind: str
+    branch_code: str | None
+    serial: str | None
+    started_on: dt.date | None
+    expires_on: dt.date | None
+    remaining: int | None
+    flag: str
 
 
-def _stock_row(m: Month, t: Token) -> tuple:
-    return (t.serial, t.branch_code or "", t.delivered_on, t.expires_on, m.remaining(t), m.flag(t))
+class StockRow(NamedTuple):  # STOCK_COLUMNS
+    serial: str | None
+    branch_code: str
+    delivered_on: dt.date | None
+    expires_on: dt.date | None
+    remaining: int | None
+    flag: str
+
+
+class ShippedRow(NamedTuple):  # SHIPPED_COLUMNS
+    day: dt.date | None
+    method: str
+    request_id: str
+    kind: str
+    customer_no: str
+    customer_name: str
+    serial: str | None
+    expires_on: dt.date | None
+
+
+def _user_row(m: Month, t: Token) -> UserRow:
+    return UserRow(t.customer_no, t.customer_name, m.kinds.get((t.bank_code, t.customer_no), ""), t.branch_code,
+                   t.serial, t.started_on, t.expires_on, m.remaining(t), m.flag(t))
+
+
+def _stock_row(m: Month, t: Token) -> StockRow:
+    return StockRow(t.serial, t.branch_code or "", t.delivered_on, t.expires_on, m.remaining(t), m.flag(t))
 
 
 def _shipped_by_bank(m: Month) -> dict[str, list[tuple]]:
@@ -173,16 +214,17 @@ def _shipped_by_bank(m: Month) -> dict[str, list[tuple]]:
             t = m.tokens.get(d.serial)
             kind = m.request_kinds.get(d.request_id, "")
             customer = (t.customer_no, t.customer_name) if t is not None and kind != RequestKind.RESTOCK else ("", "")
-            rows[d.bank_code].append((d.shipped_on, "郵送", d.request_id, kind, *customer, d.serial,
-                                      t.expires_on if t else None))
+            rows[d.bank_code].append(ShippedRow(d.shipped_on, "郵送", d.request_id, kind, *customer, d.serial,
+                                                t.expires_on if t else None))
     for e in m.moves:
         if e.operation == Operation.HANDOVER:
             t = m.tokens.get(e.serial)
             if t is not None and t.bank_code:
-                rows[t.bank_code].append((e.effective_on, Method.HANDOVER, e.request_id, m.request_kinds.get(e.request_id, ""),
-                                          t.customer_no, t.customer_name, t.serial, t.expires_on))
+                rows[t.bank_code].append(ShippedRow(e.effective_on, Method.HANDOVER, e.request_id,
+                                                    m.request_kinds.get(e.request_id, ""), t.customer_no,
+                                                    t.customer_name, t.serial, t.expires_on))
     for items in rows.values():
-        items.sort(key=lambda r: (r[0], r[2], r[6]))
+        items.sort(key=lambda r: (r.day or dt.date.min, r.request_id, r.serial or ""))
     return rows
 
 
@@ -190,7 +232,7 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
     code = bank.bank_code
     users = sorted(m.in_use.get(code, []), key=lambda t: (t.branch_code or "", t.customer_no, t.serial))
     user_rows = [_user_row(m, t) for t in users]
-    replace = [r for r in user_rows if r[-1]]
+    replace = [r for r in user_rows if r.flag]
     held = sorted(m.held.get(code, []), key=lambda t: (t.branch_code or "", t.serial))
     custody = sorted(m.custody.get(code, []), key=lambda t: (t.expires_on or dt.date.max, t.serial))
     opening, moved_in, moved_out, closing = m.custody_flows.get(code, (0, 0, 0, 0))
@@ -198,8 +240,8 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
     summary: list[tuple[str, Any]] = [
         ("金庫", f"{code} {bank.name}"), ("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
         ("利用中", len(users)), ("当月利用開始", m.started[code]), ("当月停止", m.stopped[code]),
-        (f"期限{m.ledger.settings.warn_months}か月以内", sum(1 for r in user_rows if r[-1] == "要交換")),
-        ("期限切れで利用中", sum(1 for r in user_rows if r[-1] == "期限切れ")), ("金庫保管", len(held)),
+        (f"期限{m.ledger.settings.warn_months}か月以内", sum(1 for r in user_rows if r.flag == Flag.DUE)),
+        ("期限切れで利用中", sum(1 for r in user_rows if r.flag == Flag.EXPIRED)), ("金庫保管", len(held)),
     ]
     if has_custody:
         summary += [("預り在庫 期首", opening), ("預り在庫 受入", moved_in), ("預り在庫 払出", moved_out),
@@ -210,7 +252,7 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
               Table("当月発送", SHIPPED_COLUMNS, shipped)]
     if has_custody:
         tables.append(Table("預り在庫", STOCK_COLUMNS[:1] + STOCK_COLUMNS[2:], [
-            (r[0], *r[2:]) for r in (_stock_row(m, t) for t in custody)]))
+            (r.serial, *r[2:]) for r in (_stock_row(m, t) for t in custody)]))
     tables.append(Table("金庫保管", STOCK_COLUMNS, [_stock_row(m, t) for t in held]))
     return BankReport(code, bank.name, m.month, m.last, created, summary, chart, tables, bank_file_name(m.month, bank))
 
@@ -218,6 +260,33 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
 # --- CSS ----------------------------------------------------------------------------------------
 
 BANDS = ("期限切れ", "6か月未満", "6〜12か月", "12〜24か月", "24か月以上")
+
+
+class OwnerStock(NamedTuple):  # 所有者別在庫: owner, name, total, then one count per band
+    owner: str
+    name: str
+    total: int
+    bands: tuple[int, ...]
+
+
+class ExpiredStock(NamedTuple):  # 期限切れ在庫
+    owner: str | None
+    serial: str | None
+    delivered_on: dt.date | None
+    expires_on: dt.date | None
+
+
+class BankKpi(NamedTuple):  # 金庫別KPI
+    bank_code: str | None
+    name: str
+    in_use: int
+    started: int
+    stopped: int
+    due: int
+    expired_in_use: int
+    at_bank: int
+    custody: int
+    shipped: int
 
 
 def band(months: int | None, expired: bool) -> str:
@@ -238,11 +307,11 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
         expired = t.expires_on is not None and t.expires_on <= m.last
         stock[owner or "?"][band(m.remaining(t), expired)] += 1
         if expired:
-            expired_rows.append((owner, t.serial, t.delivered_on, t.expires_on))
+            expired_rows.append(ExpiredStock(owner, t.serial, t.delivered_on, t.expires_on))
     owners = sorted(stock, key=lambda o: (o != schema.CSS, o))
     names = {b.bank_code: b.name for b in ledger.banks}
-    stock_rows = [(o, "CSS" if o == schema.CSS else names.get(o, ""), sum(stock[o].values()),
-                   *(stock[o][b] for b in BANDS)) for o in owners]
+    stock_rows = [OwnerStock(o, "CSS" if o == schema.CSS else names.get(o, ""), sum(stock[o].values()),
+                             tuple(stock[o][b] for b in BANDS)) for o in owners]
     flow = Counter(e.operation for e in m.moves)
     flow_rows = [(op, flow[op]) for op in schema.OPERATIONS]
     usable = stock[schema.CSS][BANDS[4]] if settings.min_remaining_months >= 24 else sum(
@@ -258,17 +327,18 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
         code = bank.bank_code
         users = m.in_use.get(code, [])
         flags = Counter(m.flag(t) for t in users)
-        kpi_rows.append((code, bank.name, len(users), m.started[code], m.stopped[code], flags["要交換"],
-                         flags["期限切れ"], len(m.held.get(code, [])), len(m.custody.get(code, [])),
-                         len(shipped.get(code, []))))
+        kpi_rows.append(BankKpi(code, bank.name, len(users), m.started[code], m.stopped[code], flags[Flag.DUE],
+                                flags[Flag.EXPIRED], len(m.held.get(code, [])), len(m.custody.get(code, [])),
+                                len(shipped.get(code, []))))
     summary = [("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
-               ("在庫合計", sum(r[2] for r in stock_rows)), ("うちCSS所有", sum(stock[schema.CSS].values())),
+               ("在庫合計", sum(r.total for r in stock_rows)), ("うちCSS所有", sum(stock[schema.CSS].values())),
                ("期限切れ在庫", len(expired_rows)), ("発注提案数", order)]
     tables = [
         Table("所有者別在庫", (("所有者", TEXT, 10), ("名称", TEXT, 24), ("在庫", INT, 9),
-                         *((b, INT, 11) for b in BANDS)), stock_rows),
+                         *((b, INT, 11) for b in BANDS)), [(*r[:3], *r.bands) for r in stock_rows]),
         Table("期限切れ在庫", (("所有者", TEXT, 10), ("シリアル番号", TEXT, 15), ("納品日", DATE, 12), ("使用期限", DATE, 12)),
-              sorted(expired_rows, key=lambda r: (r[0] != schema.CSS, r[0], r[3], r[1]))),
+              sorted(expired_rows, key=lambda r: (r.owner != schema.CSS, r.owner or "", r.expires_on or dt.date.min,
+                                                  r.serial or ""))),
         Table("月間フロー", (("操作", TEXT, 12), ("件数", INT, 10)), flow_rows),
         Table("発注提案", (("項目", TEXT, 34), ("値", INT, 12)), reorder_rows),
         Table("金庫別KPI", (("金庫コード", TEXT, 10), ("金庫名", TEXT, 24), ("利用中", INT, 9), ("当月開始", INT, 9),
@@ -276,7 +346,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
                          ("預り在庫", INT, 9), ("当月発送", INT, 9)), kpi_rows),
     ]
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
-              "金庫別 利用中": [(r[0], r[2]) for r in sorted(kpi_rows, key=lambda r: -r[2])[:20]]}
+              "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
     return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
 
 

@@ -15,7 +15,7 @@ import getpass
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence
 
 from . import schema
 from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
@@ -26,7 +26,7 @@ from .files.xlsxpatch import PatchRefused
 from .journal import Context
 from .load import check_book
 from .models import Ledger
-from .outcome import Outcome, busy, failed, unusable
+from .outcome import Outcome, busy, failed, unusable, where_problems_are
 from .problems import Problem
 from .schema import DispatchState, SendReport
 from .validate import CheckResult, sort_problems
@@ -106,7 +106,17 @@ class Run:
         return self.store
 
 
-Compute = Callable[[CheckResult], BatchResult]
+class Change(Protocol):
+    """What a computing stage returns: the new ledger and the problems it met (a `BatchResult`,
+    an intake's result, …)."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def problems(self) -> tuple[Problem, ...]: ...
+
+
+Compute = Callable[[CheckResult], Change]
 Step = Callable[[str], None]
 
 
@@ -126,22 +136,27 @@ def guarded(work: Callable[[], Outcome]) -> Outcome:
         return failed(f"エラー: {exc}", "ブックには何も書き込んでいません。")
 
 
-def stopped_by(problems: Sequence[Problem], title: str) -> Outcome:
+def stopped_by(problems: Sequence[Problem], title: str, book: Path, warnings: Sequence[Problem] = ()) -> Outcome:
     """A run that input errors stopped before anything was written."""
-    lines = [p.render() for p in problems[:50]]
+    lines = [p.render() for p in [*problems, *warnings][:50]]
     more = f"（ほか {len(problems) - 50} 件）" if len(problems) > 50 else ""
     headline = f"入力エラー {len(problems)} 件{more}のため{title}を中止しました。"
-    return Outcome(lines + [headline + "ブックには何も書き込んでいません。", where_to_look(problems)],
-                   headline=headline, problems=tuple(problems))
+    return Outcome(lines + [headline + "ブックには何も書き込んでいません。", where_to_look([*problems, *warnings], book)],
+                   headline=headline, problems=tuple(problems) + tuple(warnings))
 
 
-def where_to_look(problems: Sequence[Problem]) -> str:
+def where_to_look(problems: Sequence[Problem], book: Path) -> str:
     errors = sum(p.is_error for p in problems)
-    return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
+    where = f"。{where_problems_are(book)}" if problems else ""
+    return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）{where}"
 
 
 def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem], bool], dry_run: bool,
-            describe: Callable[[BatchResult], tuple[str, list[str]]], step: Step = _quiet) -> Outcome:
+            describe: Callable[[Any], tuple[str, list[str]]], step: Step = _quiet,
+            all_or_nothing: bool = False) -> Outcome:
+    """The pipeline of every run that changes the ledger. `blocking` says which input errors stop
+    it before computing; with `all_or_nothing`, any error the computation meets (a wrong line in a
+    list being taken in) stops it too, and nothing is written."""
     store = run.ledger_store
 
     def work() -> Outcome:
@@ -151,9 +166,12 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
             stoppers = [p for p in checked.errors if blocking(p)]
             if stoppers:
                 store.show(checked.problems)
-                return stopped_by(stoppers, title)
+                return stopped_by(stoppers, title, run.book)
             step(f"{title}: 計算")
             result = compute(checked)
+            if all_or_nothing and any(p.is_error for p in result.problems):
+                return stopped_by([p for p in result.problems if p.is_error], title, run.book,
+                                  warnings=[p for p in result.problems if not p.is_error])
             problems = sort_problems(set(checked.problems) | set(result.problems))
             headline, lines = describe(result)
             if dry_run:
@@ -161,7 +179,7 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
                                problems=tuple(problems))
             step(f"{title}: 書き込みと検証")
             saved = store.save(checked, result.ledger, problems, f"{title}: {headline}", run.now)
-            return Outcome(lines + saved + [where_to_look(problems)], headline=headline, problems=tuple(problems))
+            return Outcome(lines + saved + [where_to_look(problems, run.book)], headline=headline, problems=tuple(problems))
 
     return _noted(store, guarded(work))
 
@@ -192,6 +210,14 @@ def _checks_headline(problems: Sequence[Problem]) -> str:
     if not problems:
         return "問題はありません"
     return f"エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）"
+
+
+def run_intake(run: Run, title: str, compute: Compute, describe: Callable[[Any], tuple[str, list[str]]],
+               dry_run: bool = False, step: Step = _quiet) -> Outcome:
+    """Taking in a list someone made (a slip, a form, a card list, a tracking file): the ledger must
+    have no input errors, `compute` reads the list (an unusable file raises UnusableInput: exit 2)
+    and checks every line with its location, and the result is applied all or nothing."""
+    return _change(run, title, compute, lambda p: True, dry_run, describe, step, all_or_nothing=True)
 
 
 def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, step: Step = _quiet) -> Outcome:
@@ -318,7 +344,7 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
             checked = store.read(run.now.date())
         if checked.errors:
             store.show(checked.problems)
-            return stopped_by(checked.errors, "月次処理")
+            return stopped_by(checked.errors, "月次処理", run.book)
         return _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
                           send, step)
 
@@ -332,9 +358,12 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     from .mail import (
         Letter,
         MailError,
+        MailResult,
         SendLog,
         check_settings,
         letter,
+        load_signer,
+        protection_for,
         send_all,
         write_outbox,
     )
@@ -385,13 +414,20 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         return Outcome(lines, headline=headline, problems=checked.problems, table=table({}))
     letters: list[Letter] = []
     missing = []
+    unprotected: dict[str, str] = {}  # banks whose mail cannot be encrypted as 金庫 メール暗号化 asks
     try:
+        signer = load_signer(ledger.settings, ledger.folder)
         for bank in banks:
             attachment = folder / bank_file_name(month, bank)
             if not attachment.exists():
                 missing.append(bank.bank_code)
                 continue
-            letters.append(letter(bank, attachment, month, ledger.settings))
+            try:
+                protection = protection_for(bank, signer, ledger.folder)
+            except MailError as exc:
+                unprotected[bank.bank_code] = str(exc)
+                continue
+            letters.append(letter(bank, attachment, month, ledger.settings, protection))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
@@ -400,26 +436,30 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     if missing:
         failures.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
         lines.append(failures[-1])
+    unmade = [f"  失敗 {bank_code}（メールを作成・送信していません）: {reason}" for bank_code, reason in unprotected.items()]
+    lines += unmade
+    failures += unmade
+    not_made = {bank_code: "失敗（暗号化できません）" for bank_code in unprotected}
     if not send:
         made = {item.bank_code: "作成（未送信）" for item in letters}
         return Outcome(lines + ["（--send を付けると送信します）"], headline=headline or f"{month} メール作成",
-                       problems=checked.problems, failures=tuple(failures), table=table(made))
+                       problems=checked.problems, failures=tuple(failures), table=table({**made, **not_made}))
     log = SendLog.open(folder / "send-log.jsonl")
     try:
         deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
                               lambda: dt.datetime.now().replace(microsecond=0), step)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
-    bad = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
-    sent = sum(d.result == "送信済" for d in deliveries)
-    skipped = sum(d.result.startswith("送信不要") for d in deliveries)
+    bad = [d for d in deliveries if d.result.failed]
+    sent = sum(d.result == MailResult.SENT for d in deliveries)
+    skipped = sum(d.result == MailResult.NOT_NEEDED for d in deliveries)
     headline = f"{month} 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通"
     lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通（送信ログ: {log.path}）")
     refused = [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in bad]
     lines += refused
     failures += refused
     return Outcome(lines, headline=headline, problems=checked.problems, failures=tuple(failures),
-                   table=table({d.bank_code: d.result for d in deliveries}))
+                   table=table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
 
 
 # --- Excel set-up ----------------------------------------------------------------------------------

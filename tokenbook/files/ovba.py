@@ -5,18 +5,25 @@ files (ms-ovba 0.0.1) corrupts modules over about 4 KB, records the wrong code p
 modules and writes random fields. So this module writes the three parts itself:
 
 * MS-OVBA compression (2.4.1): chunks of at most 4096 bytes, greedy longest-match copy tokens;
-* the project streams: `dir` (code page 932 so Japanese source survives), `PROJECT`, `PROJECTwm`,
-  `_VBA_PROJECT` with version 0xFFFF and no performance cache, so Office compiles from source;
+* the project streams: `dir` (code page 932 so Japanese source survives, LCID 0x409 as the
+  specification requires), `PROJECT` (a GUID and the CMG/DPB/GC fields encrypted per 2.4.3: not
+  protected, no password, visible), `PROJECTwm`, `_VBA_PROJECT` with version 0xFFFF and no
+  performance cache, so Office compiles from source;
 * a compound file (CFB version 3, 512-byte sectors) with the mini stream for small streams. A stream
   of exactly 4096 bytes goes to the regular FAT (the cutoff is "less than 4096"), the case another
   writer gets wrong.
 
-Nothing random and no timestamps: the same sources give the same bytes.
+Nothing random and no timestamps: the GUID and the encryption seeds come from the sources' digest,
+so the same sources give the same bytes. tests/test_vba_conformance.py compares the result field by
+field with a project Excel wrote.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import struct
+import uuid
 from dataclasses import dataclass
 
 CODEPAGE = 932
@@ -126,28 +133,70 @@ def decompress(data: bytes) -> bytes:
 
 # --- project streams ------------------------------------------------------------------------------
 
+# VB_Base of the document modules: the Excel type library's Workbook and Worksheet classes, and of a
+# class module: VBA's own class template ([MS-OVBA] 2.3.4.3; the values Excel writes).
+WORKBOOK_BASE = "0{00020819-0000-0000-C000-000000000046}"
+WORKSHEET_BASE = "0{00020820-0000-0000-C000-000000000046}"
+CLASS_BASE = "0{FCFB3D2A-A0FA-1068-A738-08002B3371B5}"
+LCID = 0x0409  # [MS-OVBA] 2.3.4.2.1.4/.5: PROJECTLCID and PROJECTLCIDINVOKE "MUST be 0x00000409"
+_ATTRIBUTE = re.compile(r"^Attribute (VB_\w+) = (.*)$")
+
+
 @dataclass(frozen=True)
 class Module:
-    """One VBA module: `document` modules are ThisWorkbook and the sheets; `klass` a class module."""
+    """One VBA module: `document` modules are ThisWorkbook and the sheets; `klass` a class module.
+
+    `source` is the text of a module as exported (.bas/.cls): an exported class's `VERSION 1.0 CLASS`
+    block is dropped, and its own module attributes (VB_Exposed, VB_Description …) override the
+    defaults Excel writes for a class. `base` is a document module's VB_Base (default: a worksheet).
+    """
 
     name: str
     source: str
     document: bool = False
     klass: bool = False
+    base: str = WORKSHEET_BASE
+
+    def _split(self) -> tuple[dict[str, str], list[str]]:
+        """(module attributes given by the source, the remaining lines)."""
+        lines = self.source.replace("\r\n", "\n").split("\n")
+        if lines and lines[0].startswith("VERSION ") and "BEGIN" in lines[:3]:
+            lines = lines[lines.index("END") + 1:]  # the export file's header, not part of the module
+        given: dict[str, str] = {}
+        body = []
+        for line in lines:
+            match = _ATTRIBUTE.match(line)
+            if match:
+                given[match[1]] = match[2]
+            else:
+                body.append(line)
+        return given, body
+
+    def attributes(self) -> dict[str, str]:
+        """The module attributes, in the order Excel writes them."""
+        given, _ = self._split()
+        result = {"VB_Name": f'"{self.name}"'}
+        if self.document:
+            result |= {"VB_Base": f'"{self.base}"', "VB_GlobalNameSpace": "False", "VB_Creatable": "False",
+                       "VB_PredeclaredId": "True", "VB_Exposed": "True", "VB_TemplateDerived": "False",
+                       "VB_Customizable": "True"}
+        elif self.klass:
+            result |= {"VB_Base": f'"{CLASS_BASE}"', "VB_GlobalNameSpace": "False", "VB_Creatable": "False",
+                       "VB_PredeclaredId": "False", "VB_Exposed": "False", "VB_TemplateDerived": "False",
+                       "VB_Customizable": "False"}
+            result |= {key: value for key, value in given.items() if key != "VB_Name"}
+        return result
+
+    def docstring(self) -> str:
+        """The module's description (MODULEDOCSTRING): VB_Description with its \\r\\n escapes made real, as Excel does."""
+        value = self.attributes().get("VB_Description", '""')
+        return value.strip('"').replace("\\r", "\r").replace("\\n", "\n")
 
     def code(self) -> bytes:
-        attributes = [f'Attribute VB_Name = "{self.name}"']
-        if self.document:
-            attributes += ["Attribute VB_Base = \"0{00020820-0000-0000-C000-000000000046}\"",
-                           "Attribute VB_GlobalNameSpace = False", "Attribute VB_Creatable = False",
-                           "Attribute VB_PredeclaredId = True", "Attribute VB_Exposed = True",
-                           "Attribute VB_TemplateDerived = False", "Attribute VB_Customizable = True"]
-        elif self.klass:
-            attributes += ["Attribute VB_GlobalNameSpace = False", "Attribute VB_Creatable = False",
-                           "Attribute VB_PredeclaredId = False", "Attribute VB_Exposed = False"]
-        body = "\r\n".join(line for line in self.source.replace("\r\n", "\n").split("\n")
-                           if not line.startswith("Attribute VB_"))
-        return ("\r\n".join(attributes) + "\r\n" + body.rstrip("\r\n") + "\r\n").encode(_ENCODING)
+        _, body = self._split()
+        text = "\r\n".join(body).rstrip("\r\n")
+        header = "".join(f"Attribute {key} = {value}\r\n" for key, value in self.attributes().items())
+        return (header + (text + "\r\n" if text else "")).encode(_ENCODING)
 
 
 def _record(record_id: int, payload: bytes) -> bytes:
@@ -159,13 +208,13 @@ def _text_records(record_id: int, unicode_id: int, text: str) -> bytes:
 
 
 def dir_stream(project: str, modules: list[Module]) -> bytes:
-    """The uncompressed `dir` stream: project information, no references, the modules."""
+    """The uncompressed `dir` stream ([MS-OVBA] 2.3.4.2): project information, no references, the modules."""
     info = (
         _record(0x0001, struct.pack("<I", 1))  # SYSKIND: 32-bit Windows (Office reads 64-bit too)
         + _record(0x004A, struct.pack("<I", 0x00000002))  # COMPATVERSION
-        + _record(0x0002, struct.pack("<I", 0x0411))  # LCID Japanese
-        + _record(0x0014, struct.pack("<I", 0x0411))  # LCIDINVOKE
-        + _record(0x0003, struct.pack("<H", CODEPAGE))
+        + _record(0x0002, struct.pack("<I", LCID))
+        + _record(0x0014, struct.pack("<I", LCID))  # LCIDINVOKE
+        + _record(0x0003, struct.pack("<H", CODEPAGE))  # the code page is what carries Japanese
         + _record(0x0004, project.encode(_ENCODING))  # NAME
         + _text_records(0x0005, 0x0040, "")  # DOCSTRING
         + _text_records(0x0006, 0x003D, "")  # HELPFILEPATH
@@ -176,11 +225,11 @@ def dir_stream(project: str, modules: list[Module]) -> bytes:
     )
     body = bytearray(info)
     body += _record(0x000F, struct.pack("<H", len(modules)))  # PROJECTMODULES count
-    body += _record(0x0013, struct.pack("<H", 0xFFFF))  # PROJECTCOOKIE
+    body += _record(0x0013, struct.pack("<H", 0xFFFF))  # PROJECTCOOKIE: "MUST be 0xFFFF on write"
     for module in modules:
         body += _text_records(0x0019, 0x0047, module.name)  # MODULENAME, MODULENAMEUNICODE
         body += _text_records(0x001A, 0x0032, module.name)  # MODULESTREAMNAME
-        body += _text_records(0x001C, 0x0048, "")  # MODULEDOCSTRING
+        body += _text_records(0x001C, 0x0048, module.docstring())  # MODULEDOCSTRING
         body += _record(0x0031, struct.pack("<I", 0))  # MODULEOFFSET: source starts the stream
         body += _record(0x001E, struct.pack("<I", 0))  # MODULEHELPCONTEXT
         body += _record(0x002C, struct.pack("<H", 0xFFFF))  # MODULECOOKIE
@@ -190,8 +239,55 @@ def dir_stream(project: str, modules: list[Module]) -> bytes:
     return bytes(body)
 
 
+# --- [MS-OVBA] 2.4.3 data encryption (the CMG, DPB and GC values of the PROJECT stream) -----------
+
+def encrypt(project_id: str, data: bytes, seed: int, ignored: bytes) -> bytes:
+    """Data Encryption (2.4.3.2) of `data` for the project `project_id` ("{GUID}").
+
+    `seed` and the `ignored` filler are arbitrary by the specification; the caller passes values
+    derived from the sources so that builds stay byte-identical. (Seed & 6) / 2 filler bytes are used.
+    """
+    version, key = 2, sum(project_id.encode("ascii")) & 0xFF
+    out = bytearray([seed, seed ^ version, seed ^ key])
+    plain1, enc1, enc2 = key, seed ^ key, seed ^ version
+    for byte in ignored[:(seed & 6) // 2] + struct.pack("<I", len(data)) + data:
+        encrypted = byte ^ ((enc2 + plain1) & 0xFF)
+        out.append(encrypted)
+        enc2, enc1, plain1 = enc1, encrypted, byte
+    return bytes(out)
+
+
+def project_id(modules: list[Module], project: str) -> str:
+    """The project's GUID (2.3.1.2), named by the sources' digest: a new project per change, the same per build."""
+    return "{" + str(uuid.uuid5(_NAMESPACE, _digest(modules, project).hex())).upper() + "}"
+
+
+_NAMESPACE = uuid.UUID("6f0e4a51-8c1d-4a8e-9d55-7b0c2f1e3a90")  # tokenbook's own namespace for uuid5
+
+
+def _digest(modules: list[Module], project: str) -> bytes:
+    h = hashlib.sha256(project.encode("utf-8"))
+    for module in modules:
+        h.update(b"\0" + module.name.encode("utf-8") + b"\0" + module.code())
+    return h.digest()
+
+
+def _protection(modules: list[Module], project: str, guid: str) -> dict[str, str]:
+    """CMG, DPB, GC: not protected (ProjectProtectionState 0), no password (one 0x00), visible (0xFF)."""
+    values = {"CMG": struct.pack("<I", 0), "DPB": b"\x00", "GC": b"\xff"}
+    digest = _digest(modules, project)
+    result = {}
+    for key, data in values.items():
+        stir = hashlib.sha256(digest + key.encode()).digest()
+        result[key] = encrypt(guid, data, seed=stir[0], ignored=stir[1:4]).hex().upper()
+    return result
+
+
 def project_stream(modules: list[Module], project: str) -> bytes:
-    lines = ['ID="{00000000-0000-0000-0000-000000000000}"']
+    """The PROJECT stream (2.3.1): properties, host extenders, workspace, in the order Excel writes them."""
+    guid = project_id(modules, project)
+    protection = _protection(modules, project, guid)
+    lines = [f'ID="{guid}"']
     for module in modules:
         if module.document:
             lines.append(f"Document={module.name}/&H00000000")
@@ -199,9 +295,10 @@ def project_stream(modules: list[Module], project: str) -> bytes:
             lines.append(f"Class={module.name}")
         else:
             lines.append(f"Module={module.name}")
-    lines += [f'Name="{project}"', 'HelpContextID="0"', 'VersionCompatible32="393222000"',
-              'CMG="0000000000"', 'DPB="0000000000"', 'GC="0000000000"', "", "[Host Extender Info]",
-              "&H00000001={3832D640-CF90-11CF-8E43-00A0C911005A};VBE;&H00000000", "", "[Workspace]"]
+    lines += [f'Name="{project}"', 'HelpContextID="0"', 'VersionCompatible32="393222000"']
+    lines += [f'{key}="{value}"' for key, value in protection.items()]
+    lines += ["", "[Host Extender Info]", "&H00000001={3832D640-CF90-11CF-8E43-00A0C911005A};VBE;&H00000000",
+              "", "[Workspace]"]
     lines += [f"{module.name}=0, 0, 0, 0, C" for module in modules]
     return ("\r\n".join(lines) + "\r\n").encode(_ENCODING)
 
@@ -213,12 +310,19 @@ def projectwm_stream(modules: list[Module]) -> bytes:
     return bytes(out + b"\0\0")
 
 
+def vba_project_stream() -> bytes:
+    """_VBA_PROJECT (2.3.4.1): Reserved1 0x61CC, version 0xFFFF (Office then ignores any performance
+    cache and compiles from source, 3.2.1/1.6), Reserved2 0x00, Reserved3 0x0001 as Excel and vbamc
+    write it; no PerformanceCache follows."""
+    return struct.pack("<HHBH", 0x61CC, 0xFFFF, 0x00, 0x0001)
+
+
 def project_streams(modules: list[Module], project: str = "VBAProject") -> dict[str, bytes]:
     """Stream path -> bytes, for the compound file."""
     streams = {
         "PROJECT": project_stream(modules, project),
         "PROJECTwm": projectwm_stream(modules),
-        "VBA/_VBA_PROJECT": struct.pack("<HHBH", 0x61CC, 0xFFFF, 0x00, 0x0000),
+        "VBA/_VBA_PROJECT": vba_project_stream(),
         "VBA/dir": compress(dir_stream(project, modules)),
     }
     for module in modules:
@@ -262,7 +366,7 @@ def compound_file(streams: dict[str, bytes]) -> bytes:
         for part in path.split("/")[:-1]:
             key = f"{parent}/{part}" if parent else part
             if key not in storages:
-                entries.append(_Entry(part, 1, children=[]))
+                entries.append(_Entry(part, 1, children=[], start=0))  # [MS-CFB] 2.6.3: a storage's start and size are 0
                 storages[key] = len(entries) - 1
                 entries[storages[parent]].children.append(storages[key])
             parent = key

@@ -17,10 +17,10 @@ import datetime as dt
 import posixpath
 import re
 import zipfile
-from xml.etree import ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from .sheetio import column_letter as column_letters

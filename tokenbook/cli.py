@@ -60,10 +60,12 @@ def new_workbook(
 def validate(
     book: BookOption = DEFAULT_BOOK,
     as_json: Annotated[bool, typer.Option("--json", help="問題を JSON で出力します")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="基準日（既定は今日）。期限切れや未来の日付はこの日で判定します")] = None,
 ) -> None:
     """全シートの入力をチェックし、問題を場所付きで表示します（エラーがあれば終了コード 1）。"""
+    day = _date_option(as_of, "--as-of") or dt.date.today()
     try:
-        result = check_book(book, dt.date.today())
+        result = check_book(book, day)
     except UnusableInput as exc:
         _finish(Unusable.because(str(exc)))
     _finish(Checked(problems=result.problems, as_json=as_json))
@@ -174,18 +176,27 @@ def demo(
     banks: Annotated[int, typer.Option(min=1, max=254, help="金庫の数")] = 30,
     tokens: Annotated[int, typer.Option(min=1, max=1_000_000, help="トークンの数")] = 6000,
     seed: Annotated[int, typer.Option(help="乱数の種（同じ種なら同じデータ）")] = 1,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="デモの「今日」（既定は今日）。同じ日・同じ種なら同じ結果")] = None,
 ) -> None:
     """架空の金庫・トークン・申込・1年分の履歴でサンプル台帳を作り、チェックし、週次バッチを回します（メールは送りません）。"""
     from .demo import run_demo
 
+    now = _demo_clock(_date_option(as_of, "--as-of"))
     with _progress() as progress:
         task = progress.add_task("デモ", total=7)
 
         def step(title: str) -> None:
             progress.update(task, advance=1, description=title)
 
-        outcome = run_demo(directory, banks, tokens, seed, dt.datetime.now().replace(microsecond=0), step)
+        outcome = run_demo(directory, banks, tokens, seed, now, step)
     _finish(outcome)
+
+
+def _demo_clock(day: Optional[dt.date]) -> dt.datetime:
+    """The demo's "now": the given day at 10:00 (a fixed time, so a fixed day gives the same files), else now."""
+    if day is None:
+        return dt.datetime.now().replace(microsecond=0)
+    return dt.datetime.combine(day, dt.time(10))
 
 
 def _progress() -> Progress:

@@ -63,11 +63,14 @@ def test_unexpected_exception_is_one_line_and_logged(book_file, tmp_path, capsys
     assert main(["validate", "--book", str(book_file())]) == 1
     out = capsys.readouterr()
     assert "予期しない内部エラー" in out.out and "Traceback" not in out.out + out.err
-    assert "RuntimeError" in (tmp_path / "logs" / "tokenbook.log").read_text(encoding="utf-8")
+    log = (tmp_path / "logs" / "tokenbook.log").read_text(encoding="utf-8")
+    assert "RuntimeError" in log and "in boom" in log
+    assert "佐藤" not in log and "secret" not in log  # an exception's message may quote a cell: never logged
 
 
 def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
-    assert main(["demo", "--dir", str(tmp_path), "--banks", "4", "--tokens", "600"]) == 0
+    as_of = "2026-11-24"  # the demo's "today" (a Tuesday); never the real clock
+    assert main(["demo", "--dir", str(tmp_path), "--banks", "4", "--tokens", "600", "--as-of", as_of]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "tokenbook.xlsm").exists()
     assert "在庫 600 行" in out
@@ -76,7 +79,7 @@ def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
         assert step in out
     from tokenbook.validate import check_book
     import datetime as dt
-    ledger = check_book(tmp_path / "tokenbook.xlsm", dt.date.today()).ledger
+    ledger = check_book(tmp_path / "tokenbook.xlsm", dt.date.fromisoformat(as_of)).ledger
     assert any(d.state == "発送済" and d.batch.startswith("20") and d.dispatch_id.startswith(d.batch)
                for d in ledger.dispatches)
     assert any(t.state == "引当済" for t in ledger.tokens)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -204,12 +203,6 @@ def _progress() -> Progress:
                     transient=True, disable=not console.is_terminal)
 
 
-def _log_file() -> Path:
-    base = Path(os.environ.get("TOKENBOOK_LOG_DIR", Path.home() / ".tokenbook" / "logs"))
-    base.mkdir(parents=True, exist_ok=True)
-    return base / "tokenbook.log"
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the command, turn any unexpected exception into one Japanese line."""
     try:
@@ -234,9 +227,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _log_unexpected(exc: BaseException) -> Path:
-    path = _log_file()
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    from .logs import file_handler
+
+    handler = file_handler("tokenbook.log")
+    path = Path(handler.baseFilename)
     log.addHandler(handler)
     log.error("internal error", exc_info=exc)
     log.removeHandler(handler)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .books.build import build_workbook
+from .books.vba import MacrosMissing
 from .outcome import Checked, Outcome, Unusable
 from .runs import Run, run_allocate, run_cancel, run_confirm, run_month_end, run_setup_excel
 from .files.sheetio import UnusableInput
@@ -209,6 +210,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return int(app(args=argv, prog_name="tokenbook", standalone_mode=False) or 0)
     except typer.Exit as exc:
         return exc.exit_code
+    except MacrosMissing as exc:  # a broken installation: say so, never build a workbook without macros
+        console.print(f"エラー: {exc}", markup=False)
+        return 1
     except SystemExit as exc:  # click's own usage errors
         return int(exc.code or 0)
     except (typer.Abort, KeyboardInterrupt):

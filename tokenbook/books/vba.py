@@ -52,8 +52,11 @@ def xlwings_module() -> str:
     """The source of the standalone VBA module shipped inside the installed xlwings package."""
     spec = importlib.util.find_spec("xlwings")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("xlwings がインストールされていません")
-    return (Path(spec.submodule_search_locations[0]) / "xlwings.bas").read_text(encoding="utf-8")
+        raise MacrosMissing("xlwings がインストールされていません（tokenbook の依存パッケージです）。tokenbook をインストールし直してください")
+    source = Path(spec.submodule_search_locations[0]) / "xlwings.bas"
+    if not source.exists():
+        raise MacrosMissing(f"xlwings の VBA モジュールがありません: {source}。xlwings をインストールし直してください")
+    return source.read_text(encoding="utf-8")
 
 
 def installed_xlwings() -> str:

@@ -246,3 +246,34 @@ def server(certificate, monkeypatch):
     yield start
     for controller in started:
         controller.stop()
+def workbook_dump(path: Path) -> dict[str, Any]:
+    """What a workbook holds, however the writer serialised it (a new xlsxwriter may order or format
+    its XML otherwise): the package's part names; per sheet its cells (value and number format),
+    widths, frozen pane, autofilter, dropdowns and print titles; the defined names; the buttons
+    (caption and macro) and the VBA modules' sources as olevba reads them."""
+    import re
+    import zipfile
+    from xml.etree import ElementTree
+
+    import openpyxl
+
+    with zipfile.ZipFile(path) as archive:
+        parts = sorted(archive.namelist())
+        drawings = [archive.read(n).decode("utf-8") for n in parts if n.endswith(".vml")]
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    names = sorted((e.get("name"), e.get("localSheetId") or "", e.get("hidden") or "", e.text or "")
+                   for e in workbook.iter() if e.tag.endswith("}definedName"))
+    wb = openpyxl.load_workbook(path, keep_vba=True)
+    sheets = {}
+    for ws in wb.worksheets:
+        sheets[ws.title] = {
+            "cells": [[(c.value, c.number_format) for c in row] for row in ws.iter_rows()],
+            "widths": {k: d.width for k, d in sorted(ws.column_dimensions.items())},
+            "freeze": ws.freeze_panes, "filter": ws.auto_filter.ref, "titles": ws.print_title_rows,
+            "dropdowns": sorted((str(dv.sqref), dv.type, dv.formula1) for dv in ws.data_validations.dataValidation),
+        }
+    buttons = [re.findall(r"<font[^>]*>([^<]*)</font>.*?<x:FmlaMacro>([^<]*)</x:FmlaMacro>", vml, re.S)
+               for vml in drawings]
+    return {"parts": parts, "sheets": sheets, "names": names,
+            "buttons": buttons, "vba": vba_modules(path) if "xl/vbaProject.bin" in parts else {}}
+

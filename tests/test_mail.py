@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from conftest import BANK, default_sheets
-from tokenbook import schema
 from tokenbook.books.build import build_workbook
 from tokenbook.models import setting_rows
 from tokenbook.cli import main
@@ -100,14 +99,18 @@ def test_a_partly_refused_message_is_resent_only_to_who_refused_it(server, tmp_p
 
 
 def test_a_changed_report_is_sent_again(server, tmp_path):
+    from tokenbook.runs import Run, run_month_end
+
     mailbox, port = server("starttls")
-    book = book_with(tmp_path, port)
-    assert month_end(book, tmp_path / "out", "--send") == 0
-    import time
-    time.sleep(1.1)  # the reports made again below carry another 作成日時: that alone is no change
+    out = tmp_path / "out"
+    first = dt.datetime(2026, 11, 2, 9, 0)  # the clock of each run, given: no waiting for the real one
+    assert run_month_end(Run(book_with(tmp_path, port), first, "test"), MONTH, out, send=True).exit_code == 0
+    unchanged = next((out / MONTH).glob(f"{MONTH}_1111_*.xlsx"))
+    made_first = unchanged.read_bytes()
     changed = [*BANKS[:2], {**BANKS[2], "金庫名": "さんの信用金庫（新）"}]
-    book = book_with(tmp_path, port, banks=changed)
-    assert month_end(book, tmp_path / "out", "--send") == 0
+    again = Run(book_with(tmp_path, port, banks=changed), first + dt.timedelta(hours=1), "test")
+    assert run_month_end(again, MONTH, out, send=True).exit_code == 0
+    assert unchanged.read_bytes() != made_first  # made again with another 作成日時: that alone is no change
     assert [r for _, r, _ in mailbox.messages[3:]] == [["report@san.example"]]
 
 

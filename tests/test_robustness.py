@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BANK, IN_USE, POSTAL_REQUEST, STOCK, TODAY, default_sheets
+from conftest import BANK, IN_USE, POSTAL_REQUEST, STOCK, TODAY
 from tokenbook import schema
-from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.files.xlsxpatch import SheetEdit, patch_package
 from tokenbook.load import check_book

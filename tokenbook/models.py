@@ -153,8 +153,9 @@ def _whole_number(value: Any) -> int:
 
 
 def _weekday(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 7:
-        return value
+    """A weekday as a clerk writes it (月, 月曜, 月曜日); a number is not a weekday."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("bad_setting", "曜日は 月 火 水 木 金 土 日 のいずれかです")
     text = nz.clean_text(value).removesuffix("曜日").removesuffix("曜")
     if text not in schema.WEEKDAYS:
         raise PydanticCustomError("bad_setting", "曜日は 月 火 水 木 金 土 日 のいずれかです")

@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -223,8 +224,16 @@ class BookLock:
             pass
 
     def unchanged(self) -> bool:
-        now = self.path.stat()
-        return self.stat is not None and (now.st_mtime_ns, now.st_size) == (self.stat.st_mtime_ns, self.stat.st_size)
+        """The book is the file this run read: same inode, size, modification and change time.
+
+        The change time (ctime) is set by the kernel on every write or rename and cannot be set back,
+        so it catches a program that restores the modification time; a digest would cost a second
+        read of a large book for nothing more."""
+        return self.stat is not None and _identity(self.path.stat()) == _identity(self.stat)
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def _temporary(path: Path) -> Path:
@@ -337,8 +346,7 @@ def apply_edits(lock: BookLock, edits: dict[str, SheetEdit], check: Callable[[Pa
 
 def verify(path: Path, expected: Ledger) -> None:
     """Re-read a written workbook: every part intact, every ledger row as expected."""
-    with zipfile.ZipFile(path) as archive:
-        broken = archive.testzip()
+    broken = _broken_part(path)
     if broken is not None:
         raise WriteFailed(f"書き込んだブックの {broken} が壊れています。元のブックはそのままです")
     with gc_paused():
@@ -350,6 +358,19 @@ def verify(path: Path, expected: Ledger) -> None:
             raise WriteFailed(f"書き込んだブックを読み直すと「{sheet}」{row}行目が一致しません。元のブックはそのままです")
     if actual.settings != expected.settings:
         raise WriteFailed("書き込んだブックの設定が一致しません。元のブックはそのままです")
+
+
+def _broken_part(path: Path) -> str | None:
+    """The first member that does not decompress to its CRC (`ZipFile.testzip` lets zlib errors escape)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            try:
+                with archive.open(info) as member:
+                    while member.read(1 << 20):
+                        pass
+            except (zipfile.BadZipFile, zlib.error, EOFError):
+                return info.filename
+    return None
 
 
 def _backup(path: Path, now: dt.datetime, keep: int) -> Path:

@@ -220,6 +220,47 @@ def demo(
     _finish(outcome)
 
 
+# --- issue 10: stock intake, request forms, parcels, tracking, disposal ------------------------------
+
+def _owner_option(value: str) -> str:
+    from .normalize import Invalid, owner
+
+    try:
+        return owner(value)
+    except Invalid:
+        _finish(unusable(f"--owner は CSS か4桁の金庫コードです: {value!r}"))
+    raise AssertionError("unreachable")
+
+
+@command(short="入庫取込: SSC の納品リストを在庫に取り込みます（預り在庫・金庫所有も）", epilog=DATE_FORMS)
+def receive(
+    slip: Annotated[Path, typer.Argument(metavar="納品リスト", help="CSV（UTF-8 / Shift_JIS）かブック。見出し シリアル番号・ロット番号・納品日")],
+    book: BookOption = DEFAULT_BOOK,
+    owner: Annotated[str, typer.Option("--owner", metavar="所有者", help="CSS（既定）か金庫コード（金庫の購入分・預り在庫の引き継ぎ）")] = "CSS",
+    count: Annotated[Optional[int], typer.Option("--count", min=0, metavar="本数", help="伝票に書かれた合計本数（リストと違えばエラー）")] = None,
+    received_on: Annotated[Optional[str], typer.Option("--received-on", metavar="日付", help="入庫日（既定は今日）")] = None,
+) -> None:
+    """入庫取込: 納品リストのシリアル番号（範囲 TK2600000001-TK2600000500 も可）を在庫に追加し、入庫として履歴に記録します。
+    1行でも誤りがあれば何も書き込みません。"""
+    from .runs import run_receive
+
+    chosen = _owner_option(owner)
+    day = _date_option(received_on, "--received-on")
+    _finish(_with_progress(lambda step: run_receive(Run.here(book), slip, chosen, count, day, step)))
+
+
+@command(short="追跡番号取込: 運送会社の発行済データから発送の追跡番号を記録します")
+def tracking(
+    export: Annotated[Path, typer.Argument(metavar="ファイル", help="B2クラウドの発行済データ、ゆうプリRの発送履歴など（見出し行付き）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """追跡番号取込: 運送会社のシステムが書き出したファイルを発送番号で照合し、「発送」の追跡番号を埋めます。
+    知らない発送番号・重複・既に別の番号がある発送はエラーとして示し、何も書き込みません。"""
+    from .runs import run_tracking
+
+    _finish(_with_progress(lambda step: run_tracking(Run.here(book), export, step)))
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)

@@ -145,6 +145,9 @@ def stopped_by(problems: Sequence[Problem], title: str, book: Path, warnings: Se
 
 def where_to_look(problems: Sequence[Problem], book: Path) -> str:
     errors = sum(p.is_error for p in problems)
+    if problems and all("." in p.sheet for p in problems):  # all in a file being taken in (issue 10)
+        return (f"取り込むファイルの問題: エラー {errors} 件、警告 {len(problems) - errors} 件。場所は上の各行"
+                "（ファイル名:行、ブックはファイル名!シート!セル）です。ファイルを直してもう一度取り込んでください。")
     where = f"。{where_problems_are(book)}" if problems else ""
     return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）{where}"
 
@@ -316,11 +319,14 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
         step("入力チェック")
         with store.hold():
             checked = store.read(run.now.date())
-        if checked.errors:
-            store.show(checked.problems)
-            return stopped_by(checked.errors, "月次処理", run.book)
-        return _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
-                          send, step)
+            if checked.errors:
+                store.show(checked.problems)
+                return stopped_by(checked.errors, "月次処理", run.book)
+            checked, recorded = journal_hand_edits(store, checked, run, "月次処理")  # issue 10
+        outcome = _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
+                             send, step)
+        outcome.lines[:0] = recorded
+        return outcome
 
     return guarded(work)
 
@@ -473,3 +479,42 @@ def _sheet_names(path: Path) -> list[str]:
     import python_calamine
 
     return list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)
+
+
+# --- issue 10: the service's edges (stock intake, request forms, parcels, tracking, disposal) ------
+
+def run_receive(run: Run, slip: Path, owner: str = schema.CSS, count: int | None = None,
+                received_on: dt.date | None = None, step: Step = _quiet) -> Outcome:
+    """入庫取込: SSC's delivery slip (or a bank's own stock, or a custody take-over) into 在庫."""
+    from .files.lists import read_list
+    from .receive import HEADERS, describe, receive
+
+    def compute(checked: CheckResult) -> Change:
+        return receive(checked, read_list(slip, HEADERS), run.context, owner, count, received_on)
+
+    return run_intake(run, "入庫取込", compute, describe, step=step)
+
+
+def journal_hand_edits(store: LedgerStore, checked: CheckResult, run: Run, title: str) -> tuple[CheckResult, list[str]]:
+    """What a clerk typed into 在庫 by hand (new stock, a changed 状態) journalled before a run that
+    only reads — the month-end — replays the journal, written through the same store as every
+    other run. Nothing is written when there is nothing to record. Returns the ledger the run
+    goes on with and what to tell."""
+    from .changes import Changes
+
+    work = Changes(checked.ledger, run.context)
+    if not work.record_hand_edits():
+        return checked, []
+    new = CheckResult(work.ledger(), checked.problems)
+    told = f"手作業の変更・追加を履歴に記録: {work.hand_edits}件"
+    saved = store.save(checked, new.ledger, checked.problems, f"{title}: {told}", run.now)
+    return new, [told, *saved]
+
+
+def run_tracking(run: Run, export: Path, step: Step = _quiet) -> Outcome:
+    """追跡番号取込: the carrier's export into 発送.追跡番号, by parcel number."""
+    from .files.lists import read_list
+    from .tracking import describe, take_tracking
+
+    return run_intake(run, "追跡番号取込", lambda checked: take_tracking(checked, read_list(export), run.context),
+                      describe, step=step)

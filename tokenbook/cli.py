@@ -261,6 +261,18 @@ def tracking(
     _finish(_with_progress(lambda step: run_tracking(Run.here(book), export, step)))
 
 
+@command(short="発送書類作成: バッチのピッキングリスト・送付状・送り状データを作ります")
+def parcels(
+    batch: Annotated[str, typer.Option("--batch", metavar="バッチ番号", help="バッチ番号（例 2026-W48）")],
+    book: BookOption = DEFAULT_BOOK,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="フォルダ", help="出力先（既定はブックの隣の parcels/バッチ番号）")] = None,
+) -> None:
+    """発送書類作成: 梱包順のピッキングリストと発送1個口ごとの送付状（印刷用ブック）、送り状の取込データ（設定「送り状形式」の CSV、Shift_JIS）を作ります。"""
+    from .runs import run_parcels
+
+    _finish(_with_progress(lambda step: run_parcels(Run.here(book), batch, out, step)))
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)

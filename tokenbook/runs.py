@@ -518,3 +518,42 @@ def run_tracking(run: Run, export: Path, step: Step = _quiet) -> Outcome:
 
     return run_intake(run, "追跡番号取込", lambda checked: take_tracking(checked, read_list(export), run.context),
                       describe, step=step)
+
+
+def run_parcels(run: Run, batch_id: str, out: Path | None = None, step: Step = _quiet) -> Outcome:
+    """発送書類作成: the batch's print set (picking list, cover letters) and the carrier file, in
+    `out` (default `parcels/{batch}` beside the book). Writes the documents only when every label
+    can be made; the ledger only to journal hand edits."""
+    from .books.carrier import carrier_rows, write_carrier_file
+    from .books.parcelbook import write_parcel_book
+    from .parcels import parcels_of
+
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            step("発送書類: 読み込みと入力チェック")
+            checked = store.read(run.now.date())
+            if checked.errors:
+                store.show(checked.problems)
+                return stopped_by(checked.errors, "発送書類作成", run.book)
+            checked, recorded = journal_hand_edits(store, checked, run, "発送書類作成")
+        batch = parcels_of(checked.ledger, batch_id)
+        preset, rows, label_problems = carrier_rows(batch.parcels, checked.ledger.settings)
+        problems = sort_problems([*batch.problems, *label_problems])
+        if any(p.is_error for p in problems):
+            store.show([*checked.problems, *problems])
+            outcome = stopped_by([p for p in problems if p.is_error], "発送書類作成", run.book)
+            outcome.lines[-2] = outcome.lines[-2].replace("ブックには何も書き込んでいません。", "発送書類は作っていません。")
+            return outcome
+        folder = out or run.book.parent / "parcels" / batch.batch_id
+        folder.mkdir(parents=True, exist_ok=True)
+        step("発送書類: 書き出し")
+        documents = write_parcel_book(batch, checked.ledger.settings, folder, run.now)
+        labels = write_carrier_file(folder / f"{batch.batch_id}_送り状_{preset.file_suffix}.csv", preset, rows)
+        tokens = sum(len(p.items) for p in batch.parcels)
+        headline = f"{batch.batch_id} 発送書類 {len(batch.parcels)}個口（{tokens}本）"
+        return Outcome([*recorded, headline, f"ピッキングリスト・送付状: {documents}",
+                        f"送り状データ（{preset.name}）: {labels}"], headline=headline, problems=checked.problems)
+
+    return guarded(work)

@@ -273,6 +273,30 @@ def parcels(
     _finish(_with_progress(lambda step: run_parcels(Run.here(book), batch, out, step)))
 
 
+ListArgument = Annotated[Path, typer.Argument(metavar="リスト", help="見出し「シリアル番号」（と任意の「備考」）の CSV かブック")]
+OnOption = Annotated[Optional[str], typer.Option("--on", metavar="日付", help="発効日（既定は今日）")]
+
+
+@command(short="廃棄: 停止したトークン・期限切れの在庫を廃棄します", epilog=DATE_FORMS)
+def dispose(listed: ListArgument, book: BookOption = DEFAULT_BOOK, on: OnOption = None) -> None:
+    """廃棄: リストのトークン（停止、または使用期限切れの在庫）を廃棄にし、1本ずつ履歴に記録します。"""
+    from .runs import run_dispose
+    from .schema import Operation
+
+    day = _date_option(on, "--on")
+    _finish(_with_progress(lambda step: run_dispose(Run.here(book), listed, Operation.DISPOSE, day, step)))
+
+
+@command("return-to-ssc", short="故障返品: 故障したトークンを SSC へ返品します", epilog=DATE_FORMS)
+def return_to_ssc(listed: ListArgument, book: BookOption = DEFAULT_BOOK, on: OnOption = None) -> None:
+    """故障返品: リストのトークン（停止理由 故障、または在庫で見つかった故障品）を SSC へ返品したものとして廃棄にし、返品として履歴に記録します。"""
+    from .runs import run_dispose
+    from .schema import Operation
+
+    day = _date_option(on, "--on")
+    _finish(_with_progress(lambda step: run_dispose(Run.here(book), listed, Operation.RETURN, day, step)))
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)

@@ -557,3 +557,13 @@ def run_parcels(run: Run, batch_id: str, out: Path | None = None, step: Step = _
                         f"送り状データ（{preset.name}）: {labels}"], headline=headline, problems=checked.problems)
 
     return guarded(work)
+
+
+def run_dispose(run: Run, listed: Path, operation: str, on: dt.date | None = None, step: Step = _quiet) -> Outcome:
+    """廃棄 / 返品 (a faulty token back to SSC) of the listed serials, each one journal entry."""
+    from .disposal import HEADERS, describe, dispose
+    from .files.lists import read_list
+
+    title = "廃棄" if operation == schema.Operation.DISPOSE else "故障返品"
+    return run_intake(run, title, lambda checked: dispose(checked, read_list(listed, HEADERS), run.context, operation, on),
+                      describe, step=step)

@@ -297,6 +297,35 @@ def return_to_ssc(listed: ListArgument, book: BookOption = DEFAULT_BOOK, on: OnO
     _finish(_with_progress(lambda step: run_dispose(Run.here(book), listed, Operation.RETURN, day, step)))
 
 
+@command("request-form", short="申込書作成: 金庫に送る申込書（Excel）を作ります")
+def request_form(
+    bank: Annotated[str, typer.Option("--bank", metavar="金庫コード", help="申込書を作る金庫の金庫コード")],
+    book: BookOption = DEFAULT_BOOK,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="フォルダ", help="出力先（既定はブックの隣の forms）")] = None,
+) -> None:
+    """申込書作成: 1金庫用の申込書ブック（店番一覧・選択肢・記入チェック・記入方法つき、ほかの金庫のデータなし）を作ります。"""
+    from .normalize import Invalid, bank_code
+    from .runs import run_request_form
+
+    try:
+        code = bank_code(bank)
+    except Invalid:
+        _finish(unusable(f"--bank は4桁の金庫コードです: {bank!r}"))
+    _finish(run_request_form(Run.here(book), code, out))
+
+
+@command(short="申込書取込: 金庫から戻った申込書を「申込」に取り込みます")
+def intake(
+    files: Annotated[list[Path], typer.Argument(metavar="申込書", help="金庫から戻った申込書（.xlsx、いくつでも）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """申込書取込: 申込書の各行を「申込」と同じ規則でチェックし、依頼番号を付けて取り込みます。
+    取込済みの行は二重に取り込まず、1行でも誤りがあれば何も書き込みません。"""
+    from .runs import run_take_forms
+
+    _finish(_with_progress(lambda step: run_take_forms(Run.here(book), files, step)))
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)

@@ -567,3 +567,36 @@ def run_dispose(run: Run, listed: Path, operation: str, on: dt.date | None = Non
     title = "廃棄" if operation == schema.Operation.DISPOSE else "故障返品"
     return run_intake(run, title, lambda checked: dispose(checked, read_list(listed, HEADERS), run.context, operation, on),
                       describe, step=step)
+
+
+def run_request_form(run: Run, bank_code: str, out: Path | None = None) -> Outcome:
+    """申込書作成: the request-form workbook for one bank (its branches only), in `out` (default
+    `forms/` beside the book). Reads the ledger; writes only the form."""
+    from .books.formbook import form_file_name, write_request_form
+    from .forms import bank_of, branches_of, form_number
+
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        bank = bank_of(checked.ledger, bank_code)
+        if bank is None:
+            return failed(f"エラー: 金庫コード {bank_code} は「{schema.BANKS}」シートにありません", "申込書は作っていません。")
+        folder = out or run.book.parent / "forms"
+        folder.mkdir(parents=True, exist_ok=True)
+        number = form_number(bank.bank_code, run.now)
+        path = write_request_form(folder / form_file_name(bank), bank, number, branches_of(checked.ledger, bank.bank_code),
+                                  run.now)
+        headline = f"申込書 {bank.bank_code} {bank.name}（申込書番号 {number}）"
+        return Outcome([headline, f"申込書を作成しました: {path}"], headline=headline)
+
+    return guarded(work)
+
+
+def run_take_forms(run: Run, files: Sequence[Path], step: Step = _quiet) -> Outcome:
+    """申込書取込: returned forms into 申込, all or nothing."""
+    from .forms import describe, read_form, take_forms
+
+    return run_intake(run, "申込書取込", lambda checked: take_forms(checked, [read_form(f) for f in files], run.context),
+                      describe, step=step)

@@ -1,6 +1,6 @@
 """The parcels of a batch (発送書類, issue 10): what the clerk who packs on ★ needs, as values.
 
-`parcels_of` groups a batch's 発送 rows by 発送番号 into parcels in packing order (bank, parcel),
+`parcels_of` groups a batch's planned 発送 rows (or, once all have shipped, its shipped ones) by 発送番号 into parcels in packing order (bank, parcel),
 each with its destination (the request's address, or the bank's for 金庫郵送), its tokens (serial,
 lot, 使用期限), whether an IB card goes with it, and where each destination field stands in the
 ledger, so a problem found while writing a label points at the cell to correct. The documents
@@ -84,7 +84,9 @@ def parcels_of(ledger: Ledger, batch_id: str) -> Batch:
     dates = batch_by_id(batch_id, ledger.settings, Calendar.of(h.day for h in ledger.holidays))
     if dates is None:
         raise BatchError(f"バッチ番号は 2026-W48 の形で指定してください: {batch_id!r}")
-    rows = [d for d in ledger.dispatches if d.batch == dates.batch_id and d.state != DispatchState.CANCELLED]
+    live = [d for d in ledger.dispatches if d.batch == dates.batch_id and d.state != DispatchState.CANCELLED]
+    # what is still to be packed; once all of it has shipped, the shipped parcels again (a reprint)
+    rows = [d for d in live if d.state == DispatchState.PLANNED] or live
     if not rows:
         raise BatchError(f"バッチ {dates.batch_id} の発送がありません（週次割当の後に作ります）")
     banks = {b.bank_code: b for b in ledger.banks if b.bank_code}

@@ -61,8 +61,10 @@ def form_file_name(bank: Bank) -> str:
     return f"{bank.bank_code}_申込書.xlsx"
 
 
-def write_request_form(path: Path, bank: Bank, number: str, branches: Sequence[str], created: dt.datetime) -> Path:
-    """The form for `bank`, written beside `path` and moved into place."""
+def write_request_form(path: Path, bank: Bank, number: str, branches: Sequence[str], created: dt.datetime,
+                       filled: Sequence[dict[str, Any]] = ()) -> Path:
+    """The form for `bank`, written beside `path` and moved into place; `filled` rows (header ->
+    value) stand for what a bank typed (the demo's banks)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_numbers": False,
                                           "strings_to_urls": False, "default_date_format": "yyyy/mm/dd"})
@@ -79,7 +81,7 @@ def write_request_form(path: Path, bank: Bank, number: str, branches: Sequence[s
             "title": book.add_format({**base, "bold": True, "font_size": 14, "font_color": "#1F4E78"}),
             "wrap": book.add_format({**base, "text_wrap": True, "valign": "top"}),
         }
-        _form_sheet(book, fmt)
+        _form_sheet(book, fmt, filled)
         _instructions(book, fmt, bank)
         branch_sheet = book.add_worksheet("店番一覧")
         branch_sheet.write_string(0, 0, "店番", fmt["header"])
@@ -105,8 +107,15 @@ def _letter(index: int) -> str:
     return column_letter(index)
 
 
-def _form_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any]) -> None:
+def _form_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], filled: Sequence[dict[str, Any]] = ()) -> None:
     ws = book.add_worksheet(schema.REQUESTS)
+    for row, record in enumerate(filled, start=1):
+        for index, column in enumerate(FORM_COLUMNS):
+            value = record.get(column.header)
+            if isinstance(value, dt.date):
+                ws.write_datetime(row, index, dt.datetime.combine(value, dt.time()), fmt["date"])
+            elif value not in (None, ""):
+                ws.write_string(row, index, str(value), fmt["text"])
     ws.set_row(0, 30)
     col = {c.header: _letter(i) for i, c in enumerate(FORM_COLUMNS)}
     for index, column in enumerate(FORM_COLUMNS):

@@ -259,7 +259,8 @@ def _token(rng: random.Random, n: int, delivered: dt.date, bank: _Bank, custody:
         state = "在庫"
     owner = bank.code if (state == "金庫保管" or (bank.code in custody and roll > 0.9)) else schema.CSS
     token: dict[str, Any] = {"serial": f"TK{delivered:%y}{n:08d}", "owner": owner, "state": state,
-                             "delivered_on": delivered, "expires_on": expires, "received_on": received}
+                             "delivered_on": delivered, "expires_on": expires, "received_on": received,
+                             "lot": f"L{delivered:%y%m%d}"}  # issue 10: SSC's lot is its delivery
     if state == "在庫" and owner != schema.CSS:
         token["note"] = "預り在庫"
     if state != "在庫":

@@ -148,6 +148,7 @@ def _form_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], filled: Sequence
     for row in range(1, ROWS + 1):
         ws.write_formula(row, check, _check_formula(col, row + 1), fmt["check"], "")
     last = _letter(check)
+    ws.conditional_format(1, check, ROWS, check, {"type": "cell", "criteria": "==", "value": '"OK"', "format": fmt["ok"]})
     ws.conditional_format(1, 0, ROWS, check, {"type": "formula", "criteria": f'=AND(${last}2<>"",${last}2<>"OK")',
                                               "format": fmt["bad"]})
     ws.freeze_panes(1, 0)
@@ -184,9 +185,10 @@ def _check_formula(col: dict[str, str], n: int) -> str:
 
 def _instructions(book: xlsxwriter.Workbook, fmt: dict[str, Any], bank: Bank) -> None:
     ws = book.add_worksheet("記入方法")
-    ws.set_column(0, 0, 110, fmt["wrap"])
-    ws.write_string(0, 0, f"{bank.name}（金庫コード {bank.bank_code}）　{INSTRUCTIONS[0]}", fmt["title"])
-    for row, line in enumerate(INSTRUCTIONS[1:], start=1):
+    ws.set_column(0, 0, 100, fmt["wrap"])
+    ws.write_string(0, 0, INSTRUCTIONS[0], fmt["title"])
+    ws.write_string(1, 0, f"{bank.name}（金庫コード {bank.bank_code}）様 専用", fmt["wrap"])
+    for row, line in enumerate(INSTRUCTIONS[1:], start=2):
         ws.write_string(row, 0, line, fmt["wrap"])
     ws.set_portrait()
     ws.set_paper(9)

@@ -98,6 +98,13 @@ def test_wrong_lines_stop_the_intake_and_change_nothing(book_file, tmp_path, lin
     assert "何も書き込んでいません" in "\n".join(outcome.lines)
 
 
+def test_a_receipt_date_in_the_future_is_refused(book_file, tmp_path):
+    book = book_file()
+    outcome = run_receive(Run(book, NOW, "test"), slip_csv(tmp_path, ["TK2600000001,L1,2026/11/20"]),
+                          received_on=TODAY + dt.timedelta(days=1))
+    assert outcome.exit_code == 1 and [p.code for p in outcome.problems if p.is_error] == ["received-in-future"]
+
+
 def test_the_line_renders_as_file_and_line(book_file, tmp_path):
     book = book_file()
     outcome = run_receive(Run(book, NOW, "test"), slip_csv(tmp_path, ["TK2600000001,L1,2026/11/20",

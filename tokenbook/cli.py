@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .books.build import build_workbook
-from .outcome import Checked, Outcome, unusable
+from .outcome import Checked, Outcome, internal_error, unusable
 from .runs import (
     Run,
     run_allocate,
@@ -106,6 +106,8 @@ def _date_option(value: Optional[str], name: str) -> Optional[dt.date]:
     try:
         day = date(value)
     except Invalid as exc:
+        if exc.code == "date-out-of-range":
+            _finish(unusable(f"{name} は {FIRST_YEAR}年から{LAST_YEAR}年までの日付です: {value!r}"))
         reason = exc.params.get("reason") or DATE_FORMS
         _finish(unusable(f"{name} を日付として読めません: {value!r}。{reason}"))
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
@@ -357,10 +359,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             errors.print(line, markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except Exception as exc:  # anything unexpected
-        where = _log_unexpected(exc)
-        console.print(f"エラー: 予期しない内部エラーが起きました（{type(exc).__name__}）。詳細はログを見てください: {where}",
-                      markup=False)
-        return 1
+        outcome = internal_error(exc, f"詳細はログを見てください: {_log_unexpected(exc)}")
+        outcome.render(console)
+        return outcome.exit_code
 
 
 def _log_unexpected(exc: BaseException) -> Path:

@@ -83,6 +83,8 @@ def receive(checked: CheckResult, slip: ListFile, ctx: Context, owner: str = sch
     work = Changes(ledger, ctx)
     work.record_hand_edits()
     problems: list[Problem] = []
+    if day > ctx.now.date():
+        problems.append(slip.whole("received-in-future", f"{day:%Y/%m/%d}", received_on=f"{day:%Y/%m/%d}"))
     if owner != schema.CSS and owner not in {b.bank_code for b in ledger.banks}:
         problems.append(slip.whole("unknown-owner", owner, owner=owner))
     pattern = ledger.settings.serial_regex

@@ -13,7 +13,9 @@ import openpyxl
 import pytest
 
 from conftest import BANK
+from tokenbook import schema
 from tokenbook.books.carrier import B2_COLUMNS, YUPRI_COLUMNS
+from tokenbook.files.sheetio import column_letter
 from tokenbook.cli import main
 from tokenbook.load import check_book
 from tokenbook.models import setting_rows
@@ -49,6 +51,7 @@ CORPORATE = request(1, 顧客番号="0000456", 顧客名="株式会社青葉商�
 TO_BANK = request(2, 店番="002", 申込区分="金庫補充", 発送方法="金庫郵送")
 PERSONAL = request(3, 顧客番号="0000789", 顧客名="佐藤 翔太", 顧客区分="個人", 送付先郵便番号="060-0001",
                    送付先住所="北海道札幌市中央区北一条西1-1", 送付先氏名="佐藤 翔太", 送付先電話="011-222-3333")
+PHONE = column_letter([c.header for c in schema.BANK_COLUMNS].index("電話番号"))  # 金庫's 電話番号 column
 BANK_WITH_PHONE = {**BANK, "電話番号": "03-5555-6666", "宛先": "事務部 トークン担当"}
 
 
@@ -150,7 +153,7 @@ def test_the_b2_cloud_preset_writes_its_97_items_with_a_header(allocated, tmp_pa
       "settings": settings(送り状形式="B2クラウド")}, {("発送", "J2", "parcel-too-long")}),  # B2: 16 全角
     ({"settings": settings(発送元住所="")}, {("設定", None, "parcel-sender-missing")}),
     ({"settings": settings(送り状形式="B2クラウド", B2請求先顧客コード="")}, {("設定", None, "parcel-sender-missing")}),
-    ({"banks": [BANK], "requests": [TO_BANK]}, {("金庫", "K2", "parcel-address-missing")}),  # no phone for the bank
+    ({"banks": [BANK], "requests": [TO_BANK]}, {("金庫", f"{PHONE}2", "parcel-address-missing")}),  # no phone for the bank
 ])
 def test_a_label_that_cannot_be_printed_stops_the_documents(allocated, tmp_path, changes, expected):
     book = allocated(**changes)

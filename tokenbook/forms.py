@@ -66,7 +66,7 @@ def form_number(bank_code: str, created: dt.datetime) -> str:
     """`1001-20261124-3F2A9C`: the bank, the day, and a digest of both with the time (unique per form).
 
     >>> form_number("1001", dt.datetime(2026, 11, 24, 9, 30))
-    '1001-20261124-D0C4A5'
+    '1001-20261124-DB78CA'
     """
     digest = hashlib.sha256(f"{bank_code}|{created.isoformat()}".encode()).hexdigest()[:6].upper()
     return f"{bank_code}-{created:%Y%m%d}-{digest}"

@@ -330,6 +330,9 @@ def _xlwings_vba() -> Path:
     return source
 
 
+EXTRA = len(schema.TOKEN_COLUMNS) + 1  # the column after tokenbook's own
+
+
 @pytest.fixture
 def clerks_book(tmp_path) -> Path:
     with zipfile.ZipFile(_xlwings_vba()) as archive:
@@ -341,9 +344,9 @@ def clerks_book(tmp_path) -> Path:
 
     def clerk(wb):
         ws = wb["在庫"]
-        ws["O1"] = "担当メモ"  # an extra column with values
+        ws.cell(1, EXTRA, "担当メモ")  # an extra column with values
         for row in range(2, 40):
-            ws.cell(row, 15, f"棚{row}")
+            ws.cell(row, EXTRA, f"棚{row}")
         ws["A2"].fill = openpyxl.styles.PatternFill("solid", fgColor="FFFF00")  # a highlighted cell
         ws.column_dimensions["J"].width = 33
         notes = wb.create_sheet("メモ")  # an extra sheet
@@ -381,7 +384,7 @@ def test_twenty_headless_batches_keep_everything_a_clerk_built(clerks_book, tmp_
     assert {k: after[k] for k in drawings_before} == drawings_before
     wb = openpyxl.load_workbook(clerks_book, keep_vba=True)
     ws = wb["在庫"]
-    assert ws["O1"].value == "担当メモ" and [ws.cell(r, 15).value for r in range(2, 40)] == [f"棚{r}" for r in range(2, 40)]
+    assert ws.cell(1, EXTRA).value == "担当メモ" and [ws.cell(r, EXTRA).value for r in range(2, 40)] == [f"棚{r}" for r in range(2, 40)]
     assert ws["A2"].fill.fgColor.rgb.endswith("FFFF00")
     assert ws.column_dimensions["J"].width == 33
     assert ws.freeze_panes == "A2"

@@ -36,6 +36,7 @@ class Bank(NamedTuple):
     note: str = ""
     encryption_certificates: tuple[str, ...] = ()  # paths, absolute or relative to the book's folder
     encryption: str = schema.Encryption.OPTIONAL
+    phone: str | None = None  # issue 10
 
 
 class Token(NamedTuple):
@@ -54,6 +55,7 @@ class Token(NamedTuple):
     request_id: str = ""
     stop_reason: str | None = None
     note: str = ""
+    lot: str = ""  # issue 10
 
 
 class Request(NamedTuple):
@@ -80,6 +82,7 @@ class Request(NamedTuple):
     ib_card_received_on: dt.date | None = None
     state: str | None = schema.RequestState.RECEIVED
     memo: str = ""
+    form_ref: str = ""  # issue 10
 
 
 class Dispatch(NamedTuple):
@@ -225,6 +228,49 @@ def _template(value: Any) -> str:
     return text
 
 
+CARRIERS = ("B2クラウド", "ゆうパックプリントR")  # issue 10: the carrier file presets (books/carrier.py)
+
+
+def _carrier(value: Any) -> str:
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    text = nz.clean_text(value).replace(" ", "")
+    aliases = {"B2": "B2クラウド", "ヤマト": "B2クラウド", "ゆうプリR": "ゆうパックプリントR", "ゆうパック": "ゆうパックプリントR"}
+    text = aliases.get(text, text)
+    if text not in CARRIERS:
+        raise PydanticCustomError("bad_setting", "B2クラウド / ゆうパックプリントR のいずれかです")
+    return text
+
+
+def _postal(value: Any) -> str:
+    if nz.is_blank(value):
+        return ""
+    try:
+        return nz.postal_code(value)
+    except nz.Invalid:
+        raise PydanticCustomError("bad_setting", "郵便番号は7桁です") from None
+
+
+def _phone(value: Any) -> str:
+    if nz.is_blank(value):
+        return ""
+    try:
+        return nz.phone(value)
+    except nz.Invalid:
+        raise PydanticCustomError("bad_setting", "電話番号は10桁または11桁です") from None
+
+
+def _b2_code(value: Any) -> str:
+    if nz.is_blank(value):
+        return ""
+    text = nz.code_text(value).replace("-", "")
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    if not (len(text) == 12 and text.isdigit() and text.isascii()):
+        raise PydanticCustomError("bad_setting", "12桁の数字です")
+    return text
+
+
 TEMPLATE_FIELDS = ("金庫名", "金庫コード", "対象月")
 Count = Annotated[int, BeforeValidator(_whole_number)]
 Weekday = Annotated[int, BeforeValidator(_weekday), PlainSerializer(schema.WEEKDAYS.__getitem__, return_type=str)]
@@ -274,6 +320,23 @@ class Settings(BaseModel):
     smime_key: Annotated[str, BeforeValidator(_path)] = setting(
         "S/MIME秘密鍵", "", "S/MIME証明書の秘密鍵ファイル（PEM、PKCS#8）。鍵のパスワードは環境変数 "
         "TOKENBOOK_SMIME_KEY_PASSWORD かOSの資格情報（tokenbook / smime-key）に保存し、ここには書きません")
+
+    # --- issue 10: parcels (the sender on labels and letters, the carrier file) ---------------------
+    carrier: Annotated[str, BeforeValidator(_carrier)] = setting(
+        "送り状形式", "ゆうパックプリントR", "発送書類の送り状データの形式（B2クラウド / ゆうパックプリントR）")
+    sender_org: Text = setting("発送元名称", "CSS トークン管理係", "送付状と送り状に載せる発送元（CSS）の名称")
+    sender_postal_code: Annotated[str, BeforeValidator(_postal)] = setting(
+        "発送元郵便番号", "", "発送元の郵便番号（送り状に必要）")
+    sender_address: Text = setting("発送元住所", "", "発送元の住所（送り状に必要）")
+    sender_phone: Annotated[str, BeforeValidator(_phone)] = setting("発送元電話", "", "発送元の電話番号（送り状に必要）")
+    sender_contact: Text = setting("発送元担当者", "", "送付状に載せる担当者名（お問い合わせ先）")
+    item_name: Text = setting("品名", "電子機器（リチウム電池内蔵）",
+                              "送り状の品名（リチウム電池を内蔵するため、そのことが分かる品名にします）")
+    b2_customer_code: Annotated[str, BeforeValidator(_b2_code)] = setting(
+        "B2請求先顧客コード", "", "B2クラウドのご請求先顧客コード（契約の12桁。B2クラウドを使うときに必要）")
+    b2_freight_no: CleanText = setting("B2運賃管理番号", "01", "B2クラウドの運賃管理番号（通常 01）")
+    yupri_registered: CleanText = setting(
+        "ゆうプリR書留種別", "", "ゆうパックプリントRの書留／セキュリティ／特定記録種別の値（簡易書留の値は日本郵便に確認してください）")
 
     @cached_property
     def serial_regex(self) -> nz.Matcher:

@@ -85,6 +85,38 @@ CODES: dict[str, tuple[str, str]] = {
                                             "OSの資格情報に保存してください）。このままでは報告メールを作れません"),
     "smime-key-mismatch": (ERROR, "秘密鍵 {path} は S/MIME証明書 の鍵ではありません"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
+    # --- issue 10: stock intake, bank request forms, parcels, tracking, disposal and returns ---------
+    "bad-serial-range": (ERROR, "シリアル番号の範囲を読めません（TK2600000001-TK2600000500 のように、"
+                                "両端の英字部分と桁数をそろえ、小さい番号から書きます）"),
+    "serial-range-too-long": (ERROR, "シリアル番号の範囲が {count:,} 本あり、1行の上限 {limit:,} 本を超えています"),
+    "duplicate-in-list": (ERROR, "シリアル番号 {serial} がこのファイルの {first} 行目と重複しています"),
+    "serial-in-ledger": (ERROR, "シリアル番号 {serial} は既に「在庫」シートの {at} 行目にあります"),
+    "slip-count-mismatch": (ERROR, "伝票の合計 {stated:,} 本と、リストのシリアル番号 {listed:,} 本が一致しません"),
+    "delivery-after-receipt": (ERROR, "納品日が入庫日 {received_on} より後です"),
+    "received-in-future": (ERROR, "入庫日 {received_on} が今日より後です"),
+    "empty-list": (ERROR, "取り込む行がありません"),
+    "unknown-owner": (ERROR, "所有者 {owner} は「金庫」シートにない金庫コードです"),
+    "form-of-unknown-bank": (ERROR, "申込書の金庫コード {bank} は「金庫」シートにありません"),
+    "form-of-another-bank": (ERROR, "この申込書は金庫 {bank} のものですが、ファイル名は金庫 {named} です（別の金庫の申込書です）"),
+    "form-number-mismatch": (ERROR, "申込書番号 {number} は金庫 {bank} の番号ではありません（書き換えられた申込書です）"),
+    "form-row-imported": (WARNING, "この行は取込済みです（依頼番号 {request_id}）。二重には取り込みません"),
+    "form-branch-unknown": (WARNING, "店番 {branch} はこの金庫でまだ使われていない店番です"),
+    "tracking-bad-number": (ERROR, "お問い合わせ番号（追跡番号）は12桁の数字です（Excel で開くと 8.11029E+11 のように崩れます。"
+                                   "CSV はメモ帳などで開いて確かめてください）"),
+    "tracking-unknown-parcel": (ERROR, "発送番号 {parcel} は「発送」シートにありません"),
+    "tracking-duplicate-parcel": (ERROR, "発送番号 {parcel} がこのファイルの {first} 行目にもあります"),
+    "tracking-duplicate-number": (ERROR, "追跡番号 {number} がこのファイルの {first} 行目にもあります"),
+    "tracking-number-in-use": (ERROR, "追跡番号 {number} は既に発送番号 {parcel} のものです"),
+    "tracking-differs": (ERROR, "発送番号 {parcel} には既に別の追跡番号 {recorded} があります（上書きしません）"),
+    "tracking-cancelled-parcel": (ERROR, "発送番号 {parcel} は取消された発送です"),
+    "parcel-no-batch": (ERROR, "バッチ {batch} の発送がありません"),
+    "parcel-address-missing": (ERROR, "送り状に「{header}」が必要です（発送番号 {parcel}）"),
+    "parcel-sender-missing": (ERROR, "設定「{key}」が空欄です（{preset}の送り状に必要です）"),
+    "parcel-not-cp932": (ERROR, "「{header}」に送り状で使えない文字 {chars} があります（発送番号 {parcel}。JIS第1・第2水準の文字に直してください）"),
+    "parcel-too-long": (ERROR, "「{header}」が送り状の上限（{limit}）を超えています（発送番号 {parcel}）"),
+    "dispose-unknown-serial": (ERROR, "シリアル番号 {serial} は「在庫」シートにありません"),
+    "dispose-wrong-state": (ERROR, "シリアル番号 {serial} は状態「{state}」のため{operation}できません（{allowed}のときだけです）"),
+    "dispose-not-expired": (ERROR, "シリアル番号 {serial} は使用期限 {expires_on} 前の在庫です（期限前の在庫は故障返品にします）"),
 }
 
 

@@ -63,6 +63,16 @@ CODES: dict[str, tuple[str, str]] = {
     "batch-input-error": (WARNING, "入力エラーがあるため、この申込は今回のバッチで処理しません"),
     "dispatch-mismatch": (ERROR, "発送行のトークンが引当済ではないか、別の依頼に引き当てられています"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
+    # --- years of operation (close-year, the tamper-evident journal, archives) ---
+    "journal-row-edited": (ERROR, "履歴のこの行は記録された後に変更されています（連鎖ダイジェストが内容と合いません）。"
+                                  "バックアップ（backups）から元に戻してください"),
+    "journal-row-deleted": (ERROR, "履歴のこの行の直前にあった行が削除されています（連鎖ダイジェストがつながりません）。"
+                                   "バックアップ（backups）から元に戻してください"),
+    "journal-row-inserted": (ERROR, "履歴のこの行は tokenbook が記録した行ではありません（手で挿入された行です）。"
+                                    "バックアップ（backups）から元に戻してください"),
+    "journal-before-chain": (WARNING, "履歴の{first}〜{last}行目（{count}行）は連鎖ダイジェストの導入前の行で、改ざん検知の"
+                                      "対象外です（年次締め close-year で保管用ブックに移ると対象になります）"),
+    "journal-chain-start": (ERROR, "履歴の最初の行が保管用ブック {archive} の最後の行とつながりません（行が削除・挿入されています）"),
 }
 
 

@@ -23,7 +23,7 @@ from .books.panel import panel
 from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
 from .files.sheetio import UnusableInput
 from .files.xlsxpatch import PatchRefused
-from .journal import Context
+from .journal import Context, seal
 from .load import check_book
 from .models import Ledger
 from .outcome import Outcome, busy, failed, unusable, where_problems_are
@@ -167,6 +167,7 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
                 return stopped_by(stoppers, title, run.book)
             step(f"{title}: 計算")
             result = compute(checked)
+            sealed = seal(checked.ledger, result.ledger)  # every run extends the journal's chain
             if all_or_nothing and any(p.is_error for p in result.problems):
                 return stopped_by([p for p in result.problems if p.is_error], title, run.book,
                                   warnings=[p for p in result.problems if not p.is_error])
@@ -176,7 +177,7 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
                 return Outcome(lines + ["（--dry-run: ブックには何も書き込んでいません）"], headline=headline,
                                problems=tuple(problems))
             step(f"{title}: 書き込みと検証")
-            saved = store.save(checked, result.ledger, problems, f"{title}: {headline}", run.now)
+            saved = store.save(checked, sealed, problems, f"{title}: {headline}", run.now)
             return Outcome(lines + saved + [where_to_look(problems, run.book)], headline=headline, problems=tuple(problems))
 
     return guarded(work)

@@ -39,6 +39,7 @@ class Column:
     choices: tuple[str, ...] = ()
     width: float = 12
     default: str | None = None
+    added: bool = False  # a column added after ledgers were in use: a sheet without its header still reads
 
 
 BANKS = "金庫"
@@ -50,6 +51,7 @@ SETTINGS = "設定"
 HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
+CLOSINGS = "年次締め"  # year-end roll-over (close-year): one row per archived year
 
 # Enumerations (design §3, §4). Logic compares with these members, never with display text; a
 # member is its Japanese text (StrEnum), so cells and messages show it as it is.
@@ -123,6 +125,7 @@ class Operation(StrEnum):
     STOP = "停止"
     DISPOSE = "廃棄"
     CORRECT = "修正"
+    CARRY = "繰越"  # close-year: a token's state as of 1 January, the first entry of a new year's 履歴
 
 
 SEND_REPORT = tuple(SendReport)
@@ -223,6 +226,8 @@ JOURNAL_COLUMNS = (
     Column("バッチ", "batch", Kind.CODE, width=10),
     Column("担当者", "operator", width=12),
     Column("備考", "note", width=30),
+    # the tamper-evident chain (journal.seal): last, so every existing header keeps its place
+    Column("ダイジェスト", "digest", Kind.CODE, width=27, added=True),
 )
 
 SETTING_COLUMNS = (
@@ -246,6 +251,15 @@ CHECK_COLUMNS = (
     Column("コード", "code", width=26),
 )
 
+# 年次締め (close-year): which archive holds which year's 履歴, and the digest of its content.
+CLOSING_COLUMNS = (
+    Column("年", "year", Kind.INTEGER, required=True, width=8),
+    Column("アーカイブ", "archive", required=True, width=22),
+    Column("行数", "rows", Kind.INTEGER, required=True, width=10),
+    Column("ダイジェスト", "digest", Kind.CODE, required=True, width=68),
+    Column("日時", "closed_at", Kind.DATETIME, required=True, width=18),
+)
+
 # Sheets read as tables, in the order new-workbook writes them (メニュー is written first).
 TABLES: dict[str, tuple[Column, ...]] = {
     BANKS: BANK_COLUMNS,
@@ -257,8 +271,13 @@ TABLES: dict[str, tuple[Column, ...]] = {
     HOLIDAYS: HOLIDAY_COLUMNS,
 }
 
+# Sheets added after ledgers were in use: read when present, an empty table when absent.
+OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
+    CLOSINGS: CLOSING_COLUMNS,
+}
+
 # Every sheet a tokenbook workbook has, in tab order.
-SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CHECKS)
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, CHECKS)
 
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")

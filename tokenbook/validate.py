@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
 from . import postal, schema
-from .journal import check_journal
+from .journal import check_chain, check_journal
 from .models import Bank, Ledger, Request, Token
 from .problems import Problem, problem
 from .schema import (
@@ -205,7 +205,7 @@ def check_settings(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
 
 
 CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes,
-                             check_journal, check_settings)
+                             check_journal, check_chain, check_settings)
 
 
 def validate(ledger: Ledger, today: dt.date) -> list[Problem]:

@@ -30,7 +30,8 @@ from .build import MENU_PANEL, MENU_PANEL_ROW
 
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
-               (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"))
+               (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"),
+               (schema.CLOSINGS, "closings"))
 
 
 class BookBusy(Exception):
@@ -117,11 +118,21 @@ def ledger_edits(old: Ledger, new: Ledger) -> dict[str, SheetEdit]:
     """The cells that differ between two ledgers of the same workbook, by sheet."""
     edits: dict[str, SheetEdit] = {}
     for sheet, attribute in _SHEET_ROWS:
-        columns = schema.TABLES[sheet]
+        columns = schema.TABLES.get(sheet) or schema.OPTIONAL_TABLES[sheet]
         letters = new.columns.get(sheet) or old.columns.get(sheet, {})
+        if not letters:
+            continue  # an optional sheet the ledger does not have
         index = {c.field: _column(letters[c.header]) for c in columns if c.header in letters}
         before = {r.row: r for r in getattr(old, attribute)}
         cells: dict[int, dict[int, Any]] = {}
+        # A column added after the ledger was made (履歴's ダイジェスト) gets its header in the next free column
+        # once there is something to write in it.
+        free = max(map(_column, letters.values()), default=-1) + 1
+        for c in columns:
+            if c.added and c.field not in index and any(getattr(r, c.field) for r in getattr(new, attribute)):
+                index[c.field] = free
+                cells.setdefault(1, {})[free] = c.header
+                free += 1
         for row in getattr(new, attribute):
             previous = before.get(row.row)
             if previous == row:

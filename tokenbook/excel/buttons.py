@@ -19,7 +19,7 @@ from typing import Any, ContextManager, Protocol, Sequence
 from .. import schema
 from ..books.panel import panel
 from ..books.writeback import checks_edit, ledger_edits, menu_edit
-from ..files.sheetio import UnusableInput, table_from_rows
+from ..files.sheetio import UnusableInput, required_headers, table_from_rows
 from ..files.xlsxpatch import SheetEdit
 from ..models import Ledger
 from ..outcome import Outcome, internal_error, unusable
@@ -76,8 +76,8 @@ class OpenBook:
         if missing:
             raise UnusableInput("tokenbook のブックではありません。シート" + "、".join(f"「{s}」" for s in missing)
                                 + "がありません")
-        tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
-                  for sheet, columns in schema.TABLES.items()}
+        present = [*schema.TABLES, *(s for s in schema.OPTIONAL_TABLES if s in names)]
+        tables = {sheet: table_from_rows(sheet, self.book.values(sheet), required_headers(sheet)) for sheet in present}
         ledger, problems = parse_tables(tables)
         return check_ledger(ledger, problems, today)
 

@@ -220,6 +220,21 @@ def demo(
     _finish(outcome)
 
 
+# --- years of operation (close-year, history, verify-journal) -----------------------------------------
+
+@command("close-year", short="年次締め: 1年分の履歴を保管用ブックに移し、繰越を記録します")
+def close_year(
+    year: Annotated[int, typer.Option("--year", metavar="年", min=2000, max=2099, help="締める年（例 2026）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """年次締め: その年までの履歴をブックと同じフォルダの 履歴_YYYY.xlsx に移し（内容のダイジェストを「年次締め」
+    シートに記録）、履歴には各トークンの1月1日時点の状態（繰越）を1行ずつ残します。年が終わっていないとき、その年の
+    バッチが発送確定されていないとき、同名の別の保管用ブックがあるときは何も変更しません。2回目以降の実行は何もしません。"""
+    from .runs import run_close_year
+
+    _finish(_with_progress(lambda step: run_close_year(Run.here(book), year, step)))
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)

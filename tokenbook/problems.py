@@ -72,7 +72,7 @@ CODES: dict[str, tuple[str, str]] = {
                                     "バックアップ（backups）から元に戻してください"),
     "journal-before-chain": (WARNING, "履歴の{first}〜{last}行目（{count}行）は連鎖ダイジェストの導入前の行で、改ざん検知の"
                                       "対象外です（年次締め close-year で保管用ブックに移ると対象になります）"),
-    "journal-chain-start": (ERROR, "履歴の最初の行が保管用ブック {archive} の最後の行とつながりません（行が削除・挿入されています）"),
+    "archive-changed": (ERROR, "{reason}"),
 }
 
 

@@ -13,7 +13,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from . import schema
 from .history import (
@@ -23,7 +23,7 @@ from .history import (
     month_bounds,
     months_between,
 )
-from .models import Bank, Ledger, Token
+from .models import Bank, JournalEntry, Ledger, Token
 from .normalize import add_months
 from .schema import (
     DispatchState,
@@ -105,12 +105,12 @@ STOCK_COLUMNS = (("シリアル番号", TEXT, 15), ("店番", TEXT, 7), ("納品
 class Month:
     """Everything the reports of one month share: snapshots, flows and indexes, computed once."""
 
-    def __init__(self, ledger: Ledger, month: str) -> None:
+    def __init__(self, ledger: Ledger, month: str, archived: Sequence[JournalEntry] = ()) -> None:
         self.ledger = ledger
         self._shipped: dict[str, list[tuple]] | None = None
         self.month = month
         self.first, self.last = month_bounds(month)
-        self.history = History.of(ledger)
+        self.history = History.of(ledger, archived)  # archived: the entries of archived years (close-year)
         self.closing = self.history.at(self.last)
         self.opening = self.history.at(self.first - dt.timedelta(days=1))
         self.warn_until = add_months(self.last, ledger.settings.warn_months)
@@ -313,7 +313,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
     stock_rows = [OwnerStock(o, "CSS" if o == schema.CSS else names.get(o, ""), sum(stock[o].values()),
                              tuple(stock[o][b] for b in BANDS)) for o in owners]
     flow = Counter(e.operation for e in m.moves)
-    flow_rows = [(op, flow[op]) for op in schema.OPERATIONS]
+    flow_rows = [(op, flow[op]) for op in schema.OPERATIONS if op != Operation.CARRY]  # 繰越 is no movement
     usable = stock[schema.CSS][BANDS[4]] if settings.min_remaining_months >= 24 else sum(
         stock[schema.CSS][b] for b in BANDS[1:])
     demand = _monthly_demand(m)

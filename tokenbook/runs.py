@@ -369,7 +369,11 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     headline = ""
     if make_reports:
         step("報告書の集計")
-        data = Month(ledger, month)
+        from .history import month_bounds
+        from .yearend import archived_entries
+
+        # a month of an archived year is replayed from its archive (checked against 年次締め)
+        data = Month(ledger, month, archived_entries(run.book.parent, ledger, month_bounds(month)[0]))
         written = 0
         for _ in write_bank_reports(data, banks, run.now, folder):
             written += 1
@@ -474,3 +478,49 @@ def _sheet_names(path: Path) -> list[str]:
     import python_calamine
 
     return list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)
+
+
+# --- years of operation: close-year, the journal's chain, per-token history ---------------------------
+
+def run_close_year(run: Run, year: int, step: Step = _quiet) -> Outcome:
+    """年次締め: the year's 履歴 into 履歴_YYYY.xlsx beside the book, one 繰越 per token in 履歴.
+    Refused on any input error (a broken chain included), and see `yearend.close_year`."""
+    from .books.writeback import ArchiveExists, write_year_end
+    from .yearend import YearEndRefused, close_year, content_digest, describe_year_end, read_entries
+
+    store = run.ledger_store
+    if not isinstance(store, BookFile):
+        return failed("エラー: 年次締めはコマンド（tokenbook close-year）で実行します")
+
+    def work() -> Outcome:
+        with store.hold() as lock:
+            step("年次締め: 読み込みと入力チェック")
+            checked = store.read(run.now.date())
+            if checked.errors:
+                return stopped_by(checked.errors, "年次締め", run.book)
+            try:
+                result = close_year(checked.ledger, year, run.now.date(), run.context)
+            except YearEndRefused as exc:
+                return failed(f"エラー: {exc}", "ブックには何も書き込んでいません。")
+            headline, lines = describe_year_end(result)
+            if result.done_before:
+                return Outcome(lines, headline=headline, problems=checked.problems)
+            # the rows of 履歴 moved: what was found there no longer points at them
+            problems = [p for p in checked.problems if p.sheet != schema.JOURNAL]
+            step("年次締め: 保管用ブックとブックの書き込み・検証")
+            pattern = checked.ledger.settings.serial_regex
+            try:
+                written, fresh = write_year_end(
+                    lock, checked.ledger, result.ledger, run.book.parent / result.archive, result.archived,
+                    result.digest, content_digest, lambda path: read_entries(path, pattern), problems,
+                    panel(result.ledger, run.now, f"年次締め: {headline}"), run.now)
+            except ArchiveExists as exc:
+                return failed(f"エラー: {exc}")
+            archive = run.book.parent / result.archive
+            lines.append(f"保管用ブックを書き込みました: {archive}" if fresh else
+                         f"保管用ブックは前回の実行で書き込み済みでした（内容を確認しました）: {archive}")
+            backup = f"（バックアップ: {written.backup.name}）" if written.backup else ""
+            lines.append(f"ブックを更新しました: {written.path}{backup}")
+            return Outcome(lines, headline=headline, problems=tuple(problems))
+
+    return guarded(work)

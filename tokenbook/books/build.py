@@ -77,6 +77,8 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
             if sheet == schema.SETTINGS and not rows:
                 rows = [(s.key, s.default, s.description) for s in setting_rows()]
             _table(workbook, formats, sheet, columns, rows or ())
+        for sheet, columns in schema.OPTIONAL_TABLES.items():
+            _table(workbook, formats, sheet, columns, data.get(sheet) or ())
         _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
         if macro_enabled:
             conf = workbook.add_worksheet(XLWINGS_CONF)  # `tokenbook setup-excel` writes the interpreter here
@@ -88,6 +90,17 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
     finally:
         if tmp.exists():
             tmp.unlink()
+    return path
+
+
+def build_archive(path: Path) -> Path:
+    """An empty archive workbook for one closed year (close-year fills its 履歴 sheet): the journal's
+    headers, widths, formats, frozen header and filter, nothing else."""
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False,
+                                               "strings_to_urls": False, "default_date_format": DATE_FORMAT})
+    workbook.set_properties({"title": f"tokenbook {schema.JOURNAL}（保管用）", "created": BUILT})
+    _table(workbook, _formats(workbook), schema.JOURNAL, schema.JOURNAL_COLUMNS, ())
+    workbook.close()
     return path
 
 

@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .. import schema
 from ..files.sheetio import read_tables
-from ..files.xlsxpatch import SheetEdit, column_index, patch_package, sheet_parts
+from ..files.sheetio import column_letter as column_letters
+from ..files.xlsxpatch import PatchRefused, SheetEdit, column_index, patch_package, sheet_parts
 from ..models import Ledger
 from ..parse import gc_paused, parse_tables
 from ..problems import Problem
@@ -269,3 +270,89 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# --- close-year: the archive first, then the ledger ---------------------------------------------------
+
+class ArchiveExists(Exception):
+    """An archive of that name is there with other content; nothing was written."""
+
+
+def journal_rows_edit(new: Ledger) -> SheetEdit:
+    """履歴 rewritten: every data row dropped and `new.journal` written from row 2 (close-year)."""
+    letters = new.columns.get(schema.JOURNAL, {})
+    index = {c.field: _column(letters[c.header]) for c in schema.JOURNAL_COLUMNS if c.header in letters}
+    cells: dict[int, dict[int, Any]] = {}
+    free = max(map(_column, letters.values()), default=-1) + 1
+    for c in schema.JOURNAL_COLUMNS:
+        if c.field not in index:  # a column added later (ダイジェスト) that this ledger's sheet lacks
+            index[c.field] = free
+            cells[1] = {**cells.get(1, {}), free: c.header}
+            free += 1
+    fields = [(c.field, index[c.field]) for c in schema.JOURNAL_COLUMNS]
+    for e in new.journal:
+        cells[e.row] = {col: _cell(getattr(e, f)) for f, col in fields if getattr(e, f) not in (None, "")}
+    return SheetEdit(cells, replace_data=True)
+
+
+def write_archive(path: Path, entries: Sequence[Any], digest: str, digest_of: Callable[[Sequence[Any]], str],
+                  read: Callable[[Path], Sequence[Any]]) -> bool:
+    """The archive workbook at `path` holding `entries`, verified: written beside, fsynced, read back
+    and its content digest compared, then renamed into place. Returns False when an archive with
+    this very content is there already (a close-year killed after writing it), and raises
+    ArchiveExists when one with other content is."""
+    from .build import build_archive
+
+    path = Path(path)
+    if path.exists():
+        try:
+            same = digest_of(read(path)) == digest
+        except Exception:  # unreadable: not ours to replace
+            same = False
+        if same:
+            return False
+        raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
+                            "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
+    template = path.with_name(f".{path.name}.tokenbook-{os.getpid()}.template")
+    tmp = _temporary(path)
+    try:
+        build_archive(template)
+        edit = journal_rows_edit(Ledger(journal=tuple(e._replace(row=row) for row, e in enumerate(entries, start=2)),
+                                        columns={schema.JOURNAL: {c.header: column_letters(i) for i, c in
+                                                                  enumerate(schema.JOURNAL_COLUMNS)}}))
+        patch_package(template, tmp, {schema.JOURNAL: edit})
+        _fsync(tmp)
+        with zipfile.ZipFile(tmp) as archive:
+            if archive.testzip() is not None:
+                raise WriteFailed(f"書き込んだ保管用ブック {path.name} が壊れています。元のブックはそのままです")
+        if digest_of(read(tmp)) != digest:
+            raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直すと内容が一致しません。元のブックはそのままです")
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        template.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, archived: Sequence[Any], digest: str,
+                   digest_of: Callable[[Sequence[Any]], str], read: Callable[[Path], Sequence[Any]],
+                   problems: Iterable[Problem] = (), panel: dict[str, str] | None = None,
+                   now: dt.datetime | None = None) -> tuple[Written, bool]:
+    """close-year's write: the archive written and verified first, then the ledger (履歴 replaced, the
+    年次締め row appended) swapped in like every other write. Killed between the two, the old ledger
+    and a complete archive are there, and running close-year again finds the archive as it would
+    write it and only swaps the ledger."""
+    with zipfile.ZipFile(lock.path) as package:
+        present = set(sheet_parts(package))
+    if schema.CLOSINGS not in present or not new.columns.get(schema.CLOSINGS):
+        raise PatchRefused(f"ブックに「{schema.CLOSINGS}」シートがありません。見出し "
+                           f"{'・'.join(c.header for c in schema.CLOSING_COLUMNS)} の1行目だけのシートを追加してから実行してください")
+    written_archive = write_archive(archive, archived, digest, digest_of, read)
+    edits = ledger_edits(old, new)
+    edits[schema.JOURNAL] = journal_rows_edit(new)
+    if schema.CHECKS in present:
+        edits[schema.CHECKS] = checks_edit(list(problems))
+    if panel is not None and schema.MENU in present:
+        edits[schema.MENU] = menu_edit(panel)
+    return apply_edits(lock, edits, lambda written: verify(written, new), now), written_archive

@@ -196,3 +196,10 @@ def required_headers(sheet: str) -> list[str]:
 def read_tables(path: Path) -> Tables:
     """Every table sheet of a tokenbook workbook, strict about sheets and headers."""
     return Tables(path)
+
+
+def read_sheet(path: Path, sheet: str) -> Table:
+    """One contract sheet of any workbook that has it (an archive beside the ledger: 履歴_2026.xlsx)."""
+    path = Path(path)
+    names = _sheet_names(path, (sheet,))
+    return table_from_rows(sheet, read_grid(path, names[sheet], sheet), required_headers(sheet))

@@ -18,6 +18,7 @@ import posixpath
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -123,7 +124,13 @@ _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\ufffe\uffff]")
 _ESCAPED_LOOKALIKE = re.compile("_(x[0-9A-Fa-f]{4}_)")
 
 
+# Text that needs none of the treatment below (the common case): written as it is.
+_SPECIAL = re.compile("[<>&\x00-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_|^\\s|\\s$")
+
+
 def _text(value: str) -> bytes:
+    if _SPECIAL.search(value) is None:
+        return b"<is><t>" + value.encode("utf-8") + b"</t></is>"
     # OOXML escapes characters XML cannot hold as _xHHHH_; a literal "_xHHHH_" must itself be escaped.
     value = _ESCAPED_LOOKALIKE.sub(r"_x005F_\1", value)
     value = _ILLEGAL.sub(lambda m: f"_x{ord(m[0]):04X}_", value)
@@ -141,6 +148,11 @@ def excel_serial(value: dt.date | dt.datetime) -> float:
 
 def cell_xml(ref: bytes, value: Any, style: int | None, styles: Styles) -> bytes:
     """One `<c>` element; strings are always text (never formulas), dates get a date format."""
+    if value.__class__ is str and value:  # the common case first: millions of cells in an appended journal
+        if style is None:
+            return b'<c r="%s" t="inlineStr">%s</c>' % (ref, _text(value))
+        if style not in styles.date_xfs:
+            return b'<c r="%s" s="%d" t="inlineStr">%s</c>' % (ref, style, _text(value))
     if isinstance(value, (dt.date, dt.datetime)):
         if style is None or style not in styles.date_xfs:
             style = styles.datetime_xf if isinstance(value, dt.datetime) else styles.date_xf
@@ -194,6 +206,18 @@ def _patch_row(row_number: int, attrs: bytes, body: bytes, patch: dict[int, Any]
     return b"<row%s>%s</row>" % (attrs, b"".join(cells[c] for c in sorted(cells)))
 
 
+@lru_cache(maxsize=None)
+def _letters(col: int) -> bytes:
+    return column_letters(col).encode()
+
+
+def _new_row(row_number: int, patch: dict[int, Any], col_styles: dict[int, int], styles: Styles) -> bytes:
+    """A row the sheet does not have yet (what `_patch_row` makes of an empty row, without parsing one)."""
+    number = b"%d" % row_number
+    cells = b"".join([cell_xml(_letters(col) + number, patch[col], col_styles.get(col), styles) for col in sorted(patch)])
+    return b'<row r="%s">%s</row>' % (number, cells)
+
+
 def _col_styles(xml: bytes) -> dict[int, int]:
     styles = {}
     for m in re.finditer(rb"<col\b([^>]*)/?>", xml):
@@ -234,7 +258,7 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
             row_number, patch = pending.pop(0)
             out.append(xml[pos:m.start()])
             pos = m.start()
-            out.append(_patch_row(row_number, b' r="%d"' % row_number, b"", patch, col_styles, styles, sheet))
+            out.append(_new_row(row_number, patch, col_styles, styles))
         if edit.replace_data and number > 1:
             out.append(xml[pos:m.start()])
             pos = m.end()
@@ -246,8 +270,7 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
             pos = m.end()
         last_row = max(last_row, number)
     out.append(xml[pos:end])
-    for row_number, patch in pending:
-        out.append(_patch_row(row_number, b' r="%d"' % row_number, b"", patch, col_styles, styles, sheet))
+    out.extend(_new_row(row_number, patch, col_styles, styles) for row_number, patch in pending)
     if edit.replace_data:
         last_row = min(last_row, 1)
     last_row = max([last_row, *edit.cells])

@@ -524,3 +524,68 @@ def run_close_year(run: Run, year: int, step: Step = _quiet) -> Outcome:
             return Outcome(lines, headline=headline, problems=tuple(problems))
 
     return guarded(work)
+
+
+def run_verify_journal(run: Run) -> Outcome:
+    """The journal's chain through every archive and the ledger's 履歴 (and each archive's digest)."""
+    from .outcome import Checked
+    from .yearend import verify_journal
+
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        found = verify_journal(run.book.parent, checked.ledger)
+        archives = len(checked.ledger.closings)
+        rows = len(checked.ledger.journal) + sum(c.rows or 0 for c in checked.ledger.closings)
+        headline = (f"履歴の連鎖に問題はありません（保管用ブック {archives} 件・{rows:,}行）" if not found else
+                    f"履歴の連鎖が切れています: {len(found)} 件")
+        return Checked([headline], headline=headline, problems=tuple(found))
+
+    return guarded(work)
+
+
+def run_history(run: Run, key: str) -> tuple[Outcome, list[dict[str, str]]]:
+    """Every movement of a token (serial) or of a customer's tokens (顧客番号) across the archives
+    and the ledger, in the order recorded. Returns the outcome and the rows (for --json)."""
+    from .normalize import code_text
+    from .yearend import archived_entries
+
+    store = run.ledger_store
+    rows: list[dict[str, str]] = []
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        ledger = checked.ledger
+        wanted = code_text(key)
+        serials = {t.serial for t in ledger.tokens if t.serial == wanted} or \
+            {e.serial for e in ledger.journal if e.serial == wanted} or \
+            {t.serial for t in ledger.tokens if t.serial and t.customer_no == wanted}
+        if not serials:
+            return failed(f"エラー: シリアル番号・顧客番号 {wanted} は在庫にも履歴にもありません")
+        oldest = min((c.year for c in ledger.closings if c.year), default=None)
+        archived = archived_entries(run.book.parent, ledger, dt.date(oldest, 1, 1)) if oldest else ()
+        for e in (*archived, *ledger.journal):
+            if e.serial in serials:
+                rows.append(history_row(e))
+        lines = [f"{r['日時']}  発効日 {r['発効日']}  {r['操作']:<4} {r['シリアル番号']}  {r['変更前'] or '—'} → "
+                 f"{r['変更後'] or '—'}  担当 {r['担当者'] or '—'}" + (f"  依頼 {r['依頼番号']}" if r['依頼番号'] else "")
+                 + (f"  バッチ {r['バッチ']}" if r['バッチ'] else "") for r in rows]
+        headline = f"{wanted}: トークン {len(serials)} 本・履歴 {len(rows)} 行（保管用ブック {len(ledger.closings)} 件を含む）"
+        return Outcome([*lines, headline], headline=headline)
+
+    return guarded(work), rows
+
+
+HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変更前", "変更後", "所有者", "金庫コード", "依頼番号",
+                   "バッチ", "担当者", "備考")
+
+
+def history_row(e: Any) -> dict[str, str]:
+    """One journal entry as the history command and the 履歴照会 sheet show it (no customer names)."""
+    values = (f"{e.recorded_at:%Y-%m-%d %H:%M:%S}" if e.recorded_at else "",
+              e.effective_on.isoformat() if e.effective_on else "", e.operation or "", e.serial or "", e.before,
+              e.after, e.owner or "", e.bank_code or "", e.request_id, e.batch, e.operator, e.note)
+    return dict(zip(HISTORY_HEADERS, (str(v) for v in values)))

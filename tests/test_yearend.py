@@ -281,3 +281,65 @@ def test_an_old_ledger_without_digests_starts_the_chain_at_its_next_run(tmp_path
     assert ledger.columns["履歴"]["ダイジェスト"] == "M"  # the header was added
     assert [(e.operation, bool(e.digest)) for e in ledger.journal] == [("入庫", False), ("修正", True)]
     assert chain_problems(path) == {("履歴", "M2", "journal-before-chain")}
+
+
+# --- killed at any moment ----------------------------------------------------------------------------
+
+CHILD = """
+import datetime as dt, sys
+from pathlib import Path
+from tokenbook.runs import Run, run_close_year
+sys.exit(run_close_year(Run(Path(sys.argv[1]), dt.datetime(2026, 11, 25, 9, 0), "tester"), 2025).exit_code)
+"""
+
+
+def test_close_year_killed_at_any_moment_loses_no_row_and_a_rerun_completes(sample_book, tmp_path):
+    import hashlib
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    book = tmp_path / "book.xlsm"
+    archive = tmp_path / "履歴_2025.xlsx"
+    original = sample_book.read_bytes()
+    journal = sorted(e[1:-1] for e in check_book(sample_book, AS_OF).ledger.journal)
+    book.write_bytes(original)
+    started = time.perf_counter()
+    assert subprocess.run([sys.executable, "-c", CHILD, str(book)]).returncode == 0
+    full = time.perf_counter() - started
+    finished_journal = check_book(book, AS_OF).ledger.journal
+    expected_archive = read_entries(archive, check_book_pattern())
+
+    def holds_every_row_once() -> None:
+        ledger = check_book(book, AS_OF).ledger
+        assert [c.year for c in ledger.closings] == [2025]
+        archived = read_entries(archive, ledger.settings.serial_regex)
+        assert content_digest(archived) == ledger.closings[0].digest
+        rows = [e[1:-1] for e in archived] + [e[1:-1] for e in ledger.journal if e.operation != "繰越"]
+        assert sorted(rows) == journal
+
+    rng = random.Random(12)
+    outcomes = set()
+    for _ in range(10):
+        book.write_bytes(original)
+        archive.unlink(missing_ok=True)
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(book)])
+        time.sleep(rng.uniform(0.1, full))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if hashlib.sha256(book.read_bytes()).digest() == hashlib.sha256(original).digest():
+            # nothing changed in the ledger; an archive, if written, is complete and the one the run makes
+            outcomes.add("archive only" if archive.exists() else "old")
+            if archive.exists():
+                assert read_entries(archive, check_book_pattern()) == expected_archive
+        else:
+            outcomes.add("new")
+            holds_every_row_once()
+        # whatever the moment, running it again completes the roll-over (or finds it done)
+        assert subprocess.run([sys.executable, "-c", CHILD, str(book)]).returncode == 0
+        holds_every_row_once()
+        assert check_book(book, AS_OF).ledger.journal == finished_journal
+        assert not list(tmp_path.glob(".*.tokenbook-*"))
+    assert "old" in outcomes or "archive only" in outcomes

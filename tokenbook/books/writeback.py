@@ -304,6 +304,8 @@ def write_archive(path: Path, entries: Sequence[Any], digest: str, digest_of: Ca
     from .build import build_archive
 
     path = Path(path)
+    for leftover in path.parent.glob(f".{path.name}.tokenbook-*"):  # of a run killed while writing it
+        leftover.unlink(missing_ok=True)  # (the ledger's lock is held: no other run writes this archive)
     if path.exists():
         try:
             same = digest_of(read(path)) == digest

@@ -178,9 +178,20 @@ def test_hand_edit_to_a_token_from_before_the_journal_began_is_now_detected(book
     edit_by_hand(book)
     codes = {(p.cell, p.code) for p in check_book(book, LATE_2026.date()).problems}
     assert (f"C{carried.row}", "state-differs-from-journal") in codes
-    assert run_allocate(run(book, LATE_2026)).exit_code in (0, 1)
+    assert run_allocate(run(book, dt.datetime(2026, 11, 25, 10, 0))).exit_code in (0, 1)
     last = [e for e in check_book(book, LATE_2026.date()).ledger.journal if e.serial == carried.serial]
     assert [(e.operation, e.before, e.after) for e in last] == [("繰越", "利用中", "利用中"), ("修正", "利用中", "停止")]
+
+    # the month-end's CSS report lists the hand edit and the runs of the month for the manager
+    out = book.parent / "reports"
+    assert run_month_end(run(book, dt.datetime(2026, 12, 1, 9, 0)), "2026-11", out, make_mail=False).exit_code == 0
+    audit = dump(out / "2026-11")["2026-11_CSS_在庫月報.xlsx"]["監査"]
+    rows = [r for r in audit if r and r[0] in ("修正", "実行")]
+    edits = [r for r in rows if r[0] == "修正"]
+    assert [(r[2], r[3], r[5].split("（")[0]) for r in edits] == [("tester", carried.serial, "利用中 → 停止")]
+    runs = [r for r in rows if r[0] == "実行" and r[2] == "tester"]
+    assert [r[1] for r in runs] == ["2026-11-25 09:00:00", "2026-11-25 10:00:00"]  # close-year, then allocate
+    assert runs[0][5].startswith("繰越 ") and "修正 1件" in runs[1][5]
 
 
 def test_history_of_a_token_and_of_a_customer_across_the_archive(book):

@@ -345,6 +345,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
                          ("当月停止", INT, 9), ("期限警告", INT, 9), ("期限切れ利用中", INT, 12), ("金庫保管", INT, 9),
                          ("預り在庫", INT, 9), ("当月発送", INT, 9)), kpi_rows),
     ]
+    tables.append(Table("監査", AUDIT_COLUMNS, audit_rows(m)))
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
               "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
     return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
@@ -354,3 +355,39 @@ def _monthly_demand(m: Month) -> float:
     since = add_months(m.first, -2)
     moved = sum(1 for e in m.history.during(since, m.last) if e.operation in (Operation.ALLOCATE, Operation.HANDOVER))
     return moved / 3
+
+
+# --- 監査: what a manager signs off for the month (issue 12) -------------------------------------------
+
+AUDIT_COLUMNS = (("区分", TEXT, 8), ("日時", TEXT, 18), ("担当者", TEXT, 12), ("シリアル番号", TEXT, 15),
+                 ("バッチ", TEXT, 10), ("内容", TEXT, 60))
+
+
+class AuditRow(NamedTuple):  # AUDIT_COLUMNS
+    kind: str  # 修正 (a hand edit found and journalled) or 実行 (a run that journalled movements)
+    recorded: str
+    operator: str
+    serial: str
+    batch: str
+    what: str
+
+
+def audit_rows(m: Month) -> list[AuditRow]:
+    """The month's hand edits (修正 entries recorded in it), then the runs made in it: entries
+    recorded together (one 日時 and 担当者) are one run, described by what it journalled."""
+    recorded = sorted((e for items in m.history.entries.values() for e in items
+                       if e.recorded_at and m.first <= e.recorded_at.date() <= m.last),
+                      key=lambda e: (e.recorded_at, e.serial or ""))
+    edits = [AuditRow("修正", f"{e.recorded_at:%Y-%m-%d %H:%M:%S}", e.operator, e.serial or "", e.batch,
+                      f"{e.before or '（なし）'} → {e.after}" + (f"（{e.note}）" if e.note else ""))
+             for e in recorded if e.operation == Operation.CORRECT]
+    runs: dict[tuple[dt.datetime, str], Counter[str]] = defaultdict(Counter)
+    batches: dict[tuple[dt.datetime, str], set[str]] = defaultdict(set)
+    for e in recorded:
+        runs[(e.recorded_at, e.operator)][e.operation] += 1
+        if e.batch:
+            batches[(e.recorded_at, e.operator)].add(e.batch)
+    made = [AuditRow("実行", f"{when:%Y-%m-%d %H:%M:%S}", operator, "", "・".join(sorted(batches[(when, operator)])),
+                     "・".join(f"{op} {counts[op]:,}件" for op in schema.OPERATIONS if counts[op]))
+            for (when, operator), counts in sorted(runs.items())]
+    return edits + made

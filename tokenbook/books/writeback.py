@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 from .. import schema
 from ..files.sheetio import read_tables
 from ..files.sheetio import column_letter as column_letters
-from ..files.xlsxpatch import PatchRefused, SheetEdit, column_index, patch_package, sheet_parts
+from ..files.xlsxpatch import Block, PatchRefused, SheetEdit, column_index, patch_package, sheet_parts
 from ..models import Ledger
 from ..parse import gc_paused, parse_tables
 from ..problems import Problem
@@ -289,10 +289,11 @@ def journal_rows_edit(new: Ledger) -> SheetEdit:
             index[c.field] = free
             cells[1] = {**cells.get(1, {}), free: c.header}
             free += 1
-    fields = [(c.field, index[c.field]) for c in schema.JOURNAL_COLUMNS]
-    for e in new.journal:
-        cells[e.row] = {col: _cell(getattr(e, f)) for f, col in fields if getattr(e, f) not in (None, "")}
-    return SheetEdit(cells, replace_data=True)
+    journal = new.journal
+    if [e.row for e in journal[:1]] + [e.row for e in journal[-1:]] not in ([], [2, len(journal) + 1]):
+        raise ValueError("履歴 rows must be numbered from 2 without gaps")  # close-year numbers them so
+    columns = [(index[c.field], [_cell(getattr(e, c.field)) for e in journal]) for c in schema.JOURNAL_COLUMNS]
+    return SheetEdit(cells, replace_data=True, block=Block(2, columns) if journal else None)
 
 
 def write_archive(path: Path, entries: Sequence[Any], digest: str, digest_of: Callable[[Sequence[Any]], str],

@@ -21,3 +21,7 @@ End Sub
 Public Sub SendMonthlyReports()
     RunPython "import tokenbook.excel as x; x.button('send')"
 End Sub
+
+Public Sub LookUpHistory()
+    RunPython "import tokenbook.excel as x; x.button('history')"
+End Sub

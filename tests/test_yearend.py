@@ -354,3 +354,24 @@ def test_close_year_killed_at_any_moment_loses_no_row_and_a_rerun_completes(samp
         assert check_book(book, AS_OF).ledger.journal == finished_journal
         assert not list(tmp_path.glob(".*.tokenbook-*"))
     assert "old" in outcomes or "archive only" in outcomes
+
+
+def test_the_history_button_fills_the_lookup_sheet_across_the_archive(book):
+    from test_buttons import MemoryBook
+    from tokenbook.excel.buttons import press
+
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    ledger = check_book(book, AS_OF).ledger
+    token = next(t for t in ledger.tokens if t.customer_no and t.state == "利用中")
+    _, expected = run_history(run(book, LATE_2026), token.customer_no)
+    memory = MemoryBook(book)
+    memory.write("履歴照会", {1: {2: token.customer_no}})
+    outcome = press("history", memory, LATE_2026, "clerk")
+    assert outcome.exit_code == 0 and "履歴照会" in memory.messages[-1][0]
+    grid = memory.values("履歴照会")
+    assert grid[2][:12] == list(schema.HISTORY_HEADERS)
+    shown = [row[:12] for row in grid[3:] if any(v is not None for v in row)]
+    assert [(r[2], r[3]) for r in shown] == [(e["操作"], e["シリアル番号"]) for e in expected]
+    assert all(token.customer_name not in str(v) for r in shown for v in r)
+    memory.write("履歴照会", {1: {2: None}})
+    assert press("history", memory, LATE_2026, "clerk").exit_code == 1

@@ -579,8 +579,7 @@ def run_history(run: Run, key: str) -> tuple[Outcome, list[dict[str, str]]]:
     return guarded(work), rows
 
 
-HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変更前", "変更後", "所有者", "金庫コード", "依頼番号",
-                   "バッチ", "担当者", "備考")
+HISTORY_HEADERS = schema.HISTORY_HEADERS
 
 
 def history_row(e: Any) -> dict[str, str]:

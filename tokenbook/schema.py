@@ -52,6 +52,7 @@ HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
 CLOSINGS = "年次締め"  # year-end roll-over (close-year): one row per archived year
+HISTORY_LOOKUP = "履歴照会"  # the 履歴照会 button: a serial or 顧客番号 in B1, the movements below
 
 # Enumerations (design §3, §4). Logic compares with these members, never with display text; a
 # member is its Japanese text (StrEnum), so cells and messages show it as it is.
@@ -271,13 +272,17 @@ TABLES: dict[str, tuple[Column, ...]] = {
     HOLIDAYS: HOLIDAY_COLUMNS,
 }
 
+# 履歴照会 (and `tokenbook history --json`): one row per movement, no customer names.
+HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変更前", "変更後", "所有者", "金庫コード", "依頼番号",
+                   "バッチ", "担当者", "備考")
+
 # Sheets added after ledgers were in use: read when present, an empty table when absent.
 OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
     CLOSINGS: CLOSING_COLUMNS,
 }
 
 # Every sheet a tokenbook workbook has, in tab order.
-SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, CHECKS)
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, HISTORY_LOOKUP, CHECKS)
 
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")

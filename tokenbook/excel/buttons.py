@@ -22,7 +22,7 @@ from ..books.writeback import checks_edit, ledger_edits, menu_edit
 from ..files.sheetio import UnusableInput, required_headers, table_from_rows
 from ..files.xlsxpatch import SheetEdit
 from ..models import Ledger
-from ..outcome import Outcome, internal_error, unusable
+from ..outcome import Outcome, failed, internal_error, unusable
 from ..parse import parse_tables
 from ..problems import Problem
 from ..runs import (
@@ -189,12 +189,37 @@ def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = Fa
                          step=lambda text: book.status(f"月次報告: {text}"))
 
 
+def history_lookup(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """履歴照会: the movements of the serial or 顧客番号 in 履歴照会!B1, archives included, below it."""
+    from ..books.build import HISTORY_HEADER_ROW, HISTORY_KEY_CELL
+    from ..runs import run_history
+    from ..schema import HISTORY_HEADERS
+
+    sheet = schema.HISTORY_LOOKUP
+    if sheet not in book.sheet_names():
+        return failed(f"エラー: ブックに「{sheet}」シートがありません")
+    grid = book.values(sheet)
+    row, col = HISTORY_KEY_CELL
+    key = grid[row - 1][col - 1] if len(grid) >= row and len(grid[row - 1]) >= col else None
+    if key is None or not str(key).strip():
+        return failed(f"エラー: 「{sheet}」シートの B1 にシリアル番号か顧客番号を入れてから押してください")
+    book.status("履歴照会中…")
+    outcome, rows = run_history(_run(book, now, operator), str(key))
+    if outcome.exit_code != 0:
+        return outcome
+    book.clear_rows(sheet, HISTORY_HEADER_ROW + 1)
+    book.write(sheet, {HISTORY_HEADER_ROW + 1 + i: {c + 1: r[h] for c, h in enumerate(HISTORY_HEADERS)}
+                       for i, r in enumerate(rows)})
+    return Outcome([f"履歴照会: {outcome.headline}（「{sheet}」シート）"], headline=outcome.headline)
+
+
 BUTTONS = {
     "check": check,
     "allocate": weekly_allocate,
     "confirm": confirm_shipment,
     "report": monthly_reports,
     "send": lambda book, now, operator: monthly_reports(book, now, operator, send=True),
+    "history": history_lookup,
 }
 
 

@@ -31,7 +31,7 @@ from .models import Closing, JournalEntry, Ledger
 from .parse import gc_paused, read_rows
 from .problems import Problem, problem
 from .schedule import Calendar, batch_by_id
-from .schema import DispatchState, Operation, TokenState
+from .schema import DispatchState, Operation
 
 
 class YearEndRefused(Exception):

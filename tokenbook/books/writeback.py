@@ -16,7 +16,7 @@ import os
 import shutil
 import socket
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -352,7 +352,7 @@ def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, arch
         raise PatchRefused(f"ブックに「{schema.CLOSINGS}」シートがありません。見出し "
                            f"{'・'.join(c.header for c in schema.CLOSING_COLUMNS)} の1行目だけのシートを追加してから実行してください")
     written_archive = write_archive(archive, archived, digest, digest_of, read)
-    edits = ledger_edits(old, new)
+    edits = ledger_edits(old, replace(new, journal=old.journal))  # 履歴 is rewritten whole, below
     edits[schema.JOURNAL] = journal_rows_edit(new)
     if schema.CHECKS in present:
         edits[schema.CHECKS] = checks_edit(list(problems))

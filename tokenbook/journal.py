@@ -139,12 +139,16 @@ def last_digest(journal: Sequence[JournalEntry]) -> str:
     return ""
 
 
-def seal_entries(entries: Iterable[JournalEntry], previous: str) -> tuple[list[JournalEntry], str]:
-    """`entries` with their chained digests after `previous`; returns them and the last own digest."""
+def seal_entries(entries: Iterable[JournalEntry], previous: str,
+                 first_row: int | None = None) -> tuple[list[JournalEntry], str]:
+    """`entries` with their chained digests after `previous` (and, given `first_row`, numbered from
+    it); returns them and the last own digest."""
     sealed = []
-    for e in entries:
+    make = JournalEntry._make
+    for index, e in enumerate(entries):
         own = own_digest(previous, e)
-        sealed.append(e._replace(digest=f"{own}:{previous}"))
+        row = e.row if first_row is None else first_row + index
+        sealed.append(make((row, *e[1:-1], f"{own}:{previous}")))
         previous = own
     return sealed, previous
 

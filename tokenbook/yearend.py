@@ -1,7 +1,8 @@
 """The year-end roll-over (close-year) and the archives it leaves (design §3.5, §13; issue 12).
 
 `close_year` is a pure stage: from a checked ledger and a year it makes the archive's rows (every
-履歴 row that took effect in or before that year, as they are, digests included), one opening entry
+履歴 row that took effect in or before that year, as they are, sealed anew as one segment of the
+chain after the previous archive), one opening entry
 (繰越) per token as it stood at the end of the year, and the new 履歴: the opening entries first,
 then the rows that took effect later, all chained after the archive's last row. 年次締め gets one
 row naming the archive with the digest of its content. What refuses (a year not over, a batch of
@@ -26,7 +27,7 @@ from typing import Iterable, Sequence
 from . import schema
 from .files.sheetio import UnusableInput, column_letter, read_sheet
 from .history import History
-from .journal import Context, chain_break, entry, last_digest, seal_entries
+from .journal import Context, chain_break, entry, last_digest, seal_entries, split_digest
 from .models import Closing, JournalEntry, Ledger
 from .parse import gc_paused, read_rows
 from .problems import Problem, problem
@@ -90,14 +91,27 @@ def close_year(ledger: Ledger, year: int, today: dt.date, ctx: Context) -> YearE
     archived = tuple(e for e in ledger.journal if e.effective_on is not None and e.effective_on <= end)
     kept = [e for e in ledger.journal if not (e.effective_on is not None and e.effective_on <= end)]
     opening = opening_entries(ledger, year, ctx)
-    journal = [e._replace(row=row) for row, e in enumerate([*opening, *kept], start=2)]
-    journal, _ = seal_entries((e._replace(digest="") for e in journal), last_digest(archived))
+    # The archive is sealed anew as one segment of the chain (the chain was checked whole before: a
+    # broken one stops the run): its rows left 履歴 from wherever they stood between later ones, and
+    # rows from before the chain began get their digests here. It follows the previous archive,
+    # whose last digest the first row of 履歴 links to.
+    archived, last = seal_entries(archived, _previous_archive_digest(ledger))
+    archived = tuple(archived)
+    journal, _ = seal_entries([*opening, *kept], last, first_row=2)
     name = archive_name(year)
     digest = content_digest(archived)
     closing = Closing(max((c.row for c in ledger.closings), default=1) + 1, year, name, len(archived), digest,
                       ctx.now.replace(microsecond=0))
     new = replace(ledger, journal=tuple(journal), closings=(*ledger.closings, closing))
     return YearEnd(new, year, name, archived, digest, len(opening), len(kept))
+
+
+def _previous_archive_digest(ledger: Ledger) -> str:
+    """The last digest of the previous archive: what the first row of 履歴 links to ("" before any)."""
+    if not ledger.closings or not ledger.journal:
+        return ""
+    parts = split_digest(ledger.journal[0].digest)
+    return parts[1] if parts else ""
 
 
 def opening_entries(ledger: Ledger, year: int, ctx: Context) -> list[JournalEntry]:

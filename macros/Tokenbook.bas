@@ -38,3 +38,8 @@ End Sub
 Public Sub TakeTrackingNumbers()
     RunPython "import tokenbook.excel as x; x.button('tracking')"
 End Sub
+
+' issue 12: 履歴照会
+Public Sub LookUpHistory()
+    RunPython "import tokenbook.excel as x; x.button('history')"
+End Sub

@@ -315,16 +315,18 @@ def test_dispatch_state_required():
 def test_journal_cells():
     entry = {"日時": "2026-11-24 10:00", "発効日": "R8.11.24", "操作": "入庫", "シリアル番号": "TK00000001",
              "変更後": "在庫"}
-    assert check_memory(journal=[entry]) == set()
+    unsealed = ("履歴", "M2", "journal-before-chain")  # a row written by hand, from before the chain began
+    assert check_memory(journal=[entry]) == {unsealed}
     found = check_memory(journal=[{**entry, "日時": "昨日", "操作": "移動"}])
-    assert found == {("履歴", "A2", "bad-datetime"), ("履歴", "C2", "bad-choice")}
+    assert found == {("履歴", "A2", "bad-datetime"), ("履歴", "C2", "bad-choice"), unsealed}
 
 
 def test_state_edited_by_hand_differs_from_journal():
     entry = {"日時": "2026-11-24 10:00", "発効日": "2026-11-24", "操作": "入庫", "シリアル番号": "TK00000001",
              "変更後": "在庫"}
     moved = {**entry, "日時": "2026-11-24 11:00", "操作": "引当", "変更前": "在庫", "変更後": "引当済"}
-    assert check_memory(journal=[entry, moved]) == {("在庫", "C2", "state-differs-from-journal")}
+    assert check_memory(journal=[entry, moved]) == {("在庫", "C2", "state-differs-from-journal"),
+                                                    ("履歴", "M2", "journal-before-chain")}
 
 
 def test_holiday_dates():

@@ -25,11 +25,14 @@ CONTRACT = {
     "発送": ["発送番号", "バッチ", "依頼番号", "シリアル番号", "金庫コード", "発送予定日", "発送日", "送付先郵便番号",
            "送付先住所", "送付先氏名", "IBカード", "追跡番号", "状態"],
     "履歴": ["日時", "発効日", "操作", "シリアル番号", "変更前", "変更後", "所有者", "金庫コード", "依頼番号", "バッチ",
-           "担当者", "備考"],
+           "担当者", "備考", "ダイジェスト"],
     "設定": ["項目", "値", "説明"],
     "休業日": ["日付", "名称"],
+    "年次締め": ["年", "アーカイブ", "行数", "ダイジェスト", "日時"],
     "チェック結果": ["重要度", "シート", "セル", "列名", "値", "内容", "コード"],
 }
+# tab order: the tables, then 履歴照会 (a form, not a table), then チェック結果
+SHEET_ORDER = ["メニュー", *list(CONTRACT)[:-1], "履歴照会", "チェック結果", "xlwings.conf"]
 SETTING_KEYS = ["電池寿命（月）", "最低残存期間（月）", "期限警告（月）", "受付締切曜日", "カード作成曜日", "カード受領曜日",
                 "発送曜日", "発注点", "シリアル形式", "報告書出力先", "SMTPサーバー", "SMTPポート", "SMTP暗号化",
                 "SMTPユーザー", "差出人", "差出人名", "メール件名", "メール本文",
@@ -47,7 +50,7 @@ def built(tmp_path_factory) -> Path:
 
 def test_exactly_the_contract_sheets_and_headers(built):
     book = openpyxl.load_workbook(built)
-    assert book.sheetnames == ["メニュー", *CONTRACT, "xlwings.conf"]
+    assert book.sheetnames == SHEET_ORDER
     assert book["xlwings.conf"].sheet_state == "hidden"
     for sheet, headers in CONTRACT.items():
         ws = book[sheet]
@@ -116,7 +119,7 @@ def test_new_workbook_refuses_to_overwrite(built, capsys):
 def test_committed_workbook_matches_the_contract():
     committed = Path(__file__).parent.parent / "workbook" / "tokenbook.xlsm"
     book = python_calamine.CalamineWorkbook.from_path(str(committed))
-    assert book.sheet_names == ["メニュー", *CONTRACT, "xlwings.conf"]
+    assert book.sheet_names == SHEET_ORDER
     for sheet, headers in CONTRACT.items():
         assert book.get_sheet_by_name(sheet).to_python()[0] == headers
 
@@ -126,7 +129,7 @@ def test_libreoffice_opens_it_and_sees_every_sheet(built, convert):
     """LibreOffice loads the file and writes it out again; its copy has the same sheets and headers."""
     copy = convert(built, "xlsx:Calc MS Excel 2007 XML")
     book = python_calamine.CalamineWorkbook.from_path(str(copy))
-    assert book.sheet_names == ["メニュー", *CONTRACT, "xlwings.conf"]
+    assert book.sheet_names == SHEET_ORDER
     for sheet, headers in CONTRACT.items():
         assert book.get_sheet_by_name(sheet).to_python()[0] == headers
     settings = book.get_sheet_by_name("設定").to_python()

@@ -85,3 +85,39 @@ def test_a_date_keeps_a_date_format_even_in_a_general_cell(tmp_path):
 def test_excel_serials():
     assert excel_serial(dt.date(2026, 11, 24)) == 46350
     assert excel_serial(dt.datetime(2026, 11, 24, 18)) == 46350.75
+
+
+# --- replacing a sheet's rows in bulk (close-year) -----------------------------------------------------
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(VALUES, VALUES | st.just(None), VALUES), min_size=1, max_size=30))
+def test_a_block_replaces_every_data_row_and_keeps_the_rest(tmp_path, rows):
+    from tokenbook.files.xlsxpatch import Block
+
+    source = base_book(tmp_path / "base.xlsx")
+    target = tmp_path / "out.xlsx"
+    columns = [(col, [r[col] for r in rows]) for col in range(3)]
+    patch_package(source, target, {"data": SheetEdit({1: {3: "added"}}, replace_data=True, block=Block(2, columns))})
+    wb = python_calamine.CalamineWorkbook.from_path(str(target))
+    grid = wb.get_sheet_by_name("data").to_python()
+    assert grid[0] == ["A", "B", "C", "added"]
+    expected = [[excel_value(v) for v in r] + [""] for r in rows]
+    assert [[excel_value(v) for v in row] for row in grid[1:]] == expected  # nothing of the old rows is left
+    assert wb.get_sheet_by_name("other").to_python() == [["keep me"]]
+    ws = openpyxl.load_workbook(target)["data"]  # a second reader: the ranges follow the new rows
+    assert ws.max_row == len(rows) + 1 and ws.auto_filter.ref == f"A1:D{max(len(rows) + 1, 2)}"
+    with zipfile.ZipFile(source) as a, zipfile.ZipFile(target) as b:
+        assert a.read("xl/worksheets/sheet2.xml") == b.read("xl/worksheets/sheet2.xml")
+
+
+def excel_value(value):
+    """A value as a reader gives it back from a cell (dates as datetimes, whole floats as ints, blank as "")."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

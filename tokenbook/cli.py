@@ -338,6 +338,52 @@ def intake(
     _finish(_with_progress(lambda step: run_take_forms(Run.here(book), files, step)))
 
 
+# --- years of operation (close-year, history, verify-journal) -----------------------------------------
+
+@command("close-year", short="年次締め: 1年分の履歴を保管用ブックに移し、繰越を記録します")
+def close_year(
+    year: Annotated[int, typer.Option("--year", metavar="年", min=2000, max=2099, help="締める年（例 2026）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """年次締め: その年までの履歴をブックと同じフォルダの 履歴_YYYY.xlsx に移し（内容のダイジェストを「年次締め」
+    シートに記録）、履歴には各トークンの1月1日時点の状態（繰越）を1行ずつ残します。年が終わっていないとき、その年の
+    バッチが発送確定されていないとき、同名の別の保管用ブックがあるときは何も変更しません。2回目以降の実行は何もしません。"""
+    from .runs import run_close_year
+
+    _finish(_with_progress(lambda step: run_close_year(Run.here(book), year, step)))
+
+
+@command("verify-journal", short="履歴の改ざん検知: ブックと保管用ブックの連鎖ダイジェストを確かめます")
+def verify_journal(
+    book: BookOption = DEFAULT_BOOK,
+    as_json: Annotated[bool, typer.Option("--json", help="問題を JSON で出力します")] = False,
+) -> None:
+    """履歴の連鎖ダイジェストを、保管用ブック（履歴_YYYY.xlsx、年次締めの記録と照合）から台帳の履歴まで順に確かめ、
+    切れている最初の行を場所付きで表示します（あれば終了コード 1）。"""
+    from .runs import run_verify_journal
+
+    outcome = run_verify_journal(Run.here(book))
+    _finish(replace(outcome, as_json=as_json) if isinstance(outcome, Checked) else outcome)
+
+
+@command(short="トークン（シリアル番号）か顧客（顧客番号）の履歴を、保管用ブックも含めて表示します")
+def history(
+    key: Annotated[str, typer.Argument(metavar="シリアル番号|顧客番号", help="シリアル番号か顧客番号")],
+    book: BookOption = DEFAULT_BOOK,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON で出力します")] = False,
+) -> None:
+    """トークンの履歴（日時・発効日・操作・変更前 → 変更後・担当者）を記録順に表示します。顧客番号なら、その顧客の
+    トークンすべての履歴です。年次締めした年の分は保管用ブックから読みます（内容を年次締めの記録と照合します）。"""
+    import json
+
+    from .runs import run_history
+
+    outcome, rows = run_history(Run.here(book), key)
+    if as_json and outcome.exit_code == 0:
+        outcome = Outcome([json.dumps(rows, ensure_ascii=False)], headline=outcome.headline)
+    _finish(outcome)
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)

@@ -3,15 +3,17 @@
 The journal holds each token's transitions in recording order; replayed by 発効日 they say what a
 token's state and owner were on a past day, so a report for a past month comes out the same
 whenever it is made. A token with no entry at all has been as it is now since before the journal
-began (or since its 入庫日, if that is later).
+began (or since its 入庫日, if that is later). After close-year, a month of an archived year is
+replayed from the archive's entries followed by the ledger's (whose 繰越 rows open the next year).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from .models import JournalEntry, Ledger
 from .schema import CSS, Operation, TokenState
@@ -21,20 +23,23 @@ Snapshot = tuple[str, str | None]  # (state, owner)
 
 @dataclass(frozen=True)
 class History:
-    """The ledger's journal, grouped by serial and ordered by (発効日, recording order)."""
+    """The journal, grouped by serial and ordered by (発効日, recording order). `archived` are the
+    entries of archived years (close-year), older than the ledger's own and read before them."""
 
     ledger: Ledger
     entries: dict[str, list[JournalEntry]]
 
     @classmethod
-    def of(cls, ledger: Ledger) -> "History":
-        grouped: dict[str, list[JournalEntry]] = defaultdict(list)
-        for e in ledger.journal:
+    def of(cls, ledger: Ledger, archived: Sequence[JournalEntry] = ()) -> "History":
+        grouped: dict[str, list[tuple[dt.date, int, JournalEntry]]] = defaultdict(list)
+        for position, e in enumerate(itertools.chain(archived, ledger.journal)):
             if e.serial and e.effective_on:
-                grouped[e.serial].append(e)
-        for items in grouped.values():
-            items.sort(key=lambda e: (e.effective_on, e.row))
-        return cls(ledger, dict(grouped))
+                grouped[e.serial].append((e.effective_on, position, e))
+        ordered = {}
+        for serial, items in grouped.items():
+            items.sort(key=lambda item: item[:2])
+            ordered[serial] = [e for _, _, e in items]
+        return cls(ledger, ordered)
 
     def at(self, day: dt.date) -> dict[str, Snapshot]:
         """Serial -> (state, owner) at the end of `day`; tokens that did not exist yet are absent."""
@@ -54,15 +59,21 @@ class History:
                 last = e
             if last is not None:
                 result[token.serial] = (last.after, last.owner)
+            elif items[0].operation == Operation.CARRY:
+                # Before its year's opening entry (繰越) and with nothing archived: as it was on 1 January,
+                # if it had come in by then, as a token without entries is.
+                if token.received_on is None or token.received_on <= day:
+                    result[token.serial] = (items[0].before, items[0].owner)
             elif items[0].operation != Operation.RECEIVE and items[0].before:
                 result[token.serial] = (items[0].before, items[0].owner)
         return result
 
     def during(self, first: dt.date, last: dt.date) -> Iterator[JournalEntry]:
-        """Entries that took effect between `first` and `last` (inclusive), per token in order."""
+        """Movements that took effect between `first` and `last` (inclusive), per token in order.
+        Opening entries (繰越) are not movements: they restate what the token already was."""
         for items in self.entries.values():
             for e in items:
-                if first <= e.effective_on <= last:
+                if first <= e.effective_on <= last and e.operation != Operation.CARRY:
                     yield e
 
 

@@ -3,14 +3,29 @@
 The journal is append-only and its row order is the order things happened to a token, so the last
 entry of a serial says what 在庫 should show. `reconcile` finds what a clerk changed by hand: a
 token with no entry at all is journalled as 入庫 (if it is newer than the journal, or the journal is
-empty), a state that differs from the last entry is journalled as 修正 and reported as a warning.
+empty, or the year was closed: then every token has an entry), a state that differs from the last
+entry is journalled as 修正 and reported as a warning.
+
+Tamper evidence: every row tokenbook writes carries a chained digest in ダイジェスト,
+`own:previous` (12 hex digits each), where own = SHA-256 of the previous row's own digest and the
+row's content. `entry` builds one row without knowing its predecessor, so the chain is applied
+where a run's rows are written: `seal(old, new)` (runs._change, close-year) digests the rows a run
+added, in order, after the last sealed row. The chain starts at the first row with a digest (rows
+of a ledger from before the chain began have none and are reported once as a warning); after it,
+a row whose content no longer gives its digest was edited, a row whose `previous` is not its
+predecessor's own digest follows a deleted row, and a row without a digest was inserted by hand.
+The chain continues across archives: the first row of 履歴 after close-year links to the last row
+of the archive (checked by `verify-journal`, which reads the archives). The digest is not a
+signature: it shows a hand edit, not a forger who recomputes the chain (the archive digests in
+年次締め and the backups are the rest of the evidence).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Iterable
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
 
 from . import schema
 from .models import JournalEntry, Ledger, Token
@@ -76,7 +91,8 @@ def check_journal(ledger: Ledger, today: dt.date) -> list[Problem]:
 def reconcile(ledger: Ledger, ctx: Context, first_row: int) -> tuple[list[JournalEntry], list[Problem]]:
     """Entries that record what was changed by hand since the last run, numbered from `first_row`."""
     journalled = last_states(ledger.journal)
-    start = journal_start(ledger)
+    # After close-year every token has an entry (its 繰越), so a token without one is new, whatever its 入庫日.
+    start = None if ledger.closings else journal_start(ledger)
     entries: list[JournalEntry] = []
     for token in ledger.tokens:
         if token.state is None:
@@ -90,3 +106,113 @@ def reconcile(ledger: Ledger, ctx: Context, first_row: int) -> tuple[list[Journa
         entries.append(entry(ctx, first_row + len(entries), ctx.now.date(), Operation.CORRECT, t, before, t.state,
                              note="手作業の変更を記録"))
     return entries, found
+
+
+# --- the tamper-evident chain -----------------------------------------------------------------------
+
+DIGEST_HEX = 12
+
+
+def content(e: JournalEntry) -> bytes:
+    """The row's values as read back (every column but the row number and the digest)."""
+    return "\x1f".join("" if v is None else str(v) for v in e[1:-1]).encode()
+
+
+def own_digest(previous: str, e: JournalEntry) -> str:
+    return hashlib.sha256(previous.encode() + b"\x1e" + content(e)).hexdigest()[:DIGEST_HEX]
+
+
+def split_digest(cell: str) -> tuple[str, str] | None:
+    """`own:previous` -> (own, previous); None when the cell is not one."""
+    own, sep, previous = cell.partition(":")
+    if not sep or len(own) != DIGEST_HEX or len(previous) not in (0, DIGEST_HEX):
+        return None
+    return own, previous
+
+
+def last_digest(journal: Sequence[JournalEntry]) -> str:
+    """The own digest of the last sealed row ("" when none is)."""
+    for e in reversed(journal):
+        parts = split_digest(e.digest) if e.digest else None
+        if parts:
+            return parts[0]
+    return ""
+
+
+def seal_entries(entries: Iterable[JournalEntry], previous: str,
+                 first_row: int | None = None) -> tuple[list[JournalEntry], str]:
+    """`entries` with their chained digests after `previous` (and, given `first_row`, numbered from
+    it); returns them and the last own digest."""
+    sealed = []
+    make = JournalEntry._make
+    for index, e in enumerate(entries):
+        own = own_digest(previous, e)
+        row = e.row if first_row is None else first_row + index
+        sealed.append(make((row, *e[1:-1], f"{own}:{previous}")))
+        previous = own
+    return sealed, previous
+
+
+def seal(old: Ledger, new: Ledger) -> Ledger:
+    """`new` with the journal rows it added to `old` sealed, chained after the last sealed row."""
+    known = max((e.row for e in old.journal), default=1)
+    journal = list(new.journal)
+    first = next((i for i, e in enumerate(journal) if e.row > known and not e.digest), None)
+    if first is None:
+        return new
+    sealed, _ = seal_entries(journal[first:], last_digest(journal[:first]))
+    return replace(new, journal=tuple(journal[:first]) + tuple(sealed))
+
+
+@dataclass(frozen=True)
+class Break:
+    """Where a chain breaks: the row (as numbered in its sheet) and what was done there."""
+
+    row: int
+    code: str  # journal-row-edited / -deleted / -inserted
+
+
+def chain_break(journal: Sequence[JournalEntry], previous: str | None = None) -> Break | None:
+    """The first row where the chain breaks, or None. With `previous` (the own digest the chain must
+    continue from, e.g. the last row of the archive before), the first row must link to it;
+    without it the chain may start anywhere (at the first row with a digest)."""
+    started = previous is not None
+    before_last = last = previous or ""
+    previous_row = 0
+    for e in journal:
+        if not e.digest:
+            if started:
+                return Break(e.row, "journal-row-inserted")
+            continue
+        parts = split_digest(e.digest)
+        if parts is None:
+            return Break(e.row, "journal-row-edited")
+        own, link = parts
+        if started and link != last:
+            return Break(previous_row, "journal-row-inserted") if link == before_last and link else \
+                Break(e.row, "journal-row-deleted")
+        if own_digest(link, e) != own:
+            return Break(e.row, "journal-row-edited")
+        started = True
+        before_last, last, previous_row = last, own, e.row
+    return None
+
+
+def check_chain(ledger: Ledger, today: dt.date) -> list[Problem]:
+    """Validation: the first break of the 履歴 chain as an error at its row; unsealed rows from
+    before the chain began as one warning."""
+    letters = ledger.columns.get(schema.JOURNAL, {})
+    found: list[Problem] = []
+    legacy = []
+    for e in ledger.journal:
+        if e.digest:
+            break
+        legacy.append(e.row)
+    if legacy:
+        found.append(problem("journal-before-chain", schema.JOURNAL, legacy[0], "ダイジェスト",
+                             letters.get("ダイジェスト"), "", first=legacy[0], last=legacy[-1], count=len(legacy)))
+    broken = chain_break(ledger.journal)
+    if broken is not None:
+        found.append(problem(broken.code, schema.JOURNAL, broken.row, "ダイジェスト", letters.get("ダイジェスト"),
+                             next((e.digest for e in ledger.journal if e.row == broken.row), "")))
+    return found

@@ -116,6 +116,18 @@ class JournalEntry(NamedTuple):
     batch: str = ""
     operator: str = ""
     note: str = ""
+    digest: str = ""  # the chain (journal.seal); blank on rows from before the chain began
+
+
+class Closing(NamedTuple):
+    """One row of 年次締め: a year whose 履歴 went into an archive workbook beside the book."""
+
+    row: int
+    year: int | None
+    archive: str
+    rows: int | None
+    digest: str
+    closed_at: dt.datetime | None
 
 
 class Holiday(NamedTuple):
@@ -380,6 +392,7 @@ class Ledger:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定
     folder: Path | None = None  # the book's folder: relative file names in the book start there
+    closings: tuple[Closing, ...] = ()  # 年次締め; empty when the ledger has no such sheet
 
 
 ROW_TYPES = {
@@ -390,3 +403,4 @@ ROW_TYPES = {
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
 }
+OPTIONAL_ROW_TYPES = {schema.CLOSINGS: Closing}

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from . import normalize as nz
 from . import schema
 from .files.sheetio import Table, column_letter
-from .models import ROW_TYPES, Ledger, Settings, setting_rows
+from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
 
@@ -136,7 +136,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
 
 def read_rows(table: Table, row_type: type, serial_pattern: nz.Matcher, problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
-    columns = schema.TABLES[table.sheet]
+    columns = schema.TABLES.get(table.sheet) or schema.OPTIONAL_TABLES[table.sheet]
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
     return tuple(map(row_type._make, zip(table.row_numbers, *data)))
 
@@ -207,6 +207,9 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tup
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
     rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()}
+    # Sheets added after ledgers were in use (年次締め): a ledger without them reads as before.
+    rows |= {sheet: read_rows(tables[sheet] if sheet in tables else Table(sheet, {}), row_type, pattern, problems)
+             for sheet, row_type in OPTIONAL_ROW_TYPES.items()}
     tokens = _derive_expiry(rows[schema.TOKENS], settings.battery_months, tables[schema.TOKENS], problems)
     ledger = Ledger(
         banks=rows[schema.BANKS],
@@ -215,9 +218,10 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tup
         dispatches=rows[schema.DISPATCH],
         journal=rows[schema.JOURNAL],
         holidays=rows[schema.HOLIDAYS],
+        closings=rows[schema.CLOSINGS],
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
-                 for sheet, table in tables.items()},
+                 for sheet, table in tables.items() if table.headers},
         setting_row=setting_positions(tables[schema.SETTINGS]),
         folder=folder,
     )

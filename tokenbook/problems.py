@@ -117,6 +117,16 @@ CODES: dict[str, tuple[str, str]] = {
     "dispose-unknown-serial": (ERROR, "シリアル番号 {serial} は「在庫」シートにありません"),
     "dispose-wrong-state": (ERROR, "シリアル番号 {serial} は状態「{state}」のため{operation}できません（{allowed}のときだけです）"),
     "dispose-not-expired": (ERROR, "シリアル番号 {serial} は使用期限 {expires_on} 前の在庫です（期限前の在庫は故障返品にします）"),
+    # --- years of operation (close-year, the tamper-evident journal, archives) ---
+    "journal-row-edited": (ERROR, "履歴のこの行は記録された後に変更されています（連鎖ダイジェストが内容と合いません）。"
+                                  "バックアップ（backups）から元に戻してください"),
+    "journal-row-deleted": (ERROR, "履歴のこの行の直前にあった行が削除されています（連鎖ダイジェストがつながりません）。"
+                                   "バックアップ（backups）から元に戻してください"),
+    "journal-row-inserted": (ERROR, "履歴のこの行は tokenbook が記録した行ではありません（手で挿入された行です）。"
+                                    "バックアップ（backups）から元に戻してください"),
+    "journal-before-chain": (WARNING, "履歴の{first}〜{last}行目（{count}行）は連鎖ダイジェストの導入前の行で、改ざん検知の"
+                                      "対象外です（年次締め close-year で保管用ブックに移ると対象になります）"),
+    "archive-changed": (ERROR, "{reason}"),
 }
 
 

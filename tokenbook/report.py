@@ -13,7 +13,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from . import schema
 from .history import (
@@ -23,7 +23,7 @@ from .history import (
     month_bounds,
     months_between,
 )
-from .models import Bank, Ledger, Token
+from .models import Bank, JournalEntry, Ledger, Token
 from .normalize import add_months
 from .schema import (
     DispatchState,
@@ -107,12 +107,12 @@ STOCK_COLUMNS = (("シリアル番号", TEXT, 15), ("店番", TEXT, 7), ("納品
 class Month:
     """Everything the reports of one month share: snapshots, flows and indexes, computed once."""
 
-    def __init__(self, ledger: Ledger, month: str) -> None:
+    def __init__(self, ledger: Ledger, month: str, archived: Sequence[JournalEntry] = ()) -> None:
         self.ledger = ledger
         self._shipped: dict[str, list[tuple]] | None = None
         self.month = month
         self.first, self.last = month_bounds(month)
-        self.history = History.of(ledger)
+        self.history = History.of(ledger, archived)  # archived: the entries of archived years (close-year)
         self.closing = self.history.at(self.last)
         self.opening = self.history.at(self.first - dt.timedelta(days=1))
         self.warn_until = add_months(self.last, ledger.settings.warn_months)
@@ -326,7 +326,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
     stock_rows = [OwnerStock(o, "CSS" if o == schema.CSS else names.get(o, ""), sum(stock[o].values()),
                              tuple(stock[o][b] for b in BANDS)) for o in owners]
     flow = Counter(e.operation for e in m.moves)
-    flow_rows = [(op, flow[op]) for op in schema.OPERATIONS]
+    flow_rows = [(op, flow[op]) for op in schema.OPERATIONS if op != Operation.CARRY]  # 繰越 is no movement
     usable = stock[schema.CSS][BANDS[4]] if settings.min_remaining_months >= 24 else sum(
         stock[schema.CSS][b] for b in BANDS[1:])
     demand = _monthly_demand(m)
@@ -358,6 +358,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
                          ("当月停止", INT, 9), ("期限警告", INT, 9), ("期限切れ利用中", INT, 12), ("金庫保管", INT, 9),
                          ("預り在庫", INT, 9), ("当月発送", INT, 9)), kpi_rows),
     ]
+    tables.append(Table("監査", AUDIT_COLUMNS, audit_rows(m)))
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
               "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
     return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
@@ -367,3 +368,39 @@ def _monthly_demand(m: Month) -> float:
     since = add_months(m.first, -2)
     moved = sum(1 for e in m.history.during(since, m.last) if e.operation in (Operation.ALLOCATE, Operation.HANDOVER))
     return moved / 3
+
+
+# --- 監査: what a manager signs off for the month (issue 12) -------------------------------------------
+
+AUDIT_COLUMNS = (("区分", TEXT, 8), ("日時", TEXT, 18), ("担当者", TEXT, 12), ("シリアル番号", TEXT, 15),
+                 ("バッチ", TEXT, 10), ("内容", TEXT, 60))
+
+
+class AuditRow(NamedTuple):  # AUDIT_COLUMNS
+    kind: str  # 修正 (a hand edit found and journalled) or 実行 (a run that journalled movements)
+    recorded: str
+    operator: str
+    serial: str
+    batch: str
+    what: str
+
+
+def audit_rows(m: Month) -> list[AuditRow]:
+    """The month's hand edits (修正 entries recorded in it), then the runs made in it: entries
+    recorded together (one 日時 and 担当者) are one run, described by what it journalled."""
+    recorded = sorted((e for items in m.history.entries.values() for e in items
+                       if e.recorded_at and m.first <= e.recorded_at.date() <= m.last),
+                      key=lambda e: (e.recorded_at, e.serial or ""))
+    edits = [AuditRow("修正", f"{e.recorded_at:%Y-%m-%d %H:%M:%S}", e.operator, e.serial or "", e.batch,
+                      f"{e.before or '（なし）'} → {e.after}" + (f"（{e.note}）" if e.note else ""))
+             for e in recorded if e.operation == Operation.CORRECT]
+    runs: dict[tuple[dt.datetime, str], Counter[str]] = defaultdict(Counter)
+    batches: dict[tuple[dt.datetime, str], set[str]] = defaultdict(set)
+    for e in recorded:
+        runs[(e.recorded_at, e.operator)][e.operation] += 1
+        if e.batch:
+            batches[(e.recorded_at, e.operator)].add(e.batch)
+    made = [AuditRow("実行", f"{when:%Y-%m-%d %H:%M:%S}", operator, "", "・".join(sorted(batches[(when, operator)])),
+                     "・".join(f"{op} {counts[op]:,}件" for op in schema.OPERATIONS if counts[op]))
+            for (when, operator), counts in sorted(runs.items())]
+    return edits + made

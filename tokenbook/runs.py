@@ -23,7 +23,7 @@ from .books.panel import panel
 from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
 from .files.sheetio import UnusableInput
 from .files.xlsxpatch import PatchRefused
-from .journal import Context
+from .journal import Context, seal
 from .load import check_book
 from .models import Ledger
 from .outcome import Outcome, busy, failed, unusable, where_problems_are
@@ -181,7 +181,8 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
                 return Outcome(lines + ["（--dry-run: ブックには何も書き込んでいません）"], headline=headline,
                                problems=tuple(problems))
             step(f"{title}: 書き込みと検証")
-            saved = store.save(checked, result.ledger, problems, f"{title}: {headline}", run.now)
+            sealed = seal(checked.ledger, result.ledger)  # every run extends the journal's chain
+            saved = store.save(checked, sealed, problems, f"{title}: {headline}", run.now)
             return Outcome(lines + saved + [where_to_look(problems, run.book)], headline=headline, problems=tuple(problems))
 
     return _noted(store, guarded(work))
@@ -405,7 +406,11 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     headline = ""
     if make_reports:
         step("報告書の集計")
-        data = Month(ledger, month)
+        from .history import month_bounds
+        from .yearend import archived_entries
+
+        # a month of an archived year is replayed from its archive (checked against 年次締め)
+        data = Month(ledger, month, archived_entries(run.book.parent, ledger, month_bounds(month)[0]))
         written = 0
         for _ in write_bank_reports(data, banks, run.now, folder):
             written += 1
@@ -547,7 +552,7 @@ def journal_hand_edits(store: LedgerStore, checked: CheckResult, run: Run, title
     work = Changes(checked.ledger, run.context)
     if not work.record_hand_edits():
         return checked, []
-    new = CheckResult(work.ledger(), checked.problems)
+    new = CheckResult(seal(checked.ledger, work.ledger()), checked.problems)  # the journal's chain goes on
     told = f"手作業の変更・追加を履歴に記録: {work.hand_edits}件"
     saved = store.save(checked, new.ledger, checked.problems, f"{title}: {told}", run.now)
     return new, [told, *saved]
@@ -642,3 +647,113 @@ def run_take_forms(run: Run, files: Sequence[Path], step: Step = _quiet) -> Outc
 
     return run_intake(run, "申込書取込", lambda checked: take_forms(checked, [read_form(f) for f in files], run.context),
                       describe, step=step)
+
+
+# --- years of operation: close-year, the journal's chain, per-token history ---------------------------
+
+def run_close_year(run: Run, year: int, step: Step = _quiet) -> Outcome:
+    """年次締め: the year's 履歴 into 履歴_YYYY.xlsx beside the book, one 繰越 per token in 履歴.
+    Refused on any input error (a broken chain included), and see `yearend.close_year`."""
+    from .books.writeback import ArchiveExists, write_year_end
+    from .yearend import YearEndRefused, close_year, content_digest, describe_year_end, read_entries
+
+    store = run.ledger_store
+    if not isinstance(store, BookFile):
+        return failed("エラー: 年次締めはコマンド（tokenbook close-year）で実行します")
+
+    def work() -> Outcome:
+        with store.hold() as lock:
+            step("年次締め: 読み込みと入力チェック")
+            checked = store.read(run.now.date())
+            if checked.errors:
+                return stopped_by(checked.errors, "年次締め", run.book)
+            try:
+                result = close_year(checked.ledger, year, run.now.date(), run.context)
+            except YearEndRefused as exc:
+                return failed(f"エラー: {exc}", "ブックには何も書き込んでいません。")
+            headline, lines = describe_year_end(result)
+            if result.done_before:
+                return Outcome(lines, headline=headline, problems=checked.problems)
+            # the rows of 履歴 moved: what was found there no longer points at them
+            problems = [p for p in checked.problems if p.sheet != schema.JOURNAL]
+            step("年次締め: 保管用ブックとブックの書き込み・検証")
+            pattern = checked.ledger.settings.serial_regex
+            try:
+                written, fresh = write_year_end(
+                    lock, checked.ledger, result.ledger, run.book.parent / result.archive, result.archived,
+                    result.digest, content_digest, lambda path: read_entries(path, pattern), problems,
+                    panel(result.ledger, run.now, f"年次締め: {headline}"), run.now)
+            except ArchiveExists as exc:
+                return failed(f"エラー: {exc}")
+            archive = run.book.parent / result.archive
+            lines.append(f"保管用ブックを書き込みました: {archive}" if fresh else
+                         f"保管用ブックは前回の実行で書き込み済みでした（内容を確認しました）: {archive}")
+            backup = f"（バックアップ: {written.backup.name}）" if written.backup else ""
+            lines.append(f"ブックを更新しました: {written.path}{backup}")
+            return Outcome(lines, headline=headline, problems=tuple(problems))
+
+    return guarded(work)
+
+
+def run_verify_journal(run: Run) -> Outcome:
+    """The journal's chain through every archive and the ledger's 履歴 (and each archive's digest)."""
+    from .outcome import Checked
+    from .yearend import verify_journal
+
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        found = verify_journal(run.book.parent, checked.ledger)
+        archives = len(checked.ledger.closings)
+        rows = len(checked.ledger.journal) + sum(c.rows or 0 for c in checked.ledger.closings)
+        headline = (f"履歴の連鎖に問題はありません（保管用ブック {archives} 件・{rows:,}行）" if not found else
+                    f"履歴の連鎖が切れています: {len(found)} 件")
+        return Checked([headline], headline=headline, problems=tuple(found))
+
+    return guarded(work)
+
+
+def run_history(run: Run, key: str) -> tuple[Outcome, list[dict[str, str]]]:
+    """Every movement of a token (serial) or of a customer's tokens (顧客番号) across the archives
+    and the ledger, in the order recorded. Returns the outcome and the rows (for --json)."""
+    from .normalize import code_text
+    from .yearend import archived_entries
+
+    store = run.ledger_store
+    rows: list[dict[str, str]] = []
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        ledger = checked.ledger
+        wanted = code_text(key)
+        serials = {t.serial for t in ledger.tokens if t.serial == wanted} or \
+            {e.serial for e in ledger.journal if e.serial == wanted} or \
+            {t.serial for t in ledger.tokens if t.serial and t.customer_no == wanted}
+        if not serials:
+            return failed(f"エラー: シリアル番号・顧客番号 {wanted} は在庫にも履歴にもありません")
+        oldest = min((c.year for c in ledger.closings if c.year), default=None)
+        archived = archived_entries(run.book.parent, ledger, dt.date(oldest, 1, 1)) if oldest else ()
+        for e in (*archived, *ledger.journal):
+            if e.serial in serials:
+                rows.append(history_row(e))
+        lines = [f"{r['日時']}  発効日 {r['発効日']}  {r['操作']:<4} {r['シリアル番号']}  {r['変更前'] or '—'} → "
+                 f"{r['変更後'] or '—'}  担当 {r['担当者'] or '—'}" + (f"  依頼 {r['依頼番号']}" if r['依頼番号'] else "")
+                 + (f"  バッチ {r['バッチ']}" if r['バッチ'] else "") for r in rows]
+        headline = f"{wanted}: トークン {len(serials)} 本・履歴 {len(rows)} 行（保管用ブック {len(ledger.closings)} 件を含む）"
+        return Outcome([*lines, headline], headline=headline)
+
+    return guarded(work), rows
+
+
+HISTORY_HEADERS = schema.HISTORY_HEADERS
+
+
+def history_row(e: Any) -> dict[str, str]:
+    """One journal entry as the history command and the 履歴照会 sheet show it (no customer names)."""
+    values = (f"{e.recorded_at:%Y-%m-%d %H:%M:%S}" if e.recorded_at else "",
+              e.effective_on.isoformat() if e.effective_on else "", e.operation or "", e.serial or "", e.before,
+              e.after, e.owner or "", e.bank_code or "", e.request_id, e.batch, e.operator, e.note)
+    return dict(zip(HISTORY_HEADERS, (str(v) for v in values)))

@@ -128,7 +128,19 @@ def generate(
         _archive_completed(book, completed_requests)
     _open_requests(book, rng, bank_list, in_use, stock_by_bank, weeks, ids,
                    open_requests if open_requests is not None else max(12, tokens // 150))
+    _seal(book)
     return book
+
+
+def _seal(book: SampleBook) -> None:
+    """The journal's chained digests, as tokenbook's runs would have written them (journal.seal)."""
+    from .journal import seal_entries
+    from .models import JournalEntry
+
+    rows = book.rows[schema.JOURNAL]
+    sealed, _ = seal_entries((JournalEntry(0, *row[:-1]) for row in rows), "")
+    for row, e in zip(rows, sealed):
+        row[-1] = e.digest
 
 
 def _archive_completed(book: SampleBook, keep: int) -> None:

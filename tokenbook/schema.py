@@ -40,6 +40,7 @@ class Column:
     choices: tuple[str, ...] = ()
     width: float = 12
     default: str | None = None
+    added: bool = False  # a column added after ledgers were in use: a sheet without its header still reads
 
 
 BANKS = "金庫"
@@ -51,6 +52,8 @@ SETTINGS = "設定"
 HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
+CLOSINGS = "年次締め"  # year-end roll-over (close-year): one row per archived year
+HISTORY_LOOKUP = "履歴照会"  # the 履歴照会 button: a serial or 顧客番号 in B1, the movements below
 
 # Enumerations (design §3, §4). Logic compares with these members, never with display text; a
 # member is its Japanese text (StrEnum), so cells and messages show it as it is.
@@ -133,6 +136,7 @@ class Operation(StrEnum):
     DISPOSE = "廃棄"
     CORRECT = "修正"
     RETURN = "返品"  # issue 10: a faulty token sent back to SSC (the token ends 廃棄)
+    CARRY = "繰越"  # close-year: a token's state as of 1 January, the first entry of a new year's 履歴
 
 
 SEND_REPORT = tuple(SendReport)
@@ -161,10 +165,10 @@ BANK_COLUMNS = (
     Column("宛先", "addressee", width=24),
     Column("報告送付", "send_report", Kind.ENUM, choices=SEND_REPORT, width=10, default="する"),
     Column("備考", "note", width=30),
-    Column("暗号化証明書", "encryption_certificates", Kind.PATH_LIST, width=30),
-    Column("メール暗号化", "encryption", Kind.ENUM, choices=ENCRYPTION, width=11, default=Encryption.OPTIONAL),
+    Column("暗号化証明書", "encryption_certificates", Kind.PATH_LIST, width=30, added=True),
+    Column("メール暗号化", "encryption", Kind.ENUM, choices=ENCRYPTION, width=11, default=Encryption.OPTIONAL, added=True),
     # issue 10: the bank's phone, for a carrier label of a parcel to the bank
-    Column("電話番号", "phone", Kind.PHONE, width=15),
+    Column("電話番号", "phone", Kind.PHONE, width=15, added=True),
 )
 
 TOKEN_COLUMNS = (
@@ -183,7 +187,7 @@ TOKEN_COLUMNS = (
     Column("停止理由", "stop_reason", Kind.ENUM, choices=STOP_REASONS, width=10),
     Column("備考", "note", width=30),
     # issue 10: SSC's lot, from the delivery slip (the picking list shows it)
-    Column("ロット番号", "lot", Kind.CODE, width=14),
+    Column("ロット番号", "lot", Kind.CODE, width=14, added=True),
 )
 
 REQUEST_COLUMNS = (
@@ -211,7 +215,7 @@ REQUEST_COLUMNS = (
     Column("処理メモ", "memo", width=36),
     # issue 10: where a request taken in from a bank's form came from (申込書番号:行), so a form
     # taken in twice is recognised
-    Column("申込書", "form_ref", Kind.CODE, width=20),
+    Column("申込書", "form_ref", Kind.CODE, width=20, added=True),
 )
 
 DISPATCH_COLUMNS = (
@@ -243,6 +247,8 @@ JOURNAL_COLUMNS = (
     Column("バッチ", "batch", Kind.CODE, width=10),
     Column("担当者", "operator", width=12),
     Column("備考", "note", width=30),
+    # the tamper-evident chain (journal.seal): last, so every existing header keeps its place
+    Column("ダイジェスト", "digest", Kind.CODE, width=27, added=True),
 )
 
 SETTING_COLUMNS = (
@@ -266,6 +272,15 @@ CHECK_COLUMNS = (
     Column("コード", "code", width=26),
 )
 
+# 年次締め (close-year): which archive holds which year's 履歴, and the digest of its content.
+CLOSING_COLUMNS = (
+    Column("年", "year", Kind.INTEGER, required=True, width=8),
+    Column("アーカイブ", "archive", required=True, width=22),
+    Column("行数", "rows", Kind.INTEGER, required=True, width=10),
+    Column("ダイジェスト", "digest", Kind.CODE, required=True, width=68),
+    Column("日時", "closed_at", Kind.DATETIME, required=True, width=18),
+)
+
 # Sheets read as tables, in the order new-workbook writes them (メニュー is written first).
 TABLES: dict[str, tuple[Column, ...]] = {
     BANKS: BANK_COLUMNS,
@@ -277,8 +292,17 @@ TABLES: dict[str, tuple[Column, ...]] = {
     HOLIDAYS: HOLIDAY_COLUMNS,
 }
 
+# 履歴照会 (and `tokenbook history --json`): one row per movement, no customer names.
+HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変更前", "変更後", "所有者", "金庫コード", "依頼番号",
+                   "バッチ", "担当者", "備考")
+
+# Sheets added after ledgers were in use: read when present, an empty table when absent.
+OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
+    CLOSINGS: CLOSING_COLUMNS,
+}
+
 # Every sheet a tokenbook workbook has, in tab order.
-SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CHECKS)
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, HISTORY_LOOKUP, CHECKS)
 
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")

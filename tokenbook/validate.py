@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator
 from . import normalize as nz
 from . import postal, schema
 from .certs import check_certificates
-from .journal import check_journal
+from .journal import check_chain, check_journal
 from .models import Bank, Ledger, Request, Token
 from .problems import Problem, problem
 from .schema import (
@@ -216,7 +216,7 @@ def check_settings(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
 
 
 CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes,
-                             check_journal, check_settings, check_certificates)
+                             check_journal, check_chain, check_settings, check_certificates)
 
 
 def validate(ledger: Ledger, today: dt.date) -> list[Problem]:

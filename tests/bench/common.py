@@ -12,18 +12,21 @@ from pathlib import Path
 AS_OF = dt.date(2026, 11, 24)
 
 
-def sample_book(directory: Path, tokens: int, banks: int, kept: int, open_requests: int | None = None) -> tuple[Path, dict]:
-    """A sample ledger file, built once per parameter set and kept in `directory`."""
+def sample_book(directory: Path, tokens: int, banks: int, kept: int, open_requests: int | None = None,
+                as_of: dt.date = AS_OF) -> tuple[Path, dict]:
+    """A sample ledger file (its journal: the year up to `as_of`), built once per parameter set and
+    kept in `directory`."""
     from tokenbook.books.build import build_workbook
     from tokenbook.sample import generate
 
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"bench-{tokens}-{banks}-{kept}-{open_requests}.xlsx"
+    dated = "" if as_of == AS_OF else f"-{as_of:%Y%m%d}"
+    path = directory / f"bench-{tokens}-{banks}-{kept}-{open_requests}{dated}.xlsx"
     counts_file = path.with_suffix(".json")
     if path.exists() and counts_file.exists():
         return path, json.loads(counts_file.read_text())
     start = time.perf_counter()
-    sample = generate(seed=11, banks=banks, tokens=tokens, as_of=AS_OF, completed_requests=kept,
+    sample = generate(seed=11, banks=banks, tokens=tokens, as_of=as_of, completed_requests=kept,
                       open_requests=open_requests)
     build_workbook(path, sample.rows)
     counts = {sheet: len(rows) for sheet, rows in sample.rows.items() if rows}

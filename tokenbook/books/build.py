@@ -35,7 +35,8 @@ BUTTONS = (("入力チェック", "CheckInput"), ("週次割当", "WeeklyAllocat
            ("月次報告作成", "MakeMonthlyReports"), ("月次報告送信", "SendMonthlyReports"),
            # issue 10: the service's edges
            ("入庫取込", "ReceiveStock"), ("申込書取込", "TakeRequestForms"), ("発送書類作成", "MakeParcelDocuments"),
-           ("追跡番号取込", "TakeTrackingNumbers"))
+           ("追跡番号取込", "TakeTrackingNumbers"),
+           ("履歴照会", "LookUpHistory"))
 XLWINGS_CONF = "xlwings.conf"
 SHEETS_WITH_CONF = (*schema.SHEETS, XLWINGS_CONF)  # every sheet of the .xlsm, one VBA document module each
 BUILT = dt.datetime(2026, 1, 1)  # the document's creation stamp: fixed, so two builds are the same bytes
@@ -84,6 +85,9 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
             if sheet == schema.SETTINGS and not rows:
                 rows = [(s.key, s.default, s.description) for s in setting_rows()]
             _table(workbook, formats, sheet, columns, rows or ())
+        for sheet, columns in schema.OPTIONAL_TABLES.items():
+            _table(workbook, formats, sheet, columns, data.get(sheet) or ())
+        _history_lookup(workbook, formats)
         _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
         if macro_enabled:
             conf = workbook.add_worksheet(XLWINGS_CONF)  # `tokenbook setup-excel` writes the interpreter here
@@ -95,6 +99,43 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
     finally:
         if tmp.exists():
             tmp.unlink()
+    return path
+
+
+HISTORY_KEY_CELL = (1, 2)  # B1: the serial or 顧客番号 the 履歴照会 button looks up (row, column from 1)
+HISTORY_HEADER_ROW = 3  # the movements' headers; the rows follow
+
+
+def _history_lookup(workbook: xlsxwriter.Workbook, formats: dict[str, Any]) -> None:
+    from ..schema import HISTORY_HEADERS
+
+    ws = workbook.add_worksheet(schema.HISTORY_LOOKUP)
+    ws.write_string(0, 0, "シリアル番号・顧客番号", formats["label"])
+    ws.write_blank(0, 1, None, workbook.add_format({"font_name": FONT, "font_size": 10, "num_format": "@",
+                                                    "bg_color": "#FFF2CC", "border": 1}))
+    ws.write_string(0, 2, "← 入力して「メニュー」の「履歴照会」ボタンを押すと、保管用ブックの分も含めて下に表示します",
+                    formats["cell"])
+    for index, header in enumerate(HISTORY_HEADERS):
+        ws.write_string(HISTORY_HEADER_ROW - 1, index, header, formats["header"])
+    ws.set_column(0, 0, 20)
+    ws.set_column(1, 1, 16)
+    ws.set_column(2, len(HISTORY_HEADERS) - 1, 12)
+    ws.set_column(len(HISTORY_HEADERS) - 1, len(HISTORY_HEADERS) - 1, 50)
+    ws.freeze_panes(HISTORY_HEADER_ROW, 0)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(HISTORY_HEADER_ROW - 1)
+
+
+def build_archive(path: Path) -> Path:
+    """An empty archive workbook for one closed year (close-year fills its 履歴 sheet): the journal's
+    headers, widths, formats, frozen header and filter, nothing else."""
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False,
+                                               "strings_to_urls": False, "default_date_format": DATE_FORMAT})
+    workbook.set_properties({"title": f"tokenbook {schema.JOURNAL}（保管用）", "created": BUILT})
+    _table(workbook, _formats(workbook), schema.JOURNAL, schema.JOURNAL_COLUMNS, ())
+    workbook.close()
     return path
 
 

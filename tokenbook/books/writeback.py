@@ -19,13 +19,14 @@ import socket
 import stat
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import schema
 from ..files.sheetio import read_tables
-from ..files.xlsxpatch import SheetEdit, column_index, patch_package, sheet_parts
+from ..files.sheetio import column_letter as column_letters
+from ..files.xlsxpatch import Block, PatchRefused, SheetEdit, column_index, patch_package, sheet_parts
 from ..models import Ledger
 from ..parse import gc_paused, parse_tables
 from ..problems import Problem
@@ -33,7 +34,8 @@ from .build import MENU_PANEL, MENU_PANEL_ROW
 
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
-               (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"))
+               (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"),
+               (schema.CLOSINGS, "closings"))
 
 
 class BookBusy(Exception):
@@ -255,11 +257,21 @@ def ledger_edits(old: Ledger, new: Ledger) -> dict[str, SheetEdit]:
     """The cells that differ between two ledgers of the same workbook, by sheet."""
     edits: dict[str, SheetEdit] = {}
     for sheet, attribute in _SHEET_ROWS:
-        columns = schema.TABLES[sheet]
+        columns = schema.TABLES.get(sheet) or schema.OPTIONAL_TABLES[sheet]
         letters = new.columns.get(sheet) or old.columns.get(sheet, {})
+        if not letters:
+            continue  # an optional sheet the ledger does not have
         index = {c.field: _column(letters[c.header]) for c in columns if c.header in letters}
         before = {r.row: r for r in getattr(old, attribute)}
         cells: dict[int, dict[int, Any]] = {}
+        # A column added after the ledger was made (履歴's ダイジェスト) gets its header in the next free column
+        # once there is something to write in it.
+        free = max(map(_column, letters.values()), default=-1) + 1
+        for c in columns:
+            if c.added and c.field not in index and any(getattr(r, c.field) for r in getattr(new, attribute)):
+                index[c.field] = free
+                cells.setdefault(1, {})[free] = c.header
+                free += 1
         for row in getattr(new, attribute):
             previous = before.get(row.row)
             if previous == row:
@@ -408,3 +420,92 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# --- close-year: the archive first, then the ledger ---------------------------------------------------
+
+class ArchiveExists(Exception):
+    """An archive of that name is there with other content; nothing was written."""
+
+
+def journal_rows_edit(new: Ledger) -> SheetEdit:
+    """履歴 rewritten: every data row dropped and `new.journal` written from row 2 (close-year)."""
+    letters = new.columns.get(schema.JOURNAL, {})
+    index = {c.field: _column(letters[c.header]) for c in schema.JOURNAL_COLUMNS if c.header in letters}
+    cells: dict[int, dict[int, Any]] = {}
+    free = max(map(_column, letters.values()), default=-1) + 1
+    for c in schema.JOURNAL_COLUMNS:
+        if c.field not in index:  # a column added later (ダイジェスト) that this ledger's sheet lacks
+            index[c.field] = free
+            cells[1] = {**cells.get(1, {}), free: c.header}
+            free += 1
+    journal = new.journal
+    if [e.row for e in journal[:1]] + [e.row for e in journal[-1:]] not in ([], [2, len(journal) + 1]):
+        raise ValueError("履歴 rows must be numbered from 2 without gaps")  # close-year numbers them so
+    columns = [(index[c.field], [_cell(getattr(e, c.field)) for e in journal]) for c in schema.JOURNAL_COLUMNS]
+    return SheetEdit(cells, replace_data=True, block=Block(2, columns) if journal else None)
+
+
+def write_archive(path: Path, entries: Sequence[Any], digest: str, digest_of: Callable[[Sequence[Any]], str],
+                  read: Callable[[Path], Sequence[Any]]) -> bool:
+    """The archive workbook at `path` holding `entries`, verified: written beside, fsynced, read back
+    and its content digest compared, then renamed into place. Returns False when an archive with
+    this very content is there already (a close-year killed after writing it), and raises
+    ArchiveExists when one with other content is."""
+    from .build import build_archive
+
+    path = Path(path)
+    for leftover in path.parent.glob(f".{path.name}.tokenbook-*"):  # of a run killed while writing it
+        leftover.unlink(missing_ok=True)  # (the ledger's lock is held: no other run writes this archive)
+    if path.exists():
+        try:
+            same = digest_of(read(path)) == digest
+        except Exception:  # unreadable: not ours to replace
+            same = False
+        if same:
+            return False
+        raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
+                            "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
+    template = path.with_name(f".{path.name}.tokenbook-{os.getpid()}.template")
+    tmp = _temporary(path)
+    try:
+        build_archive(template)
+        edit = journal_rows_edit(Ledger(journal=tuple(e._replace(row=row) for row, e in enumerate(entries, start=2)),
+                                        columns={schema.JOURNAL: {c.header: column_letters(i) for i, c in
+                                                                  enumerate(schema.JOURNAL_COLUMNS)}}))
+        patch_package(template, tmp, {schema.JOURNAL: edit})
+        _fsync(tmp)
+        with zipfile.ZipFile(tmp) as archive:
+            if archive.testzip() is not None:
+                raise WriteFailed(f"書き込んだ保管用ブック {path.name} が壊れています。元のブックはそのままです")
+        if digest_of(read(tmp)) != digest:
+            raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直すと内容が一致しません。元のブックはそのままです")
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        template.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, archived: Sequence[Any], digest: str,
+                   digest_of: Callable[[Sequence[Any]], str], read: Callable[[Path], Sequence[Any]],
+                   problems: Iterable[Problem] = (), panel: dict[str, str] | None = None,
+                   now: dt.datetime | None = None) -> tuple[Written, bool]:
+    """close-year's write: the archive written and verified first, then the ledger (履歴 replaced, the
+    年次締め row appended) swapped in like every other write. Killed between the two, the old ledger
+    and a complete archive are there, and running close-year again finds the archive as it would
+    write it and only swaps the ledger."""
+    with zipfile.ZipFile(lock.path) as package:
+        present = set(sheet_parts(package))
+    if schema.CLOSINGS not in present or not new.columns.get(schema.CLOSINGS):
+        raise PatchRefused(f"ブックに「{schema.CLOSINGS}」シートがありません。見出し "
+                           f"{'・'.join(c.header for c in schema.CLOSING_COLUMNS)} の1行目だけのシートを追加してから実行してください")
+    written_archive = write_archive(archive, archived, digest, digest_of, read)
+    edits = ledger_edits(old, replace(new, journal=old.journal))  # 履歴 is rewritten whole, below
+    edits[schema.JOURNAL] = journal_rows_edit(new)
+    if schema.CHECKS in present:
+        edits[schema.CHECKS] = checks_edit(list(problems))
+    if panel is not None and schema.MENU in present:
+        edits[schema.MENU] = menu_edit(panel)
+    return apply_edits(lock, edits, lambda written: verify(written, new), now), written_archive

@@ -19,10 +19,10 @@ from typing import Any, ContextManager, Protocol, Sequence
 from .. import schema
 from ..books.panel import panel
 from ..books.writeback import checks_edit, ledger_edits, menu_edit
-from ..files.sheetio import UnusableInput, table_from_rows
+from ..files.sheetio import UnusableInput, required_headers, table_from_rows
 from ..files.xlsxpatch import SheetEdit
 from ..models import Ledger
-from ..outcome import Outcome, internal_error, unusable
+from ..outcome import Outcome, failed, internal_error, unusable
 from ..parse import parse_tables
 from ..problems import Problem
 from ..runs import (
@@ -76,8 +76,8 @@ class OpenBook:
         if missing:
             raise UnusableInput("tokenbook のブックではありません。シート" + "、".join(f"「{s}」" for s in missing)
                                 + "がありません")
-        tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
-                  for sheet, columns in schema.TABLES.items()}
+        present = [*schema.TABLES, *(s for s in schema.OPTIONAL_TABLES if s in names)]
+        tables = {sheet: table_from_rows(sheet, self.book.values(sheet), required_headers(sheet)) for sheet in present}
         ledger, problems = parse_tables(tables, self.book.path.parent)
         return check_ledger(ledger, problems, today)
 
@@ -267,6 +267,29 @@ def take_tracking(book: Book, now: dt.datetime, operator: str) -> Outcome:
         return Outcome(["追跡番号取込を取りやめました"])
     return _in_turn(book, files, lambda path: run_tracking(_run(book, now, operator), path, step=book.status))
 
+def history_lookup(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """履歴照会: the movements of the serial or 顧客番号 in 履歴照会!B1, archives included, below it."""
+    from ..books.build import HISTORY_HEADER_ROW, HISTORY_KEY_CELL
+    from ..runs import run_history
+    from ..schema import HISTORY_HEADERS
+
+    sheet = schema.HISTORY_LOOKUP
+    if sheet not in book.sheet_names():
+        return failed(f"エラー: ブックに「{sheet}」シートがありません")
+    grid = book.values(sheet)
+    row, col = HISTORY_KEY_CELL
+    key = grid[row - 1][col - 1] if len(grid) >= row and len(grid[row - 1]) >= col else None
+    if key is None or not str(key).strip():
+        return failed(f"エラー: 「{sheet}」シートの B1 にシリアル番号か顧客番号を入れてから押してください")
+    book.status("履歴照会中…")
+    outcome, rows = run_history(_run(book, now, operator), str(key))
+    if outcome.exit_code != 0:
+        return outcome
+    book.clear_rows(sheet, HISTORY_HEADER_ROW + 1)
+    book.write(sheet, {HISTORY_HEADER_ROW + 1 + i: {c + 1: r[h] for c, h in enumerate(HISTORY_HEADERS)}
+                       for i, r in enumerate(rows)})
+    return Outcome([f"履歴照会: {outcome.headline}（「{sheet}」シート）"], headline=outcome.headline)
+
 
 BUTTONS = {
     "check": check,
@@ -279,6 +302,7 @@ BUTTONS = {
     "intake": take_forms,
     "parcels": parcel_documents,
     "tracking": take_tracking,
+    "history": history_lookup,
 }
 
 

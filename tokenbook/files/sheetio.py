@@ -174,8 +174,9 @@ def _target(folder: str, target: str) -> str:
     return posixpath.normpath(posixpath.join(folder, target)) if folder else posixpath.normpath(target)
 
 
-def _sheet_names(path: Path, wanted: Iterable[str]) -> dict[str, str]:
-    """Contract sheet name -> the name as stored; UnusableInput if the file or a sheet is missing."""
+def _sheet_names(path: Path, wanted: Iterable[str], optional: Iterable[str] = ()) -> dict[str, str]:
+    """Contract sheet name -> the name as stored; UnusableInput if the file or a sheet is missing.
+    Sheets in `optional` are included when present."""
     path = Path(path)
     _check_container(path)
     try:
@@ -191,7 +192,7 @@ def _sheet_names(path: Path, wanted: Iterable[str]) -> dict[str, str]:
         raise UnusableInput(
             f"tokenbook のブックではありません。シート{'、'.join('「' + s + '」' for s in missing)}がありません: {path.name}"
         )
-    return {s: names[s] for s in wanted}
+    return {s: names[s] for s in (*wanted, *optional) if s in names}
 
 
 def read_grid(path: Path, stored_name: str, sheet: str) -> list[list[Any]]:
@@ -217,28 +218,43 @@ class Tables(Mapping[str, Table]):
 
     def __init__(self, path: Path) -> None:
         path = Path(path)
-        names = _sheet_names(path, schema.TABLES)
+        names = _sheet_names(path, schema.TABLES, schema.OPTIONAL_TABLES)
+        self.present = tuple(s for s in schema.OPTIONAL_TABLES if s in names)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
         self._futures: dict[str, Future[Table]] = {
-            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in self.ORDER
+            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in (*self.ORDER, *self.present)
         }
         pool.shutdown(wait=False)
 
     @staticmethod
     def _table(path: Path, stored_name: str, sheet: str) -> Table:
-        headers = [c.header for c in schema.TABLES[sheet]]
-        return table_from_rows(sheet, read_grid(path, stored_name, sheet), headers)
+        return table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))
 
     def __getitem__(self, sheet: str) -> Table:
+        if sheet not in self._futures and sheet in schema.OPTIONAL_TABLES:
+            return Table(sheet, {})  # a ledger made before the sheet existed
         return self._futures[sheet].result()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(schema.TABLES)
+        return iter((*schema.TABLES, *self.present))
 
     def __len__(self) -> int:
-        return len(schema.TABLES)
+        return len(schema.TABLES) + len(self.present)
+
+
+def required_headers(sheet: str) -> list[str]:
+    """The headers a sheet must have: every column's but those added after ledgers were in use."""
+    columns = schema.TABLES.get(sheet) or schema.OPTIONAL_TABLES[sheet]
+    return [c.header for c in columns if not c.added]
 
 
 def read_tables(path: Path) -> Tables:
     """Every table sheet of a tokenbook workbook, strict about sheets and headers."""
     return Tables(path)
+
+
+def read_sheet(path: Path, sheet: str) -> Table:
+    """One contract sheet of any workbook that has it (an archive beside the ledger: 履歴_2026.xlsx)."""
+    path = Path(path)
+    names = _sheet_names(path, (sheet,))
+    return table_from_rows(sheet, read_grid(path, names[sheet], sheet), required_headers(sheet))

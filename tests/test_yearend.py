@@ -1,0 +1,377 @@
+"""Years of operation (issue 12): close-year, archives, reports of archived months, the chain.
+
+Every scenario runs on real workbook files, with the dates given (never today's): a sample ledger
+as of 2026-11-24 has a journal from 2025-11-24, so it spans two years.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+import python_calamine
+
+from conftest import default_sheets
+from tokenbook import schema
+from tokenbook.books.build import build_workbook
+from tokenbook.cli import main
+from tokenbook.load import check_book
+from tokenbook.runs import Run, run_allocate, run_close_year, run_confirm, run_history, run_month_end, run_verify_journal
+from tokenbook.sample import generate
+from tokenbook.yearend import content_digest, read_entries
+
+AS_OF = dt.date(2026, 11, 24)
+LATE_2026 = dt.datetime(2026, 11, 25, 9, 0)
+EARLY_2027 = dt.datetime(2027, 1, 12, 9, 0)
+
+
+def run(book: Path, now: dt.datetime) -> Run:
+    return Run(book, now, "tester")
+
+
+@pytest.fixture(scope="module")
+def sample_book(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sample")
+    sample = generate(seed=7, banks=4, tokens=1500, as_of=AS_OF)
+    return build_workbook(folder / "book.xlsm", sample.rows)
+
+
+@pytest.fixture
+def book(sample_book, tmp_path) -> Path:
+    copy = tmp_path / "book.xlsm"
+    shutil.copyfile(sample_book, copy)
+    return copy
+
+
+def dump(folder: Path) -> dict[str, dict[str, list]]:
+    """Every cell value of every report workbook in `folder`."""
+    result = {}
+    for path in sorted(folder.glob("*.xlsx")):
+        wb = python_calamine.CalamineWorkbook.from_path(str(path))
+        result[path.name] = {name: wb.get_sheet_by_name(name).to_python() for name in wb.sheet_names}
+    assert result, f"no reports in {folder}"
+    return result
+
+
+def reports(book: Path, month: str, out: Path, now: dt.datetime = LATE_2026) -> dict:
+    outcome = run_month_end(run(book, now), month, out, make_mail=False)
+    assert outcome.exit_code == 0, outcome.lines
+    return dump(out / month)
+
+
+def journal_rows(path: Path) -> list[tuple]:
+    """The 履歴 rows of a ledger or an archive, without their row numbers and digests."""
+    return [tuple(e[1:-1]) for e in read_entries(path, check_book_pattern())]
+
+
+def check_book_pattern():
+    import re
+    return re.compile(r"^[0-9A-Z]{6,20}$")
+
+
+# --- the two-year scenario ---------------------------------------------------------------------------
+
+def test_reports_of_a_month_in_each_year_are_the_same_after_each_roll_over(book, tmp_path):
+    before = {month: reports(book, month, tmp_path / "before") for month in ("2025-12", "2026-10")}
+    journal = check_book(book, AS_OF).ledger.journal
+
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    ledger = check_book(book, LATE_2026.date()).ledger
+    archive = book.parent / "履歴_2025.xlsx"
+    assert [c.year for c in ledger.closings] == [2025] and ledger.closings[0].archive == archive.name
+    archived = read_entries(archive, ledger.settings.serial_regex)
+    assert len(archived) == ledger.closings[0].rows == sum(e.effective_on.year == 2025 for e in journal)
+    assert content_digest(archived) == ledger.closings[0].digest
+    # every row once: in the archive or (after the opening entries) still in 履歴, each in its order
+    opening = [e for e in ledger.journal if e.operation == "繰越"]
+    assert ledger.journal[:len(opening)] == tuple(opening)
+    assert [e[1:-1] for e in archived] == [e[1:-1] for e in journal if e.effective_on.year == 2025]
+    assert [e[1:-1] for e in ledger.journal[len(opening):]] == [e[1:-1] for e in journal if e.effective_on.year == 2026]
+    assert {e.effective_on for e in opening} == {dt.date(2026, 1, 1)}
+    for month in before:
+        assert reports(book, month, tmp_path / "after-2025") == before[month], month
+
+    # the next year: its last batch confirmed, then 2026 closed in January 2027
+    planned = sorted({d.batch for d in ledger.dispatches if d.state == "予定"})
+    for batch in planned:
+        assert run_confirm(run(book, dt.datetime(2026, 12, 1, 9, 0)), batch).exit_code in (0, 1)
+    assert run_close_year(run(book, EARLY_2027), 2026).exit_code == 0
+    ledger = check_book(book, EARLY_2027.date()).ledger
+    assert [c.year for c in ledger.closings] == [2025, 2026]
+    assert {e.operation for e in ledger.journal} == {"繰越"}  # nothing took effect in 2027 yet
+    for month in before:
+        assert reports(book, month, tmp_path / "after-2026") == before[month], month
+    assert run_verify_journal(run(book, EARLY_2027)).exit_code == 0
+
+
+def test_running_it_again_is_harmless(book):
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    after = book.read_bytes()
+    again = run_close_year(run(book, LATE_2026), 2025)
+    assert again.exit_code == 0 and "締め済み" in again.lines[0]
+    assert book.read_bytes() == after
+
+
+def test_refused_while_the_year_is_not_over(book):
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, LATE_2026), 2026)
+    assert outcome.exit_code == 1 and "まだ終わっていません" in outcome.lines[0]
+    assert book.read_bytes() == original and not (book.parent / "履歴_2026.xlsx").exists()
+
+
+def test_refused_while_a_batch_of_the_year_is_unconfirmed(book):
+    assert run_allocate(run(book, dt.datetime(2026, 11, 24, 15, 0))).exit_code in (0, 1)  # 2026-W48, not confirmed
+    ledger = check_book(book, AS_OF).ledger
+    planned = sorted({d.batch for d in ledger.dispatches if d.state == "予定"})
+    assert planned == ["2026-W48"]
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, EARLY_2027), 2026)
+    assert outcome.exit_code == 1 and planned[0] in outcome.lines[0] and "発送確定" in outcome.lines[0]
+    assert book.read_bytes() == original and not (book.parent / "履歴_2026.xlsx").exists()
+
+
+def test_refused_when_the_archive_exists_with_other_content(book):
+    other = book.parent / "履歴_2025.xlsx"
+    other.write_bytes(b"someone else's file")
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, LATE_2026), 2025)
+    assert outcome.exit_code == 1 and "内容が違います" in outcome.lines[0]
+    assert book.read_bytes() == original and other.read_bytes() == b"someone else's file"
+
+
+def test_an_archive_edited_by_hand_is_refused(book, tmp_path):
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    archive = book.parent / "履歴_2025.xlsx"
+    wb = openpyxl.load_workbook(archive)
+    wb["履歴"]["F3"] = "廃棄"
+    wb.save(archive)
+    outcome = run_month_end(run(book, LATE_2026), "2025-12", tmp_path / "out", make_mail=False)
+    assert outcome.exit_code == 2 and "履歴_2025.xlsx の内容が年次締めの記録" in outcome.lines[0]
+    assert not list((tmp_path / "out").rglob("*.xlsx"))
+    assert reports(book, "2026-10", tmp_path / "current")  # a month of the open year needs no archive
+    checked = run_verify_journal(run(book, LATE_2026))
+    assert checked.exit_code == 1 and [p.code for p in checked.problems] == ["archive-changed"]
+
+
+def test_hand_edit_to_a_token_from_before_the_journal_began_is_now_detected(book):
+    ledger = check_book(book, AS_OF).ledger
+    journalled = {e.serial for e in ledger.journal}
+    carried = next(t for t in ledger.tokens if t.serial not in journalled and t.state == "利用中")
+
+    def edit_by_hand(path: Path) -> None:
+        wb = openpyxl.load_workbook(path, keep_vba=True)
+        wb["在庫"].cell(carried.row, 3, "停止")
+        wb["在庫"].cell(carried.row, 13, "紛失")
+        wb.save(path)
+
+    before_close = book.with_name("unclosed.xlsm")
+    shutil.copyfile(book, before_close)
+    edit_by_hand(before_close)
+    codes = {(p.cell, p.code) for p in check_book(before_close, LATE_2026.date()).problems}
+    assert (f"C{carried.row}", "state-differs-from-journal") not in codes  # the old blind spot
+
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    edit_by_hand(book)
+    codes = {(p.cell, p.code) for p in check_book(book, LATE_2026.date()).problems}
+    assert (f"C{carried.row}", "state-differs-from-journal") in codes
+    assert run_allocate(run(book, dt.datetime(2026, 11, 25, 10, 0))).exit_code in (0, 1)
+    last = [e for e in check_book(book, LATE_2026.date()).ledger.journal if e.serial == carried.serial]
+    assert [(e.operation, e.before, e.after) for e in last] == [("繰越", "利用中", "利用中"), ("修正", "利用中", "停止")]
+
+    # the month-end's CSS report lists the hand edit and the runs of the month for the manager
+    out = book.parent / "reports"
+    assert run_month_end(run(book, dt.datetime(2026, 12, 1, 9, 0)), "2026-11", out, make_mail=False).exit_code == 0
+    audit = dump(out / "2026-11")["2026-11_CSS_在庫月報.xlsx"]["監査"]
+    rows = [r for r in audit if r and r[0] in ("修正", "実行")]
+    edits = [r for r in rows if r[0] == "修正"]
+    assert [(r[2], r[3], r[5].split("（")[0]) for r in edits] == [("tester", carried.serial, "利用中 → 停止")]
+    runs = [r for r in rows if r[0] == "実行" and r[2] == "tester"]
+    assert [r[1] for r in runs] == ["2026-11-25 09:00:00", "2026-11-25 10:00:00"]  # close-year, then allocate
+    assert runs[0][5].startswith("繰越 ") and "修正 1件" in runs[1][5]
+
+
+def test_history_of_a_token_and_of_a_customer_across_the_archive(book):
+    ledger = check_book(book, AS_OF).ledger
+    moved = {e.serial for e in ledger.journal if e.effective_on.year == 2025 and e.operation == "発送"}
+    token = next(t for t in ledger.tokens if t.serial in moved and t.customer_no)
+    expected = [e for e in ledger.journal if e.serial == token.serial]
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    outcome, rows = run_history(run(book, LATE_2026), token.serial)
+    assert outcome.exit_code == 0
+    kinds = [r["操作"] for r in rows]
+    assert kinds == [e.operation for e in expected if e.effective_on.year == 2025] + ["繰越"] + \
+        [e.operation for e in expected if e.effective_on.year == 2026]
+    assert all(token.customer_name not in line for line in outcome.lines)
+    by_customer, customer_rows = run_history(run(book, LATE_2026), token.customer_no)
+    assert by_customer.exit_code == 0 and {r["シリアル番号"] for r in customer_rows} == {
+        t.serial for t in ledger.tokens if t.customer_no == token.customer_no}
+    missing, _ = run_history(run(book, LATE_2026), "NOSUCH0001")
+    assert missing.exit_code == 1
+
+
+def test_history_and_verify_journal_on_the_command_line(book, capsys):
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    serial = check_book(book, AS_OF).ledger.journal[0].serial
+    assert main(["history", serial, "--book", str(book), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["シリアル番号"] for r in rows} == {serial} and rows[0]["操作"] == "繰越"
+    assert main(["verify-journal", "--book", str(book)]) == 0
+    assert "保管用ブック 1 件" in capsys.readouterr().out
+
+
+# --- the chain ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def sealed_book(tmp_path) -> Path:
+    """A small ledger after three runs: every 履歴 row written by tokenbook, so all are sealed."""
+    stock = [{"シリアル番号": f"TK{i:08d}", "所有者": "CSS", "状態": "在庫", "納品日": dt.date(2026, 1, 10),
+              "入庫日": dt.date(2026, 1, 15)} for i in range(1, 6)]
+    path = build_workbook(tmp_path / "chain.xlsm", default_sheets(tokens=stock))
+    assert run_allocate(run(path, dt.datetime(2026, 11, 24, 10, 0))).exit_code == 0
+    journal = check_book(path, AS_OF).ledger.journal
+    assert len(journal) == 6 and all(e.digest for e in journal)
+    return path
+
+
+def chain_problems(path: Path) -> set[tuple[str, str | None, str]]:
+    return {(p.sheet, p.cell, p.code) for p in check_book(path, AS_OF).problems if p.code.startswith("journal-")}
+
+
+def test_a_sealed_journal_has_no_problems_and_runs_extend_it(sealed_book):
+    assert chain_problems(sealed_book) == set()
+    assert run_allocate(run(sealed_book, dt.datetime(2026, 11, 24, 11, 0))).exit_code == 0
+    assert chain_problems(sealed_book) == set()
+
+
+@pytest.mark.parametrize("how, expected", [
+    ("edit", ("履歴", "M4", "journal-row-edited")),
+    ("delete", ("履歴", "M4", "journal-row-deleted")),
+    ("insert", ("履歴", "M4", "journal-row-inserted")),
+    ("forge", ("履歴", "M4", "journal-row-deleted")),  # row 4 gone, row 5 copied (digest and all) in its place
+])
+def test_a_row_edited_deleted_or_inserted_by_hand_is_located(sealed_book, how, expected):
+    wb = openpyxl.load_workbook(sealed_book, keep_vba=True)
+    ws = wb["履歴"]
+    if how == "edit":
+        ws["F4"] = "廃棄"
+    elif how == "delete":
+        ws.delete_rows(4)
+    elif how == "insert":
+        ws.insert_rows(4)
+        for col, value in enumerate(["2026-11-24 10:30", "2026-11-24", "廃棄", "TK00000005", "在庫", "廃棄"], 1):
+            ws.cell(4, col, value)
+    elif how == "forge":  # a row copied over another, digest and all
+        for col in range(1, 14):
+            ws.cell(4, col, ws.cell(5, col).value)
+    wb.save(sealed_book)
+    assert chain_problems(sealed_book) == {expected}
+    original = sealed_book.read_bytes()
+    assert run_allocate(run(sealed_book, dt.datetime(2026, 11, 24, 12, 0))).exit_code == 1  # nothing signs over it
+    assert sealed_book.read_bytes() == original
+
+
+def test_an_old_ledger_without_digests_starts_the_chain_at_its_next_run(tmp_path):
+    entry = {"日時": dt.datetime(2026, 11, 1, 9, 0), "発効日": dt.date(2026, 11, 1), "操作": "入庫",
+             "シリアル番号": "TK00000001", "変更後": "在庫", "所有者": "CSS"}
+    path = build_workbook(tmp_path / "old.xlsm", default_sheets(
+        tokens=[{"シリアル番号": "TK00000001", "所有者": "CSS", "状態": "在庫", "納品日": dt.date(2026, 1, 10),
+                 "入庫日": dt.date(2026, 11, 1)}], journal=[entry]))
+    wb = openpyxl.load_workbook(path, keep_vba=True)
+    wb["履歴"].delete_cols(13)  # a ledger made before the ダイジェスト column existed
+    wb.save(path)
+    assert chain_problems(path) == {("履歴", None, "journal-before-chain")}
+    wb = openpyxl.load_workbook(path, keep_vba=True)
+    wb["在庫"]["C2"] = "廃棄"  # a hand edit: the next run journals it as 修正, the first sealed row
+    wb.save(path)
+    assert run_allocate(run(path, dt.datetime(2026, 11, 24, 10, 0))).exit_code == 0
+    ledger = check_book(path, AS_OF).ledger
+    assert ledger.columns["履歴"]["ダイジェスト"] == "M"  # the header was added
+    assert [(e.operation, bool(e.digest)) for e in ledger.journal] == [("入庫", False), ("修正", True)]
+    assert chain_problems(path) == {("履歴", "M2", "journal-before-chain")}
+
+
+# --- killed at any moment ----------------------------------------------------------------------------
+
+CHILD = """
+import datetime as dt, sys
+from pathlib import Path
+from tokenbook.runs import Run, run_close_year
+sys.exit(run_close_year(Run(Path(sys.argv[1]), dt.datetime(2026, 11, 25, 9, 0), "tester"), 2025).exit_code)
+"""
+
+
+def test_close_year_killed_at_any_moment_loses_no_row_and_a_rerun_completes(sample_book, tmp_path):
+    import hashlib
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    book = tmp_path / "book.xlsm"
+    archive = tmp_path / "履歴_2025.xlsx"
+    original = sample_book.read_bytes()
+    journal = sorted(e[1:-1] for e in check_book(sample_book, AS_OF).ledger.journal)
+    book.write_bytes(original)
+    started = time.perf_counter()
+    assert subprocess.run([sys.executable, "-c", CHILD, str(book)]).returncode == 0
+    full = time.perf_counter() - started
+    finished_journal = check_book(book, AS_OF).ledger.journal
+    expected_archive = read_entries(archive, check_book_pattern())
+
+    def holds_every_row_once() -> None:
+        ledger = check_book(book, AS_OF).ledger
+        assert [c.year for c in ledger.closings] == [2025]
+        archived = read_entries(archive, ledger.settings.serial_regex)
+        assert content_digest(archived) == ledger.closings[0].digest
+        rows = [e[1:-1] for e in archived] + [e[1:-1] for e in ledger.journal if e.operation != "繰越"]
+        assert sorted(rows) == journal
+
+    rng = random.Random(12)
+    outcomes = set()
+    for _ in range(10):
+        book.write_bytes(original)
+        archive.unlink(missing_ok=True)
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(book)])
+        time.sleep(rng.uniform(0.1, full))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if hashlib.sha256(book.read_bytes()).digest() == hashlib.sha256(original).digest():
+            # nothing changed in the ledger; an archive, if written, is complete and the one the run makes
+            outcomes.add("archive only" if archive.exists() else "old")
+            if archive.exists():
+                assert read_entries(archive, check_book_pattern()) == expected_archive
+        else:
+            outcomes.add("new")
+            holds_every_row_once()
+        # whatever the moment, running it again completes the roll-over (or finds it done)
+        assert subprocess.run([sys.executable, "-c", CHILD, str(book)]).returncode == 0
+        holds_every_row_once()
+        assert check_book(book, AS_OF).ledger.journal == finished_journal
+        assert not list(tmp_path.glob(".*.tokenbook-*"))
+    assert "old" in outcomes or "archive only" in outcomes
+
+
+def test_the_history_button_fills_the_lookup_sheet_across_the_archive(book):
+    from test_buttons import MemoryBook
+    from tokenbook.excel.buttons import press
+
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    ledger = check_book(book, AS_OF).ledger
+    token = next(t for t in ledger.tokens if t.customer_no and t.state == "利用中")
+    _, expected = run_history(run(book, LATE_2026), token.customer_no)
+    memory = MemoryBook(book)
+    memory.write("履歴照会", {1: {2: token.customer_no}})
+    outcome = press("history", memory, LATE_2026, "clerk")
+    assert outcome.exit_code == 0 and "履歴照会" in memory.messages[-1][0]
+    grid = memory.values("履歴照会")
+    assert grid[2][:12] == list(schema.HISTORY_HEADERS)
+    shown = [row[:12] for row in grid[3:] if any(v is not None for v in row)]
+    assert [(r[2], r[3]) for r in shown] == [(e["操作"], e["シリアル番号"]) for e in expected]
+    assert all(token.customer_name not in str(v) for r in shown for v in r)
+    memory.write("履歴照会", {1: {2: None}})
+    assert press("history", memory, LATE_2026, "clerk").exit_code == 1

@@ -21,3 +21,19 @@ End Sub
 Public Sub SendMonthlyReports()
     RunPython "import tokenbook.excel as x; x.button('send')"
 End Sub
+
+Public Sub ReceiveIbCards()
+    RunPython "import tokenbook.excel as x; x.button('cards')"
+End Sub
+
+Public Sub RefreshWorkList()
+    RunPython "import tokenbook.excel as x; x.button('worklist')"
+End Sub
+
+Public Sub MarkCenterSent()
+    RunPython "import tokenbook.excel as x; x.button('center')"
+End Sub
+
+Public Sub TakeStock()
+    RunPython "import tokenbook.excel as x; x.button('stocktake')"
+End Sub

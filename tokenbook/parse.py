@@ -62,6 +62,7 @@ def normaliser(column: Column, serial_pattern: re.Pattern[str]) -> Callable[[Any
         Kind.DOMAIN_LIST: nz.domain_list,
         Kind.POSTAL_CODE: nz.postal_code,
         Kind.PHONE: nz.phone,
+        Kind.COUNT: nz.count,
     }[kind]
 
 
@@ -133,7 +134,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
 
 def read_rows(table: Table, row_type: type, serial_pattern: re.Pattern[str], problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
-    columns = schema.TABLES[table.sheet]
+    columns = schema.table_columns(table.sheet)
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
     return tuple(map(row_type._make, zip(table.row_numbers, *data)))
 
@@ -212,7 +213,21 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
                  for sheet, table in tables.items()},
     )
-    return ledger, problems
+    return _optional_tables(ledger, tables, pattern, problems), problems
+
+
+def _optional_tables(ledger: Ledger, tables: Mapping[str, Table], pattern: re.Pattern[str],
+                     problems: list[Problem]) -> Ledger:
+    """The sheets a ledger may have (棚卸): read when present, their layout in `columns`."""
+    from dataclasses import replace
+
+    from .models import StocktakeLine
+
+    table = tables.get(schema.STOCKTAKE)
+    if table is None:
+        return ledger
+    columns = {**ledger.columns, schema.STOCKTAKE: {h: column_letter(i) for h, i in table.headers.items()}}
+    return replace(ledger, stocktakes=read_rows(table, StocktakeLine, pattern, problems), columns=columns)
 
 
 def _short(text: str) -> str:

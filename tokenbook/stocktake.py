@@ -153,8 +153,9 @@ def count_vault(ledger: Ledger, scans: Iterable[Scan], files: int, on: dt.date, 
     return Count(new, on, files, scanned, expected, found, rows[len(summary):], recorded, tuple(problems))
 
 
-def _owner_key(owner: str | None) -> tuple[bool, str]:
-    return (owner != schema.CSS, owner or "")
+def _owner_key(owner: str | None) -> tuple[bool, bool, str]:
+    """CSS first, then the banks, then what has no owner (a serial the ledger does not know)."""
+    return (not owner, owner != schema.CSS, owner or "")
 
 
 def last_stocktake(ledger: Ledger, until: dt.date) -> list[StocktakeLine]:
@@ -164,6 +165,11 @@ def last_stocktake(ledger: Ledger, until: dt.date) -> list[StocktakeLine]:
         return []
     last = max((r.counted_on, r.recorded_at or dt.datetime.min) for r in rows)
     return [r for r in rows if (r.counted_on, r.recorded_at or dt.datetime.min) == last]
+
+
+def differences_of(rows: Iterable[StocktakeLine]) -> list[StocktakeLine]:
+    """The difference rows of a stocktake (not its counts)."""
+    return [r for r in rows if r.kind not in (StocktakeKind.OWNER, StocktakeKind.TOTAL)]
 
 
 def describe(count: Count, limit: int = 50) -> tuple[str, list[str]]:

@@ -108,8 +108,8 @@ def work_list(ledger: Ledger, as_of: dt.date) -> tuple[WorkItem, ...]:
     planned = parcel_batches(ledger)
     items = []
     for r in ledger.requests:
-        if r.received_on is None:
-            continue  # unreadable 受付日: validate reports it; there is no batch to measure against
+        if r.received_on is None or r.received_on > as_of:
+            continue  # unreadable 受付日 (validate reports it), or not received yet on `as_of`
         allocated = r.state == RequestState.ALLOCATED or r.request_id in planned
         task = task_of(r, allocated)
         if task is None:

@@ -56,7 +56,7 @@ def test_macro_sources_are_cp932_safe_one_line_calls_into_python():
             assert call and call[1] in PYTHON_BUTTONS, lines[0]
             subs[name] = call[1]
     assert {macro for _, macro in BUTTONS} <= set(subs)
-    assert len(BUTTONS) == 5
+    assert len(BUTTONS) == 9
 
 
 def test_buttons_on_the_menu_are_bound_to_the_macros(built):

@@ -570,7 +570,7 @@ def worklist_headline(items: Sequence[Any]) -> str:
 
     tasks = Counter(w.task for w in items)
     late = sum(w.overdue for w in items)
-    return ("・".join(f"{task} 待ち {tasks[task]}件" for task in WorkTask) + (f"（うち期限超過 {late}件）" if late else ""))
+    return ("・".join(f"{task} 待ち {tasks[task]}件" for task in WorkTask) + (f"／期限超過 {late}件" if late else ""))
 
 
 def write_center_list(items: Sequence[Any], folder: Path, as_of: dt.date) -> Path | None:

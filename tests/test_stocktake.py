@@ -206,3 +206,14 @@ def test_a_book_without_the_stocktake_sheet_still_counts(tmp_path, scans):
     assert schema.STOCKTAKE not in check_book(old, NOW.date()).ledger.columns
     outcome = run_stocktake(Run(old, NOW, "clerk"), scans, NOW.date())
     assert outcome.exit_code == 1 and "シートがないため、結果はブックに記録していません" in outcome.lines[-3]
+
+
+def test_a_result_too_large_for_the_sheet_is_not_recorded(vault, scans, monkeypatch):
+    import tokenbook.stocktake as stocktake
+
+    monkeypatch.setattr(stocktake, "SHEET_ROWS", 8)  # the 7 rows of this count would end on row 8: fits
+    assert run_stocktake(Run(vault, NOW, "clerk"), scans, NOW.date()).exit_code == 1
+    assert len(sheet(vault, schema.STOCKTAKE)) == 8
+    outcome = run_stocktake(Run(vault, NOW, "clerk"), scans, NOW.date())  # another 7 would not
+    assert outcome.exit_code == 1 and "入りきらないため、結果はブックに記録していません" in "".join(outcome.lines)
+    assert len(sheet(vault, schema.STOCKTAKE)) == 8

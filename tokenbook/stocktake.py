@@ -35,6 +35,11 @@ from .schema import StocktakeKind, TokenState
 
 SERIAL = "シリアル番号"
 IN_HAND = (TokenState.STOCK, TokenState.ALLOCATED)
+SHEET_ROWS = 1_048_576  # a worksheet's last row
+NO_SHEET = (f"このブックには「{schema.STOCKTAKE}」シートがないため、結果はブックに記録していません"
+            "（tokenbook new-workbook で作ったブックにはあります）。")
+TOO_MANY = (f"差異が多すぎて「{schema.STOCKTAKE}」シートに入りきらないため、結果はブックに記録していません"
+            "（読み取ったファイルと棚卸日を確かめてください）。")
 
 
 def read_scan(path: Path) -> tuple[ListFile, str]:
@@ -89,7 +94,7 @@ class Count:
     expected: Counter = field(default_factory=Counter)  # owner -> tokens expected in the vault
     found: Counter = field(default_factory=Counter)  # owner -> of those, scanned
     differences: tuple[StocktakeLine, ...] = ()
-    recorded: bool = False  # the ledger has a 棚卸 sheet and the rows went there
+    unrecorded: str = ""  # why the rows did not go to 棚卸 (NO_SHEET, TOO_MANY), "" when they did
     problems: tuple[Problem, ...] = ()
 
     def of_kind(self, kind: StocktakeKind) -> list[StocktakeLine]:
@@ -146,11 +151,12 @@ def count_vault(ledger: Ledger, scans: Iterable[Scan], files: int, on: dt.date, 
                                                          StocktakeKind.WRONG_STATE, StocktakeKind.DUPLICATE)))
     summary.append(dict(kind=StocktakeKind.TOTAL, expected=sum(expected.values()), found=sum(found.values()),
                         note=total_note))
-    recorded = schema.STOCKTAKE in ledger.columns
     start = max((line.row for line in ledger.stocktakes), default=1) + 1
     rows = tuple(StocktakeLine(row=start + n, **base, **values) for n, values in enumerate([*summary, *differences]))
-    new = replace(ledger, stocktakes=ledger.stocktakes + rows) if recorded else ledger
-    return Count(new, on, files, scanned, expected, found, rows[len(summary):], recorded, tuple(problems))
+    unrecorded = (NO_SHEET if schema.STOCKTAKE not in ledger.columns else
+                  TOO_MANY if start + len(rows) - 1 > SHEET_ROWS else "")
+    new = ledger if unrecorded else replace(ledger, stocktakes=ledger.stocktakes + rows)
+    return Count(new, on, files, scanned, expected, found, rows[len(summary):], unrecorded, tuple(problems))
 
 
 def _owner_key(owner: str | None) -> tuple[bool, bool, str]:
@@ -190,9 +196,8 @@ def describe(count: Count, limit: int = 50) -> tuple[str, list[str]]:
         lines.append(f"  {d.kind} {d.serial}{owner}{state}{place}" + (f"（{d.note}）" if d.kind == StocktakeKind.DUPLICATE else ""))
     if total > limit:
         lines.append(f"  …ほか {total - limit:,} 件（「{schema.STOCKTAKE}」シートにすべてあります）")
-    if not count.recorded:
-        lines.append(f"このブックには「{schema.STOCKTAKE}」シートがないため、結果はブックに記録していません"
-                     "（tokenbook new-workbook で作ったブックにはあります）。")
+    if count.unrecorded:
+        lines.append(count.unrecorded)
     elif total:
         lines.append(f"差異は「{schema.STOCKTAKE}」シートに記録しました。在庫は変えていません: 確かめて在庫シートを直してください"
                      "（手作業の変更は次の実行で履歴に「修正」として記録されます）。")

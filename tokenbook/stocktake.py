@@ -178,7 +178,7 @@ def differences_of(rows: Iterable[StocktakeLine]) -> list[StocktakeLine]:
     return [r for r in rows if r.kind not in (StocktakeKind.OWNER, StocktakeKind.TOTAL)]
 
 
-def describe(count: Count, limit: int = 50) -> tuple[str, list[str]]:
+def describe(count: Count, limit: int = 20) -> tuple[str, list[str]]:
     """(headline, lines) for the console and the dialog: counts, then each difference with its place."""
     kinds = count.kinds
     total = len(count.differences)
@@ -189,13 +189,15 @@ def describe(count: Count, limit: int = 50) -> tuple[str, list[str]]:
                 f"棚卸 {count.on:%Y/%m/%d}: 差異なし（{found:,}本一致）")
     lines = [f"棚卸 {count.on:%Y/%m/%d}: 読取 {count.scanned:,} 件（ファイル {count.files} 個）・"
              f"予定 {sum(count.expected.values()):,}本・一致 {found:,}本", headline]
-    for d in count.differences[:limit]:
-        place = f" {d.file}:{d.line}" if d.file else ""
-        owner = f" 所有者 {d.owner}" if d.owner else ""
-        state = f" 台帳「{d.state}」" if d.state else ""
-        lines.append(f"  {d.kind} {d.serial}{owner}{state}{place}" + (f"（{d.note}）" if d.kind == StocktakeKind.DUPLICATE else ""))
-    if total > limit:
-        lines.append(f"  …ほか {total - limit:,} 件（「{schema.STOCKTAKE}」シートにすべてあります）")
+    for kind in (StocktakeKind.MISSING, StocktakeKind.EXCESS, StocktakeKind.WRONG_STATE, StocktakeKind.DUPLICATE):
+        of_kind = count.of_kind(kind)
+        for d in of_kind[:limit]:  # each kind gets its share, so a long 不足 list cannot hide a 過剰
+            place = f" {d.file}:{d.line}" if d.file else ""
+            owner = f" 所有者 {d.owner}" if d.owner else ""
+            state = f" 台帳「{d.state}」" if d.state else ""
+            lines.append(f"  {d.kind} {d.serial}{owner}{state}{place}" + (f"（{d.note}）" if d.kind == StocktakeKind.DUPLICATE else ""))
+        if len(of_kind) > limit:
+            lines.append(f"  …{kind} ほか {len(of_kind) - limit:,} 件（「{schema.STOCKTAKE}」シートにすべてあります）")
     if count.unrecorded:
         lines.append(count.unrecorded)
     elif total:

@@ -594,7 +594,7 @@ def run_stocktake(run: Run, paths: Sequence[Path], on: dt.date | None = None, st
     difference is found (recorded all the same), 2 for an unusable file; 在庫 is never changed."""
     from dataclasses import replace as replaced
 
-    from .stocktake import count_vault, describe, owner_table, read_scan, require_files, scans_of
+    from .stocktake import count_files, describe, owner_table
 
     day = on or run.now.date()
     refused = _not_future(day, run, "--on")
@@ -603,14 +603,8 @@ def run_stocktake(run: Run, paths: Sequence[Path], on: dt.date | None = None, st
     counted: list[Any] = []
 
     def compute(checked: CheckResult) -> Any:
-        require_files(paths)
-        step("棚卸: 読み取りファイルの読み込み")
-        lists = [read_scan(Path(p)) for p in paths]
-        scans, problems = scans_of(lists, checked.ledger.settings.serial_regex)
-        step("棚卸: 照合")
-        result = count_vault(checked.ledger, scans, len(lists), day, run.context, problems)
-        counted.append(result)
-        return result
+        counted.append(count_files(checked.ledger, paths, day, run.context, step))
+        return counted[0]
 
     outcome = run_intake(run, "棚卸", compute, describe, step=step)
     if not counted or outcome.refused is not None or any(p.is_error for p in outcome.problems):

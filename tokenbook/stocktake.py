@@ -21,7 +21,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 from . import normalize as nz
 from . import schema
@@ -30,6 +30,7 @@ from .files.sheetio import UnusableInput, header_text
 from .history import History
 from .journal import Context
 from .models import Ledger, StocktakeLine
+from .parse import gc_paused
 from .problems import Problem
 from .schema import StocktakeKind, TokenState
 
@@ -103,6 +104,21 @@ class Count:
     @property
     def kinds(self) -> Counter:
         return Counter(d.kind for d in self.differences)
+
+
+def count_files(ledger: Ledger, paths: Sequence[Path], on: dt.date, ctx: Context,
+                step: Callable[[str], None] = lambda _: None) -> Count:
+    """Read the scanned files and count them against the ledger (UnusableInput for a file that
+    cannot be used). The collector is paused: a design-limit ledger holds millions of objects, and
+    each pass over them while 200,000 scans are built would cost seconds."""
+    if not paths:
+        raise UnusableInput("読み取ったファイルを1つ以上指定してください")
+    with gc_paused():
+        step("棚卸: 読み取りファイルの読み込み")
+        lists = [read_scan(Path(p)) for p in paths]
+        scans, problems = scans_of(lists, ledger.settings.serial_regex)
+        step("棚卸: 照合")
+        return count_vault(ledger, scans, len(lists), on, ctx, problems)
 
 
 def states_on(ledger: Ledger, on: dt.date, today: dt.date) -> dict[str, tuple[str, str | None]]:
@@ -221,7 +237,3 @@ def owner_table(count: Count, names: dict[str, str]) -> tuple[tuple[str, ...], l
                      f"{c[StocktakeKind.EXCESS] + c[StocktakeKind.DUPLICATE]:,}"))
     return ("所有者", "名称", "予定", "実数", "不足", "状態違い", "過剰・重複"), rows
 
-
-def require_files(paths: Sequence[Path]) -> None:
-    if not paths:
-        raise UnusableInput("読み取ったファイルを1つ以上指定してください")

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .books.build import build_workbook
-from .outcome import Checked, Outcome, unusable
+from .books.vba import MacrosMissing
+from .outcome import Checked, Outcome, internal_error, unusable
 from .runs import (
     Run,
     run_allocate,
@@ -91,9 +92,11 @@ def new_workbook(
 def validate(
     book: BookOption = DEFAULT_BOOK,
     as_json: Annotated[bool, typer.Option("--json", help="問題を JSON で出力します")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar="日付", help="基準日（既定は今日）。期限切れや未来の日付はこの日で判定します")] = None,
 ) -> None:
     """全シートの入力をチェックし、問題を場所付きで表示します（エラーがあれば終了コード 1）。"""
-    outcome = run_check(Run.here(book))
+    day = _date_option(as_of, "--as-of")
+    outcome = run_check(Run.here(book, dt.datetime.combine(day, dt.time(10)) if day else None))
     _finish(replace(outcome, as_json=as_json, book=book) if isinstance(outcome, Checked) else outcome)
 
 
@@ -106,6 +109,8 @@ def _date_option(value: Optional[str], name: str) -> Optional[dt.date]:
     try:
         day = date(value)
     except Invalid as exc:
+        if exc.code == "date-out-of-range":
+            _finish(unusable(f"{name} は {FIRST_YEAR}年から{LAST_YEAR}年までの日付です: {value!r}"))
         reason = exc.params.get("reason") or DATE_FORMS
         _finish(unusable(f"{name} を日付として読めません: {value!r}。{reason}"))
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
@@ -272,29 +277,32 @@ def demo(
     banks: Annotated[int, typer.Option(min=1, max=254, metavar="数", help="金庫の数")] = 30,
     tokens: Annotated[int, typer.Option(min=1, max=1_000_000, metavar="数", help="トークンの数")] = 6000,
     seed: Annotated[int, typer.Option(metavar="数", help="乱数の種（同じ種なら同じデータ）")] = 1,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar="日付", help="デモの「今日」（既定は今日）。同じ日・同じ種なら同じ結果")] = None,
 ) -> None:
     """架空の金庫・トークン・申込・1年分の履歴でサンプル台帳を作り、チェックし、週次バッチを回します（メールは送りません）。"""
     from .demo import run_demo
 
+    now = _demo_clock(_date_option(as_of, "--as-of"))
     with _progress() as progress:
         task = progress.add_task("デモ", total=11)
 
         def step(title: str) -> None:
             progress.update(task, advance=1, description=title)
 
-        outcome = run_demo(directory, banks, tokens, seed, dt.datetime.now().replace(microsecond=0), step)
+        outcome = run_demo(directory, banks, tokens, seed, now, step)
     _finish(outcome)
+
+
+def _demo_clock(day: Optional[dt.date]) -> dt.datetime:
+    """The demo's "now": the given day at 10:00 (a fixed time, so a fixed day gives the same files), else now."""
+    if day is None:
+        return dt.datetime.now().replace(microsecond=0)
+    return dt.datetime.combine(day, dt.time(10))
 
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                     transient=True, disable=not console.is_terminal)
-
-
-def _log_file() -> Path:
-    base = Path(os.environ.get("TOKENBOOK_LOG_DIR", Path.home() / ".tokenbook" / "logs"))
-    base.mkdir(parents=True, exist_ok=True)
-    return base / "tokenbook.log"
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -304,6 +312,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return int(app(args=args, prog_name="tokenbook", standalone_mode=False) or 0)
     except typer.Exit as exc:
         return exc.exit_code
+    except MacrosMissing as exc:  # a broken installation: say so, never build a workbook without macros
+        console.print(f"エラー: {exc}", markup=False)
+        return 1
     except SystemExit as exc:  # click's own exits
         return int(exc.code or 0)
     except (typer.Abort, KeyboardInterrupt):
@@ -317,16 +328,16 @@ def main(argv: Optional[list[str]] = None) -> int:
             errors.print(line, markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except Exception as exc:  # anything unexpected
-        where = _log_unexpected(exc)
-        console.print(f"エラー: 予期しない内部エラーが起きました（{type(exc).__name__}）。詳細はログを見てください: {where}",
-                      markup=False)
-        return 1
+        outcome = internal_error(exc, f"詳細はログを見てください: {_log_unexpected(exc)}")
+        outcome.render(console)
+        return outcome.exit_code
 
 
 def _log_unexpected(exc: BaseException) -> Path:
-    path = _log_file()
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    from .logs import file_handler
+
+    handler = file_handler("tokenbook.log")
+    path = Path(handler.baseFilename)
     log.addHandler(handler)
     log.error("internal error", exc_info=exc)
     log.removeHandler(handler)

@@ -9,10 +9,10 @@ in the sheet, so every later check can point at the cell. Settings are a frozen 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import string
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -34,6 +34,8 @@ class Bank(NamedTuple):
     addressee: str = ""
     send_report: str = schema.SendReport.YES
     note: str = ""
+    encryption_certificates: tuple[str, ...] = ()  # paths, absolute or relative to the book's folder
+    encryption: str = schema.Encryption.OPTIONAL
 
 
 class Token(NamedTuple):
@@ -169,8 +171,9 @@ def _whole_number(value: Any) -> int:
 
 
 def _weekday(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 7:
-        return value
+    """A weekday as a clerk writes it (月, 月曜, 月曜日); a number is not a weekday."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("bad_setting", "曜日は 月 火 水 木 金 土 日 のいずれかです")
     text = nz.clean_text(value).removesuffix("曜日").removesuffix("曜")
     if text not in schema.WEEKDAYS:
         raise PydanticCustomError("bad_setting", "曜日は 月 火 水 木 金 土 日 のいずれかです")
@@ -182,9 +185,9 @@ def _pattern(value: Any) -> str:
         raise PydanticCustomError("bad_setting", "空欄です")
     text = nz.clean_text(value)
     try:
-        re.compile(text)
-    except re.error:
-        raise PydanticCustomError("bad_setting", "正規表現として読めません") from None
+        nz.serial_matcher(text)  # RE2 must be able to run it: then matching is linear in the serial
+    except nz.Invalid as exc:
+        raise PydanticCustomError("bad_setting", exc.params["reason"]) from None
     return text
 
 
@@ -208,6 +211,19 @@ def _sender(value: Any) -> str:
     if len(addresses) != 1:
         raise PydanticCustomError("bad_setting", "メールアドレス1件です")
     return addresses[0]
+
+
+def _path(value: Any) -> str:
+    """One file's place, as typed (see `normalize.path_list`); blank keeps the default (none)."""
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    try:
+        paths = nz.path_list(value)
+    except nz.Invalid:
+        raise PydanticCustomError("bad_setting", "ファイルの場所に使えない文字（制御文字）があります") from None
+    if len(paths) != 1:
+        raise PydanticCustomError("bad_setting", "ファイル1つの場所です")
+    return paths[0]
 
 
 def _template(value: Any) -> str:
@@ -270,10 +286,17 @@ class Settings(BaseModel):
         "メール本文",
         "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
         "本文（{金庫名} {金庫コード} {対象月} が使えます）")
+    smime_certificate: Annotated[str, BeforeValidator(_path)] = setting(
+        "S/MIME証明書", "", "報告メールに署名するCSSの証明書ファイル（PEMかDER、RSA鍵。PEMには中間証明書を続けて入れられます）。"
+        "ブックのフォルダからの相対パスか絶対パス。S/MIME秘密鍵と両方あるとき、すべての報告メールに署名します")
+    smime_key: Annotated[str, BeforeValidator(_path)] = setting(
+        "S/MIME秘密鍵", "", "S/MIME証明書の秘密鍵ファイル（PEM、PKCS#8）。鍵のパスワードは環境変数 "
+        "TOKENBOOK_SMIME_KEY_PASSWORD かOSの資格情報（tokenbook / smime-key）に保存し、ここには書きません")
 
     @cached_property
-    def serial_regex(self) -> re.Pattern[str]:
-        return re.compile(self.serial_pattern)
+    def serial_regex(self) -> nz.Matcher:
+        """シリアル形式 compiled with a bounded engine (see normalize.serial_matcher)."""
+        return nz.serial_matcher(self.serial_pattern)
 
 
 class SettingRow(NamedTuple):
@@ -299,7 +322,8 @@ def setting_rows() -> tuple[SettingRow, ...]:
 @dataclass(frozen=True)
 class Ledger:
     """Everything tokenbook knows from one workbook. `columns` says where each header stood in each
-    sheet as read (sheet -> header -> column letter), so problems found later point at real cells."""
+    sheet as read (sheet -> header -> column letter) and `setting_row` where each setting stood in
+    設定, so problems found later point at real cells."""
 
     banks: tuple[Bank, ...] = ()
     tokens: tuple[Token, ...] = ()
@@ -310,6 +334,8 @@ class Ledger:
     stocktakes: tuple[StocktakeLine, ...] = ()  # 棚卸, when the workbook has it
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定
+    folder: Path | None = None  # the book's folder: relative file names in the book start there
 
 
 ROW_TYPES = {

@@ -48,11 +48,13 @@ class BookFile:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock: BookLock | None = None
+        self.notes: list[str] = []
 
     @contextmanager
     def hold(self) -> Iterator[BookLock]:
         with BookLock(self.path) as lock:
             self._lock = lock
+            self.notes = lock.notes  # a stale lock it cleared, to be said first
             try:
                 yield lock
             finally:
@@ -180,7 +182,13 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
             saved = store.save(checked, result.ledger, problems, f"{title}: {headline}", run.now)
             return Outcome(lines + saved + [where_to_look(problems, run.book)], headline=headline, problems=tuple(problems))
 
-    return guarded(work)
+    return _noted(store, guarded(work))
+
+
+def _noted(store: LedgerStore, outcome: Outcome) -> Outcome:
+    """The outcome with what holding the book had to say first (a stale lock removed)."""
+    outcome.lines[:0] = getattr(store, "notes", [])
+    return outcome
 
 
 def run_check(run: Run) -> CheckResult | Outcome:
@@ -195,7 +203,7 @@ def run_check(run: Run) -> CheckResult | Outcome:
 
         return Checked(headline=_checks_headline(checked.problems), problems=checked.problems)
 
-    return guarded(work)
+    return _noted(store, guarded(work))
 
 
 def _checks_headline(problems: Sequence[Problem]) -> str:
@@ -306,6 +314,24 @@ def report_folder(run: Run, settings_dir: str, out: Path | None, month: str) -> 
     return base / month
 
 
+def _unwritable(folder: Path, source: str) -> str | None:
+    """Why reports cannot be written in `folder` (made if missing), or None when they can."""
+    import tempfile
+
+    given = f"（{source}）" if source else ""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        return f"出力先{given}の途中にフォルダでないファイルがあります。フォルダを指定してください: {folder}"
+    except PermissionError:
+        return f"出力先{given}に書き込む権限がありません: {folder}"
+    except OSError as exc:
+        return f"出力先{given}にフォルダを作れません（{exc.strerror or type(exc).__name__}）: {folder}"
+    return None
+
+
 def run_month_end(run: Run, month: str | None = None, out: Path | None = None, make_reports: bool = True,
                   make_mail: bool = True, send: bool = False, step: Step = _quiet) -> Outcome:
     """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
@@ -333,9 +359,12 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     from .mail import (
         Letter,
         MailError,
+        MailResult,
         SendLog,
         check_settings,
         letter,
+        load_signer,
+        protection_for,
         send_all,
         write_outbox,
     )
@@ -348,7 +377,9 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         except MailError as exc:
             return failed(f"エラー: {exc}", "何も作成していません。")
     folder = report_folder(run, ledger.settings.report_dir, out, month)
-    folder.mkdir(parents=True, exist_ok=True)
+    why = _unwritable(folder, "--out" if out else "設定「報告書出力先」" if ledger.settings.report_dir else "")
+    if why:
+        return unusable(why)
     lines: list[str] = [f"対象月 {month}・出力先 {folder}"]
     counts: dict[str, tuple[int, int, int]] = {}
     names = {b.bank_code: b.name for b in ledger.banks}
@@ -384,13 +415,20 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         return Outcome(lines, headline=headline, problems=checked.problems, table=table({}))
     letters: list[Letter] = []
     missing = []
+    unprotected: dict[str, str] = {}  # banks whose mail cannot be encrypted as 金庫 メール暗号化 asks
     try:
+        signer = load_signer(ledger.settings, ledger.folder)
         for bank in banks:
             attachment = folder / bank_file_name(month, bank)
             if not attachment.exists():
                 missing.append(bank.bank_code)
                 continue
-            letters.append(letter(bank, attachment, month, ledger.settings))
+            try:
+                protection = protection_for(bank, signer, ledger.folder)
+            except MailError as exc:
+                unprotected[bank.bank_code] = str(exc)
+                continue
+            letters.append(letter(bank, attachment, month, ledger.settings, protection))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
@@ -399,26 +437,30 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     if missing:
         failures.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
         lines.append(failures[-1])
+    unmade = [f"  失敗 {bank_code}（メールを作成・送信していません）: {reason}" for bank_code, reason in unprotected.items()]
+    lines += unmade
+    failures += unmade
+    not_made = {bank_code: "失敗（暗号化できません）" for bank_code in unprotected}
     if not send:
         made = {item.bank_code: "作成（未送信）" for item in letters}
         return Outcome(lines + ["（--send を付けると送信します）"], headline=headline or f"{month} メール作成",
-                       problems=checked.problems, failures=tuple(failures), table=table(made))
+                       problems=checked.problems, failures=tuple(failures), table=table({**made, **not_made}))
     log = SendLog.open(folder / "send-log.jsonl")
     try:
         deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
                               lambda: dt.datetime.now().replace(microsecond=0), step)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
-    bad = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
-    sent = sum(d.result == "送信済" for d in deliveries)
-    skipped = sum(d.result.startswith("送信不要") for d in deliveries)
+    bad = [d for d in deliveries if d.result.failed]
+    sent = sum(d.result == MailResult.SENT for d in deliveries)
+    skipped = sum(d.result == MailResult.NOT_NEEDED for d in deliveries)
     headline = f"{month} 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通"
     lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通（送信ログ: {log.path}）")
     refused = [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in bad]
     lines += refused
     failures += refused
     return Outcome(lines, headline=headline, problems=checked.problems, failures=tuple(failures),
-                   table=table({d.bank_code: d.result for d in deliveries}))
+                   table=table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
 
 
 # --- Excel set-up ----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     DOMAIN_LIST = "domain_list"
     POSTAL_CODE = "postal_code"
     PHONE = "phone"
+    PATH_LIST = "path_list"
     COUNT = "count"  # a whole number ≥ 0 (counts tokenbook writes)
 
 
@@ -58,6 +59,14 @@ MENU = "メニュー"
 class SendReport(StrEnum):
     YES = "する"
     NO = "しない"
+
+
+class Encryption(StrEnum):
+    """金庫 メール暗号化: 任意 (blank) encrypts when the bank has a certificate."""
+
+    REQUIRED = "必須"
+    OPTIONAL = "任意"
+    OFF = "しない"
 
 
 class TokenState(StrEnum):
@@ -127,6 +136,7 @@ class Operation(StrEnum):
 
 
 SEND_REPORT = tuple(SendReport)
+ENCRYPTION = tuple(Encryption)
 TOKEN_STATES = tuple(TokenState)
 STOP_REASONS = tuple(StopReason)
 CUSTOMER_KINDS = tuple(CustomerKind)
@@ -151,6 +161,8 @@ BANK_COLUMNS = (
     Column("宛先", "addressee", width=24),
     Column("報告送付", "send_report", Kind.ENUM, choices=SEND_REPORT, width=10, default="する"),
     Column("備考", "note", width=30),
+    Column("暗号化証明書", "encryption_certificates", Kind.PATH_LIST, width=30),
+    Column("メール暗号化", "encryption", Kind.ENUM, choices=ENCRYPTION, width=11, default=Encryption.OPTIONAL),
 )
 
 TOKEN_COLUMNS = (

@@ -53,6 +53,10 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
     """
     path = Path(path)
     data = data or {}
+    if path.suffix.lower() == ".xlsm" and vba_project is None:
+        from .vba import require_macros
+
+        require_macros(macro for _, macro in BUTTONS)  # buttons bound to macros that do not exist: refused
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     workbook = xlsxwriter.Workbook(
         str(tmp),

@@ -79,7 +79,7 @@ class OpenBook:
                                 + "がありません")
         tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
                   for sheet, columns in (*schema.TABLES.items(), *schema.OPTIONAL_TABLES.items()) if sheet in names}
-        ledger, problems = parse_tables(tables)
+        ledger, problems = parse_tables(tables, self.book.path.parent)
         return check_ledger(ledger, problems, today)
 
     def save(self, old: CheckResult, new: Ledger, problems: Sequence[Problem], last_run: str,

@@ -43,3 +43,20 @@ End Sub
 Public Sub LookUpHistory()
     RunPython "import tokenbook.excel as x; x.button('history')"
 End Sub
+
+' issue 17: IB作業と棚卸
+Public Sub ReceiveIbCards()
+    RunPython "import tokenbook.excel as x; x.button('cards')"
+End Sub
+
+Public Sub RefreshWorkList()
+    RunPython "import tokenbook.excel as x; x.button('worklist')"
+End Sub
+
+Public Sub MarkCenterSent()
+    RunPython "import tokenbook.excel as x; x.button('center')"
+End Sub
+
+Public Sub TakeStock()
+    RunPython "import tokenbook.excel as x; x.button('stocktake')"
+End Sub

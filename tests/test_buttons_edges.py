@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BANK, default_sheets
+from conftest import default_sheets
 from test_buttons import MemoryBook, same_ledger
 from test_forms import GOOD, fill
 from test_parcels import BANK_WITH_PHONE, CORPORATE, PERSONAL, TO_BANK, settings, stock

@@ -85,6 +85,10 @@ def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
     assert any(t.state == "引当済" for t in ledger.tokens)
     from test_sample_shape import shape_problems  # business days, batch ids, parcel numbers, no busy month
     assert shape_problems(ledger, dt.date.today()) == []
+    # issue 17: the week's card list, the work list, and a stocktake on last month's end with one 不足
+    assert "先週のバッチのIBカード受領: " in out and "作業一覧: IB登録 待ち" in out
+    assert "差異 1 件（不足 1）" in out
+    assert [line.kind for line in ledger.stocktakes if line.kind not in ("集計", "合計")] == ["不足"]
 
 
 def test_help_is_japanese_and_lists_the_commands():

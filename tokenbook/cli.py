@@ -205,6 +205,72 @@ def setup_excel(book: BookOption = DEFAULT_BOOK) -> None:
     _finish(run_setup_excel(Run.here(book), Path(sys.executable)))
 
 
+# --- the IB work and the vault count (issue 17) ---------------------------------------------------
+
+LIST_FORMS = "一覧は CSV（UTF-8 または Shift_JIS）か、Excel ブック（最初のシート）で、1行目が見出しです。"
+
+
+@command(short="IBカード受領: SSC のカード一覧を申込に照合し、IBカード受領日を記録します",
+         epilog=f"{LIST_FORMS} {DATE_FORMS}")
+def cards(
+    file: Annotated[Path, typer.Argument(metavar="一覧", help="IBカードの一覧（依頼番号、または金庫コードと顧客番号の列）")],
+    book: BookOption = DEFAULT_BOOK,
+    received_on: Annotated[Optional[str], typer.Option("--received-on", metavar="日付", help="受領日（既定は今日。未来の日付は不可）")] = None,
+) -> None:
+    """IBカード受領: 一覧の各行を、IBカード「有」で受領日のない申込1件に照合し、IBカード受領日を記録します。
+    照合できない行（該当なし・複数該当）が1行でもあれば何も書き込みません（終了コード 1）。"""
+    from .runs import run_cards
+
+    day = _date_option(received_on, "--received-on")
+    _finish(_with_progress(lambda step: run_cards(Run.here(book), file, day, step)))
+
+
+@command(short="作業一覧: IB登録・共同センター伝送・IBカード待ちの申込と期限を表示します", epilog=DATE_FORMS)
+def worklist(
+    book: BookOption = DEFAULT_BOOK,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar="日付", help="基準日（既定は今日）")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="フォルダ", help="共同センター伝送の一覧（{日付}_共同センター伝送.xlsx）を書き出すフォルダ")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="作業一覧を JSON で出力します")] = False,
+) -> None:
+    """作業一覧: IBカード「有」の申込のうち、IB登録待ち・共同センター伝送待ち（法人）・IBカード待ちを、
+    今週のバッチに間に合う期限（● カード作成日・◆ カード受領日）、待ち日数、期限超過の印とともに表示します。
+    ブックには書き込みません（「作業一覧」シートはブックを書き込む各処理とボタンが更新します）。"""
+    from .runs import run_worklist
+
+    day = _date_option(as_of, "--as-of")
+    _finish(run_worklist(Run.here(book), day, out, as_json))
+
+
+@command("center-sent", short="共同センター伝送済: 伝送した一覧の申込に共同センター伝送日を記録します",
+         epilog=f"{LIST_FORMS} {DATE_FORMS}")
+def center_sent(
+    file: Annotated[Path, typer.Argument(metavar="一覧", help="伝送した一覧（worklist --out が作る {日付}_共同センター伝送.xlsx）")],
+    book: BookOption = DEFAULT_BOOK,
+    on: Annotated[Optional[str], typer.Option("--on", metavar="日付", help="伝送日（既定は今日。未来の日付は不可）")] = None,
+) -> None:
+    """共同センター伝送済: 一覧の依頼番号の申込に共同センター伝送日を記録します。既に記録のある申込は変えません
+    （同じ一覧を2回取り込んでも記録は1回）。対象でない行が1行でもあれば何も書き込みません（終了コード 1）。"""
+    from .runs import run_center_sent
+
+    day = _date_option(on, "--on")
+    _finish(_with_progress(lambda step: run_center_sent(Run.here(book), file, day, step)))
+
+
+@command(short="棚卸: 金庫室で読み取ったシリアル番号を台帳と照合します", epilog=DATE_FORMS)
+def stocktake(
+    files: Annotated[list[Path], typer.Argument(metavar="ファイル...", help="読み取ったファイル（1行1シリアルのテキスト、またはシリアル番号列のある CSV / Excel。箱ごとに1ファイルで可）")],
+    book: BookOption = DEFAULT_BOOK,
+    on: Annotated[Optional[str], typer.Option("--on", metavar="日付", help="棚卸日（既定は今日。未来の日付は不可）")] = None,
+) -> None:
+    """棚卸: 台帳で CSS が預かっているはずのトークン（状態 在庫・引当済、CSS所有と預り在庫）と読み取り結果を照合し、
+    不足・過剰・状態違い・重複と所有者別の数を「棚卸」シートに記録します。在庫は変えません。
+    差異がなければ終了コード 0、差異があれば 1（記録はします）、読めないファイルは 2。"""
+    from .runs import run_stocktake
+
+    day = _date_option(on, "--on")
+    _finish(_with_progress(lambda step: run_stocktake(Run.here(book), files, day, step)))
+
+
 @command(short="サンプル台帳を作り、週次バッチと月次処理を回します")
 def demo(
     directory: Annotated[Path, typer.Option("--dir", metavar="フォルダ", help="サンプルを書き出すフォルダ")] = Path("demo"),

@@ -136,6 +136,24 @@ class Holiday(NamedTuple):
     name: str = ""
 
 
+class StocktakeLine(NamedTuple):
+    """One row of 棚卸 (issue 17): an owner's count, the total, or one difference found."""
+
+    row: int
+    counted_on: dt.date | None
+    kind: str | None
+    owner: str | None = None
+    serial: str = ""
+    state: str = ""
+    expected: int | None = None
+    found: int | None = None
+    file: str = ""
+    line: int | None = None
+    note: str = ""
+    recorded_at: dt.datetime | None = None
+    operator: str = ""
+
+
 # --- 設定 (design §3.6): one specification ----------------------------------------------------------
 # Each field of `Settings` is one 設定 row: its Japanese key (`title`), default, description and the
 # constraints its value must meet. The parser (`parse.read_settings`), the 設定 sheet a new workbook
@@ -388,6 +406,7 @@ class Ledger:
     dispatches: tuple[Dispatch, ...] = ()
     journal: tuple[JournalEntry, ...] = ()
     holidays: tuple[Holiday, ...] = ()
+    stocktakes: tuple[StocktakeLine, ...] = ()  # 棚卸, when the workbook has it
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定

@@ -643,3 +643,22 @@ def add_months(day: dt.date, months: int) -> dt.date:
         raise OverflowError("date value out of range")
     last_day = calendar.monthrange(year, month + 1)[1]
     return dt.date(year, month + 1, min(day.day, last_day))
+
+
+# --- counts tokenbook writes (issue 17: 棚卸, 作業一覧) -------------------------------------------------
+
+def count(value: Any) -> int:
+    """A whole number ≥ 0 (a count, a line number).
+
+    >>> count("０"), count(12.0)
+    (0, 12)
+    >>> count(-1)
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: bad-count
+    """
+    if not isinstance(value, bool) and (value == 0 or (isinstance(value, str) and code_text(value) == "0")):
+        return 0
+    try:
+        return integer(value)
+    except Invalid:
+        raise Invalid("bad-count") from None

@@ -65,6 +65,7 @@ def normaliser(column: Column, serial_pattern: nz.Matcher) -> Callable[[Any], An
         Kind.POSTAL_CODE: nz.postal_code,
         Kind.PHONE: nz.phone,
         Kind.PATH_LIST: nz.path_list,
+        Kind.COUNT: nz.count,
     }[kind]
 
 
@@ -136,7 +137,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
 
 def read_rows(table: Table, row_type: type, serial_pattern: nz.Matcher, problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
-    columns = schema.TABLES.get(table.sheet) or schema.OPTIONAL_TABLES[table.sheet]
+    columns = schema.table_columns(table.sheet)
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
     return tuple(map(row_type._make, zip(table.row_numbers, *data)))
 
@@ -225,7 +226,21 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tup
         setting_row=setting_positions(tables[schema.SETTINGS]),
         folder=folder,
     )
-    return ledger, problems
+    return _optional_tables(ledger, tables, pattern, problems), problems
+
+
+def _optional_tables(ledger: Ledger, tables: Mapping[str, Table], pattern: nz.Matcher,
+                     problems: list[Problem]) -> Ledger:
+    """The sheets a ledger may have (棚卸): read when present, their layout in `columns`."""
+    from dataclasses import replace
+
+    from .models import StocktakeLine
+
+    table = tables.get(schema.STOCKTAKE)
+    if table is None or not table.headers:  # a ledger made before the sheet existed
+        return ledger
+    columns = {**ledger.columns, schema.STOCKTAKE: {h: column_letter(i) for h, i in table.headers.items()}}
+    return replace(ledger, stocktakes=read_rows(table, StocktakeLine, pattern, problems), columns=columns)
 
 
 def _derive_expiry(tokens: tuple, battery: int, table: Table, problems: list[Problem]) -> tuple:

@@ -127,6 +127,19 @@ CODES: dict[str, tuple[str, str]] = {
     "journal-before-chain": (WARNING, "履歴の{first}〜{last}行目（{count}行）は連鎖ダイジェストの導入前の行で、改ざん検知の"
                                       "対象外です（年次締め close-year で保管用ブックに移ると対象になります）"),
     "archive-changed": (ERROR, "{reason}"),
+    # --- IB cards, the work list, 共同センター, stocktaking (issue 17) ---
+    "bad-count": (ERROR, "「{header}」は0以上の整数です"),
+    "card-key-missing": (ERROR, "依頼番号か、金庫コードと顧客番号が必要です"),
+    "card-no-request": (ERROR, "{who} のIBカードを待っている申込がありません"),
+    "card-ambiguous": (ERROR, "{who} のIBカードを待っている申込が {count} 件あります（{ids}）。依頼番号を書いてください"),
+    "card-not-waiting": (ERROR, "依頼番号 {request_id} はIBカード待ちではありません（{reason}）"),
+    "card-repeated": (ERROR, "依頼番号 {request_id} のIBカードは {first} 行目にもあります"),
+    "card-before-card-day": (WARNING, "IBカード受領日 {on} がバッチ {batch} のカード作成日（●{card}）より前です"),
+    "list-line-mismatch": (ERROR, "依頼番号 {request_id} の申込と「{header}」が違います（申込は {expected}）"),
+    "list-branch-differs": (WARNING, "店番が申込（{expected}）と違います"),
+    "center-not-waiting": (ERROR, "依頼番号 {request_id} は共同センター伝送の対象ではありません（{reason}）"),
+    "center-already-sent": (WARNING, "依頼番号 {request_id} の共同センター伝送日は既に {sent_on} です（変えません）"),
+    "center-repeated": (WARNING, "依頼番号 {request_id} は {first} 行目にもあります（一度だけ記録します）"),
 }
 
 

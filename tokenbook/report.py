@@ -359,6 +359,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
                          ("預り在庫", INT, 9), ("当月発送", INT, 9)), kpi_rows),
     ]
     tables.append(Table("監査", AUDIT_COLUMNS, audit_rows(m)))
+    summary, tables = _with_stocktake(ledger, m, summary, tables)
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
               "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
     return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
@@ -404,3 +405,20 @@ def audit_rows(m: Month) -> list[AuditRow]:
                      "・".join(f"{op} {counts[op]:,}件" for op in schema.OPERATIONS if counts[op]))
             for (when, operator), counts in sorted(runs.items())]
     return edits + made
+
+
+# --- the last stocktake (issue 17) -----------------------------------------------------------------
+
+def _with_stocktake(ledger: Ledger, m: Month, summary: list[tuple[str, Any]],
+                    tables: list[Table]) -> tuple[list[tuple[str, Any]], list[Table]]:
+    """The CSS report's line for the last stocktake on or before the month's end, and its differences."""
+    from .stocktake import differences_of, last_stocktake
+
+    last = last_stocktake(ledger, m.last)
+    found = differences_of(last)
+    summary = [*summary, ("最終棚卸日", last[0].counted_on if last else "なし"),
+               ("棚卸差異", len(found) if last else "—")]
+    rows = [(d.kind, d.owner, d.serial, d.state, d.file, d.line, d.note) for d in found]
+    table = Table("棚卸差異", (("区分", TEXT, 9), ("所有者", TEXT, 9), ("シリアル番号", TEXT, 16), ("台帳の状態", TEXT, 11),
+                            ("ファイル", TEXT, 22), ("行", INT, 7), ("備考", TEXT, 40)), rows)
+    return summary, [*tables, table]

@@ -66,7 +66,8 @@ class BookFile:
     def save(self, old: CheckResult, new: Ledger, problems: Sequence[Problem], last_run: str,
              now: dt.datetime) -> list[str]:
         assert self._lock is not None, "save() outside hold()"
-        written = write_back(self._lock, old.ledger, new, problems, panel(new, now, last_run), now)
+        written = write_back(self._lock, old.ledger, new, problems, panel(new, now, last_run), now,
+                             views=views(new, now))
         backup = f"（バックアップ: {written.backup.name}）" if written.backup else ""
         return [f"ブックを更新しました: {written.path}{backup}"]
 
@@ -757,3 +758,142 @@ def history_row(e: Any) -> dict[str, str]:
               e.effective_on.isoformat() if e.effective_on else "", e.operation or "", e.serial or "", e.before,
               e.after, e.owner or "", e.bank_code or "", e.request_id, e.batch, e.operator, e.note)
     return dict(zip(HISTORY_HEADERS, (str(v) for v in values)))
+
+
+# --- IB cards, the work list, 共同センター, stocktaking (issue 17) ----------------------------------------
+
+def views(ledger: Ledger, now: dt.datetime) -> dict[str, Any]:
+    """The sheets derived from the ledger that every run writing it refreshes (作業一覧)."""
+    from .books.writeback import table_edit
+    from .worklist import work_list
+
+    today = now.date()
+    return {schema.WORKLIST: table_edit([w.sheet_row(today) for w in work_list(ledger, today)])}
+
+
+def _not_future(day: dt.date, run: Run, option: str) -> Outcome | None:
+    """A date of something that has happened (a card received, a list sent, a vault counted)."""
+    if day > run.now.date():
+        return unusable(f"{option} に未来の日付は指定できません: {day:%Y-%m-%d}（今日は {run.now.date():%Y-%m-%d}）")
+    return None
+
+
+def _stamped(title: str, what: str):
+    """(headline, lines) of a list taken in (IB cards, the transmission list)."""
+    def describe(result: Any) -> tuple[str, list[str]]:
+        headline = f"{what} {len(result.stamped)}件（{result.on:%Y/%m/%d}）" + (
+            f"・記録済のため変更なし {len(result.unchanged)}件" if result.unchanged else "")
+        lines = [f"{title}: 一覧 {result.lines} 行", headline]
+        lines += [f"  {request_id}" for request_id in result.stamped[:60]]
+        if len(result.stamped) > 60:
+            lines.append(f"  …ほか {len(result.stamped) - 60} 件")
+        lines += [p.render() for p in result.problems if not p.is_error][:30]
+        return headline, lines
+    return describe
+
+
+def run_cards(run: Run, path: Path, received_on: dt.date | None = None, step: Step = _quiet) -> Outcome:
+    """IBカード受領: the list that came with SSC's cards, each line matched to its waiting request."""
+    from .cards import receive_cards
+    from .files.lists import read_list
+
+    day = received_on or run.now.date()
+    refused = _not_future(day, run, "--received-on")
+    if refused is not None:
+        return refused
+    return run_intake(run, "IBカード受領", lambda c: receive_cards(c.ledger, read_list(path), day),
+                      _stamped("IBカード受領", "IBカード受領日を記録"), step=step)
+
+
+def run_center_sent(run: Run, path: Path, on: dt.date | None = None, step: Step = _quiet) -> Outcome:
+    """共同センター伝送済: 共同センター伝送日 on exactly the requests of the list, once."""
+    from .files.lists import read_list
+    from .worklist import stamp_center_sent
+
+    day = on or run.now.date()
+    refused = _not_future(day, run, "--on")
+    if refused is not None:
+        return refused
+    return run_intake(run, "共同センター伝送済", lambda c: stamp_center_sent(c.ledger, read_list(path, ["依頼番号"]), day),
+                      _stamped("共同センター伝送済", "共同センター伝送日を記録"), step=step)
+
+
+def run_worklist(run: Run, as_of: dt.date | None = None, out: Path | None = None, as_json: bool = False) -> Outcome:
+    """作業一覧: what IB-card requests wait for and by when; with `out`, the 共同センター list file.
+    Reads the book and writes nothing into it."""
+    import json
+
+    from .worklist import describe_items, work_list
+
+    store = run.ledger_store
+    day = as_of or run.now.date()
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        items = work_list(checked.ledger, day)
+        written = write_center_list(items, out, day) if out is not None else None
+        if as_json:
+            return Outcome([json.dumps([w.public() for w in items], ensure_ascii=False, indent=1)],
+                           headline=worklist_headline(items), problems=checked.problems)
+        lines = [f"作業一覧（基準日 {day:%Y/%m/%d}）", worklist_headline(items), *describe_items(items)]
+        if out is not None:
+            lines.append(f"共同センター伝送の一覧を書き出しました: {written}" if written else
+                         "共同センター伝送の対象はないため、一覧は作っていません。")
+        if checked.errors:
+            lines.append(f"入力エラーが {len(checked.errors)} 件あります: {where_problems_are(run.book, written=False)}")
+        return Outcome(lines, headline=worklist_headline(items), problems=checked.problems)
+
+    return guarded(work)
+
+
+def worklist_headline(items: Sequence[Any]) -> str:
+    from collections import Counter
+
+    from .schema import WorkTask
+
+    tasks = Counter(w.task for w in items)
+    late = sum(w.overdue for w in items)
+    return ("・".join(f"{task} 待ち {tasks[task]}件" for task in WorkTask) + (f"／期限超過 {late}件" if late else ""))
+
+
+def write_center_list(items: Sequence[Any], folder: Path, as_of: dt.date) -> Path | None:
+    """`{YYYY-MM-DD}_共同センター伝送.xlsx` in `folder`: the 法人 contracts to transmit (None when there are none)."""
+    from .books.reportbook import write_list
+    from .report import DATE, TEXT, Table
+    from .worklist import CENTER_HEADERS, center_file_name, center_rows
+
+    rows = center_rows(items)
+    if not rows:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    widths = {"顧客名": 30, "依頼番号": 16, "IB登録日": 12}
+    columns = tuple((h, DATE if h == "IB登録日" else TEXT, widths.get(h, 10)) for h in CENTER_HEADERS)
+    return write_list(folder / center_file_name(as_of), "共同センター伝送", f"共同センター伝送（{as_of:%Y/%m/%d}）",
+                      Table("共同センター伝送", columns, rows))
+
+
+def run_stocktake(run: Run, paths: Sequence[Path], on: dt.date | None = None, step: Step = _quiet) -> Outcome:
+    """棚卸: the scanned files counted against the ledger. The result goes to 棚卸; exit 1 when any
+    difference is found (recorded all the same), 2 for an unusable file; 在庫 is never changed."""
+    from dataclasses import replace as replaced
+
+    from .stocktake import count_files, describe, owner_table
+
+    day = on or run.now.date()
+    refused = _not_future(day, run, "--on")
+    if refused is not None:
+        return refused
+    counted: list[Any] = []
+
+    def compute(checked: CheckResult) -> Any:
+        counted.append(count_files(checked.ledger, paths, day, run.context, step))
+        return counted[0]
+
+    outcome = run_intake(run, "棚卸", compute, describe, step=step)
+    if not counted or outcome.refused is not None or any(p.is_error for p in outcome.problems):
+        return outcome
+    result = counted[0]
+    names = {b.bank_code: b.name for b in result.ledger.banks if b.bank_code}
+    failures = (outcome.headline,) if result.differences else ()
+    return replaced(outcome, failures=failures, table=owner_table(result, names))

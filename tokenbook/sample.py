@@ -425,7 +425,7 @@ def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_
             values["ib_card"] = "有"
             if pattern == 2:
                 values["ib_registered_on"] = day + dt.timedelta(days=1) if day < as_of else day
-                if corporate:
+                if corporate and index % 16 != 10:  # half of them still to be sent to the joint center
                     values["center_sent_on"] = values["ib_registered_on"]
         elif pattern == 3:
             values["kind"] = "途中"

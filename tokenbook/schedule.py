@@ -105,3 +105,17 @@ def batch_by_id(value: str, settings: Settings, calendar: Calendar = Calendar())
     except ValueError:
         return None
     return dates_from_cutoff(cutoff, settings, calendar)
+
+
+# --- the batch a request is due for (issue 17: the IB work list, IB cards) -------------------------
+
+def first_batch(received_on: dt.date, settings: Settings, calendar: Calendar = Calendar()) -> BatchDates:
+    """The first batch a request received on `received_on` can make: the one whose cutoff is that day
+    or the next 受付締切曜日 after it (design §6: eligible when 受付日 ≤ C).
+
+    >>> first_batch(dt.date(2026, 11, 25), Settings()).batch_id  # the day after the W48 cutoff
+    '2026-W49'
+    >>> first_batch(dt.date(2026, 11, 24), Settings()).card
+    datetime.date(2026, 11, 25)
+    """
+    return dates_from_cutoff(next_weekday_after(received_on - _DAY, settings.cutoff_weekday), settings, calendar)

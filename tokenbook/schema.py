@@ -29,6 +29,7 @@ class Kind(StrEnum):
     POSTAL_CODE = "postal_code"
     PHONE = "phone"
     PATH_LIST = "path_list"
+    COUNT = "count"  # a whole number ≥ 0 (counts tokenbook writes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,3 +308,70 @@ SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, 
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
 SMTP_SECURITY = ("STARTTLS", "SSL", "なし")
+
+
+# --- the IB work list and the vault count (issue 17) -------------------------------------------------
+# 作業一覧 is a view tokenbook rewrites on every run that writes the ledger (like チェック結果); 棚卸 is
+# the record of every stocktake, appended to and read back (the CSS monthly report shows the last one).
+# Both are optional: a ledger without them still works.
+
+WORKLIST = "作業一覧"
+STOCKTAKE = "棚卸"
+
+
+class WorkTask(StrEnum):
+    REGISTER = "IB登録"
+    TRANSMIT = "共同センター伝送"
+    CARD = "IBカード受領"
+
+
+class StocktakeKind(StrEnum):
+    OWNER = "集計"  # one row per owner: expected and found
+    TOTAL = "合計"
+    MISSING = "不足"  # expected, not scanned
+    EXCESS = "過剰"  # scanned, not in the ledger
+    WRONG_STATE = "状態違い"  # scanned, but the ledger says it is not in CSS's hands
+    DUPLICATE = "重複"  # scanned twice
+
+
+WORKLIST_COLUMNS = (
+    Column("作業", "task", width=16),
+    Column("期限", "due_on", Kind.DATE, width=12),
+    Column("期限の日", "due_mark", width=13),
+    Column("超過", "overdue", width=7),
+    Column("待ち日数", "days_waiting", Kind.COUNT, width=9),
+    Column("依頼番号", "request_id", width=16),
+    Column("金庫コード", "bank_code", width=10),
+    Column("店番", "branch_code", width=7),
+    Column("顧客番号", "customer_no", width=12),
+    Column("顧客名", "customer_name", width=24),
+    Column("顧客区分", "customer_kind", width=9),
+    Column("受付日", "received_on", Kind.DATE, width=12),
+    Column("バッチ", "batch", width=10),
+    Column("基準日", "as_of", Kind.DATE, width=12),
+)
+
+STOCKTAKE_COLUMNS = (
+    Column("棚卸日", "counted_on", Kind.DATE, required=True, width=12),
+    Column("区分", "kind", Kind.ENUM, required=True, choices=tuple(StocktakeKind), width=9),
+    Column("所有者", "owner", Kind.OWNER, width=9),
+    Column("シリアル番号", "serial", Kind.CODE, width=16),
+    Column("台帳の状態", "state", width=11),
+    Column("予定数", "expected", Kind.COUNT, width=9),
+    Column("実数", "found", Kind.COUNT, width=9),
+    Column("ファイル", "file", width=22),
+    Column("行", "line", Kind.COUNT, width=7),
+    Column("備考", "note", width=44),
+    Column("日時", "recorded_at", Kind.DATETIME, width=18),
+    Column("担当者", "operator", width=12),
+)
+
+# Sheets read as tables when the workbook has them (a ledger made before them still reads).
+OPTIONAL_TABLES = {**OPTIONAL_TABLES, STOCKTAKE: STOCKTAKE_COLUMNS}
+# tab order: the tables, the optional tables, 履歴照会, 作業一覧, チェック結果 last
+SHEETS = (*SHEETS[:SHEETS.index(CLOSINGS) + 1], STOCKTAKE, *SHEETS[SHEETS.index(CLOSINGS) + 1:-1], WORKLIST, SHEETS[-1])
+
+
+def table_columns(sheet: str) -> tuple[Column, ...]:
+    """The columns of a table sheet, required or optional."""
+    return TABLES.get(sheet) or OPTIONAL_TABLES[sheet]

@@ -59,7 +59,7 @@ def main() -> None:
         folder = Path(scratch)
         subprocess.run([sys.executable, "-m", "tokenbook", "demo", "--dir", str(folder / "demo"), "--banks", "6",
                         "--tokens", "1500"], check=True, capture_output=True)
-        month = next((folder / "demo" / "reports").iterdir())
+        month = next(p for p in (folder / "demo" / "reports").iterdir() if p.is_dir())
         bank = max(month.glob("*_トークン月次報告.xlsx"), key=lambda p: p.stat().st_size)
         for sheet, name in (("概要", "bank-summary"), ("利用者一覧", "bank-users"), ("交換対象", "bank-replacement"),
                             ("当月発送", "bank-shipped"), ("金庫保管", "bank-held")):
@@ -72,7 +72,8 @@ def main() -> None:
             render(one_sheet(css, sheet, folder), name, folder)
         ledger = folder / "demo" / "tokenbook.xlsm"
         render(printable_buttons(ledger, folder), "ledger-menu", folder)  # メニュー is the book's first page
-        for sheet, name in (("申込", "ledger-requests"), ("チェック結果", "ledger-checks")):
+        for sheet, name in (("申込", "ledger-requests"), ("チェック結果", "ledger-checks"),
+                            ("作業一覧", "ledger-worklist"), ("棚卸", "ledger-stocktake")):
             render(one_sheet(ledger, sheet, folder), name, folder)
         # issue 10: a batch's print set (picking list, two cover letters) and a bank's request form
         documents = next((folder / "demo" / "parcels").rglob("*_発送書類.xlsx"))
@@ -83,6 +84,10 @@ def main() -> None:
         form = next((folder / "demo" / "forms").glob("*_申込書.xlsx"))
         for sheet, name in (("申込", "form-requests"), ("記入方法", "form-instructions")):
             render(one_sheet(form, sheet, folder), name, folder)
+        render(one_sheet(css, "棚卸差異", folder), "css-stocktake", folder)
+        center = next((folder / "demo" / "reports").glob("*_共同センター伝送.xlsx"), None)
+        if center is not None:
+            render(center, "center-list", folder)
     shutil.rmtree(TARGET / "profile", ignore_errors=True)
     print("\n".join(sorted(p.name for p in TARGET.glob("*.png"))))
 

@@ -18,6 +18,7 @@ import xlsxwriter
 
 from .. import schema
 from ..models import setting_rows
+from ..files.sheetio import column_letter
 from ..schema import Column, Kind
 
 FONT = "Meiryo UI"
@@ -36,7 +37,10 @@ BUTTONS = (("入力チェック", "CheckInput"), ("週次割当", "WeeklyAllocat
            # issue 10: the service's edges
            ("入庫取込", "ReceiveStock"), ("申込書取込", "TakeRequestForms"), ("発送書類作成", "MakeParcelDocuments"),
            ("追跡番号取込", "TakeTrackingNumbers"),
-           ("履歴照会", "LookUpHistory"))
+           ("履歴照会", "LookUpHistory"),
+           # the IB work and the vault count (issue 17)
+           ("IBカード受領", "ReceiveIbCards"), ("作業一覧", "RefreshWorkList"), ("共同センター伝送済", "MarkCenterSent"),
+           ("棚卸", "TakeStock"))
 XLWINGS_CONF = "xlwings.conf"
 SHEETS_WITH_CONF = (*schema.SHEETS, XLWINGS_CONF)  # every sheet of the .xlsm, one VBA document module each
 BUILT = dt.datetime(2026, 1, 1)  # the document's creation stamp: fixed, so two builds are the same bytes
@@ -88,6 +92,7 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
         for sheet, columns in schema.OPTIONAL_TABLES.items():
             _table(workbook, formats, sheet, columns, data.get(sheet) or ())
         _history_lookup(workbook, formats)
+        _table(workbook, formats, schema.WORKLIST, schema.WORKLIST_COLUMNS, ())  # issue 17: the IB work list
         _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
         if macro_enabled:
             conf = workbook.add_worksheet(XLWINGS_CONF)  # `tokenbook setup-excel` writes the interpreter here
@@ -161,7 +166,7 @@ def _column_format(column: Column, formats: dict[str, Any]) -> Any:
         return formats["date"]
     if column.kind is Kind.DATETIME:
         return formats["datetime"]
-    if column.kind is Kind.INTEGER:
+    if column.kind in (Kind.INTEGER, Kind.COUNT):
         return formats["int"]
     if column.kind in (Kind.BANK_CODE, Kind.BRANCH_CODE, Kind.OWNER, Kind.POSTAL_CODE, Kind.PHONE, Kind.SERIAL):
         return formats["text"]  # keeps leading zeros a clerk types
@@ -189,6 +194,7 @@ def _table(workbook: xlsxwriter.Workbook, formats: dict[str, Any], sheet: str,
     ws.fit_to_pages(1, 0)  # one page wide, as long as it takes
     ws.repeat_rows(0)
     _dropdowns(ws, columns)
+    _marks(workbook, ws, sheet, columns)
     if sheet == schema.SETTINGS:
         ws.set_column(1, 1, 36, formats["wrap"])
 
@@ -208,6 +214,26 @@ def _write(ws: Any, row: int, col: int, value: Any, fmt: Any, formats: dict[str,
         ws.write_string(row, col, "; ".join(str(v) for v in value), fmt)
     else:
         ws.write_string(row, col, str(value), fmt)
+
+
+def _marks(workbook: xlsxwriter.Workbook, ws: Any, sheet: str, columns: Sequence[Column]) -> None:
+    """Rows a clerk must not miss (issue 17): a work item past its date, a stocktake difference."""
+    headers = [c.header for c in columns]
+    late = workbook.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
+    counts = workbook.add_format({"bold": True, "bg_color": "#DDEBF7"})
+    last = len(columns) - 1
+    if sheet == schema.WORKLIST:
+        mark = column_letter(headers.index("超過"))
+        ws.conditional_format(1, 0, VALIDATION_ROWS, last, {"type": "formula", "criteria": f'=${mark}2="超過"',
+                                                              "format": late})
+    elif sheet == schema.STOCKTAKE:
+        kind = column_letter(headers.index("区分"))
+        ws.conditional_format(1, 0, VALIDATION_ROWS, last, {
+            "type": "formula", "format": counts,
+            "criteria": f'=OR(${kind}2="{schema.StocktakeKind.OWNER}",${kind}2="{schema.StocktakeKind.TOTAL}")'})
+        ws.conditional_format(1, 0, VALIDATION_ROWS, last, {
+            "type": "formula", "format": late, "criteria": f'=AND(${kind}2<>"",${kind}2<>"{schema.StocktakeKind.OWNER}",'
+                                                           f'${kind}2<>"{schema.StocktakeKind.TOTAL}")'})
 
 
 def _dropdowns(ws: Any, columns: Sequence[Column]) -> None:

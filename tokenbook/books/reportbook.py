@@ -239,3 +239,37 @@ def write_bank_reports(month: Month, banks: list[Bank], created: dt.datetime, fo
 
 def _write_one(job: tuple[BankReport, Path]) -> Path:
     return write_bank_report(*job)
+
+
+# --- lists handed on and taken back (issue 17: the 共同センター transmission list) ----------------------
+
+def write_list(path: Path, sheet: str, title: str, table: Table) -> Path:
+    """A one-sheet list whose header is row 1, so that it reads back as a table (`files.lists`):
+    same fonts, formats and print setup as the reports, the title in the page header."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    book, fmt = _new_book(tmp)
+    try:
+        ws = book.add_worksheet(sheet)
+        ws.set_row(0, 22)
+        for col, (header, _kind, width) in enumerate(table.columns):
+            ws.set_column(col, col, width)
+            ws.write_string(0, col, header, fmt["header"])
+        for r, values in enumerate(table.rows, start=1):
+            for col, value in enumerate(values):
+                kind = table.columns[col][1]
+                if value is None or value == "":
+                    ws.write_blank(r, col, None, fmt["text"])
+                elif kind == DATE and isinstance(value, dt.date):
+                    ws.write_number(r, col, (value - _EPOCH).days, fmt["date"])
+                elif kind == INT and isinstance(value, (int, float)):
+                    ws.write_number(r, col, value, fmt["int"])
+                else:
+                    ws.write_string(r, col, str(value), fmt["text"])
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, max(len(table.rows), 1), len(table.columns) - 1)
+        _print_setup(ws, title, 0)
+        book.close()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

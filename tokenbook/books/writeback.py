@@ -35,7 +35,8 @@ from .build import MENU_PANEL, MENU_PANEL_ROW
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
                (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"),
-               (schema.CLOSINGS, "closings"))
+               (schema.CLOSINGS, "closings"),
+               (schema.STOCKTAKE, "stocktakes"))  # 棚卸 only when the book has it (no columns: no edit)
 
 
 class BookBusy(Exception):
@@ -257,7 +258,7 @@ def ledger_edits(old: Ledger, new: Ledger) -> dict[str, SheetEdit]:
     """The cells that differ between two ledgers of the same workbook, by sheet."""
     edits: dict[str, SheetEdit] = {}
     for sheet, attribute in _SHEET_ROWS:
-        columns = schema.TABLES.get(sheet) or schema.OPTIONAL_TABLES[sheet]
+        columns = schema.table_columns(sheet)
         letters = new.columns.get(sheet) or old.columns.get(sheet, {})
         if not letters:
             continue  # an optional sheet the ledger does not have
@@ -308,6 +309,12 @@ def checks_edit(problems: Sequence[Problem]) -> SheetEdit:
     return SheetEdit(cells, replace_data=True, hyperlinks=links)
 
 
+def table_edit(rows: Sequence[Sequence[Any]]) -> SheetEdit:
+    """A sheet tokenbook owns entirely (作業一覧) rewritten: the header row stays, `rows` follow it."""
+    return SheetEdit({row: {i: _cell(v) for i, v in enumerate(values) if v not in (None, "")}
+                      for row, values in enumerate(rows, start=2)}, replace_data=True)
+
+
 def menu_edit(panel: dict[str, str]) -> SheetEdit:
     """The メニュー status panel: one value beside each label."""
     return SheetEdit({MENU_PANEL_ROW + offset: {5: panel.get(label, "")} for offset, label in enumerate(MENU_PANEL)})
@@ -324,8 +331,9 @@ class Written:
 
 def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Problem] = (),
                panel: dict[str, str] | None = None, now: dt.datetime | None = None,
-               keep_backups: int | None = None) -> Written:
-    """Replace the locked workbook with one holding `new`; refreshes チェック結果 and the panel."""
+               keep_backups: int | None = None, views: dict[str, SheetEdit] | None = None) -> Written:
+    """Replace the locked workbook with one holding `new`; refreshes チェック結果, the panel and the
+    `views` (sheets derived from the ledger, such as 作業一覧) the book has."""
     edits = ledger_edits(old, new)
     with zipfile.ZipFile(lock.path) as archive:
         present = set(sheet_parts(archive))
@@ -334,6 +342,7 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
         edits[schema.CHECKS] = checks_edit(list(problems))
     if panel is not None and schema.MENU in present:
         edits[schema.MENU] = menu_edit(panel)
+    edits.update({sheet: edit for sheet, edit in (views or {}).items() if sheet in present})
     return apply_edits(lock, edits, lambda written: verify(written, new), now, keep_backups)
 
 

@@ -33,6 +33,7 @@ from ..runs import (
     run_confirm,
     run_month_end,
     stopped_by,
+    views,
 )
 from ..schedule import Calendar, batch_by_id
 from ..schema import DispatchState
@@ -87,6 +88,7 @@ class OpenBook:
             _write_edit(self.book, sheet, edit)
         if schema.MENU in self.book.sheet_names():
             _write_edit(self.book, schema.MENU, menu_edit(panel(new, now, last_run)))
+        _write_views(self.book, views(new, now))
         _show_problems(self.book, list(problems))
         return ["保存はブックを保存してください（Ctrl+S）。"]
 
@@ -116,6 +118,15 @@ def _show_problems(book: Book, problems: list[Problem]) -> None:
             fresh.setdefault(p.sheet, []).append(p.cell)
     for sheet, cells in fresh.items():
         book.highlight(sheet, cells, HIGHLIGHT)
+
+
+def _write_views(book: Book, edits: dict[str, SheetEdit]) -> None:
+    """The sheets derived from the ledger (作業一覧), rewritten where the book has them."""
+    present = book.sheet_names()
+    for sheet, edit in edits.items():
+        if sheet in present:
+            book.clear_rows(sheet, 2)
+            _write_edit(book, sheet, edit)
 
 
 def _write_edit(book: Book, sheet: str, edit: SheetEdit) -> None:
@@ -191,7 +202,7 @@ def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = Fa
 
 # --- issue 10: 入庫取込, 申込書取込, 発送書類作成, 追跡番号取込 ------------------------------------------
 
-LISTS = "一覧 (*.csv;*.xlsx;*.xlsm),*.csv;*.xlsx;*.xlsm"
+LISTS = "一覧 (*.csv;*.xlsx;*.xlsm;*.txt),*.csv;*.xlsx;*.xlsm;*.txt"
 
 
 def _chosen(book: Book, title: str, kinds: str = LISTS) -> list[Path]:
@@ -291,6 +302,73 @@ def history_lookup(book: Book, now: dt.datetime, operator: str) -> Outcome:
     return Outcome([f"履歴照会: {outcome.headline}（「{sheet}」シート）"], headline=outcome.headline)
 
 
+# --- the IB work and the vault count (issue 17) ---------------------------------------------------
+
+
+
+def receive_cards(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """IBカード受領: the clerk picks SSC's card list; IBカード受領日 = today on each matched request."""
+    from ..runs import run_cards
+
+    chosen = book.choose_files("IBカードの一覧（CSV または Excel）を選んでください", LISTS)
+    if not chosen:
+        return Outcome(["IBカード受領を取りやめました"])
+    if not book.ask(f"{chosen[0].name} のIBカードを {now:%Y/%m/%d} 受領として記録します。よろしいですか？"):
+        return Outcome(["IBカード受領を取りやめました"])
+    return _told(run_cards(_run(book, now, operator), chosen[0], now.date(), step=book.status))
+
+
+def mark_center_sent(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """共同センター伝送済: the clerk picks the transmission list; 共同センター伝送日 = today on its requests."""
+    from ..runs import run_center_sent
+
+    chosen = book.choose_files("伝送した共同センター伝送の一覧を選んでください", LISTS)
+    if not chosen:
+        return Outcome(["共同センター伝送済の記録を取りやめました"])
+    if not book.ask(f"{chosen[0].name} の申込に共同センター伝送日 {now:%Y/%m/%d} を記録します。よろしいですか？"):
+        return Outcome(["共同センター伝送済の記録を取りやめました"])
+    return _told(run_center_sent(_run(book, now, operator), chosen[0], now.date(), step=book.status))
+
+
+def take_stock(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """棚卸: the clerk picks the scanned files (one per box); the result goes to 棚卸, 在庫 is not changed."""
+    from ..runs import run_stocktake
+
+    chosen = book.choose_files("棚卸で読み取ったファイルを選んでください（複数可）", LISTS)
+    if not chosen:
+        return Outcome(["棚卸を取りやめました"])
+    if not book.ask(f"{len(chosen)} 個のファイルで {now:%Y/%m/%d} の棚卸をし、結果を「{schema.STOCKTAKE}」シートに"
+                    "記録します（在庫は変えません）。よろしいですか？"):
+        return Outcome(["棚卸を取りやめました"])
+    outcome = run_stocktake(_run(book, now, operator), chosen, now.date(), step=book.status)
+    if outcome.refused is not None or not outcome.headline:
+        return outcome
+    differences = [line for line in outcome.lines if line.startswith("  ")][:15]
+    return replace(outcome, lines=[outcome.lines[0], outcome.headline, *differences,
+                                   *(line for line in outcome.lines if line.startswith(("差異は", "チェック結果", "保存は")))])
+
+
+def refresh_work_list(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """作業一覧: the sheet rewritten for today; the 共同センター list written beside the reports when
+    there are 法人 contracts to transmit."""
+    from ..runs import report_folder, worklist_headline, write_center_list
+    from ..worklist import work_list
+
+    book.status("作業一覧: 読み込み中…")
+    store = OpenBook(book)
+    checked = store.read(now.date())
+    if schema.WORKLIST not in book.sheet_names():
+        return unusable(f"このブックには「{schema.WORKLIST}」シートがありません（tokenbook new-workbook で作ったブックにはあります）")
+    items = work_list(checked.ledger, now.date())
+    _write_views(book, views(checked.ledger, now))
+    lines = [f"作業一覧（{now:%Y/%m/%d}）: {worklist_headline(items)}"]
+    folder = report_folder(_run(book, now, operator), checked.ledger.settings.report_dir, None, f"{now:%Y-%m}")
+    written = write_center_list(items, folder, now.date())
+    if written is not None:
+        lines.append(f"共同センター伝送の一覧を作りました: {written}")
+    return Outcome(lines, headline=worklist_headline(items))
+
+
 BUTTONS = {
     "check": check,
     "allocate": weekly_allocate,
@@ -303,6 +381,10 @@ BUTTONS = {
     "parcels": parcel_documents,
     "tracking": take_tracking,
     "history": history_lookup,
+    "cards": receive_cards,
+    "worklist": refresh_work_list,
+    "center": mark_center_sent,
+    "stocktake": take_stock,
 }
 
 

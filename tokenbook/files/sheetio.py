@@ -219,10 +219,10 @@ class Tables(Mapping[str, Table]):
     def __init__(self, path: Path) -> None:
         path = Path(path)
         names = _sheet_names(path, schema.TABLES, schema.OPTIONAL_TABLES)
-        self.present = tuple(s for s in schema.OPTIONAL_TABLES if s in names)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
         self._futures: dict[str, Future[Table]] = {
-            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in (*self.ORDER, *self.present)
+            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in (*self.ORDER, *schema.OPTIONAL_TABLES)
+            if sheet in names
         }
         pool.shutdown(wait=False)
 
@@ -236,16 +236,16 @@ class Tables(Mapping[str, Table]):
         return self._futures[sheet].result()
 
     def __iter__(self) -> Iterator[str]:
-        return iter((*schema.TABLES, *self.present))
+        # the contract's tables, then the optional ones the book has
+        return iter([s for s in (*schema.TABLES, *schema.OPTIONAL_TABLES) if s in self._futures])
 
     def __len__(self) -> int:
-        return len(schema.TABLES) + len(self.present)
+        return len(self._futures)
 
 
 def required_headers(sheet: str) -> list[str]:
     """The headers a sheet must have: every column's but those added after ledgers were in use."""
-    columns = schema.TABLES.get(sheet) or schema.OPTIONAL_TABLES[sheet]
-    return [c.header for c in columns if not c.added]
+    return [c.header for c in schema.table_columns(sheet) if not c.added]
 
 
 def read_tables(path: Path) -> Tables:

@@ -119,6 +119,22 @@ class Holiday(NamedTuple):
     name: str = ""
 
 
+class ReplacementAnswer(NamedTuple):  # 交換計画回答 (issue 11)
+    row: int
+    planned_on: dt.date | None
+    bank_code: str | None
+    serial: str | None
+    customer_no: str = ""
+    batch: str = ""
+    ship_on: dt.date | None = None
+    answer: str | None = None
+    reason: str = ""
+    request_id: str = ""
+    ask_again_on: dt.date | None = None
+    taken_in_at: dt.datetime | None = None
+    file: str = ""
+
+
 # --- 設定 (design §3.6): one specification ----------------------------------------------------------
 # Each field of `Settings` is one 設定 row: its Japanese key (`title`), default, description and the
 # constraints its value must meet. The parser (`parse.read_settings`), the 設定 sheet a new workbook
@@ -253,6 +269,16 @@ class Settings(BaseModel):
         "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
         "本文（{金庫名} {金庫コード} {対象月} が使えます）")
 
+    # issue 11: replacement waves and the stock forecast
+    weekly_capacity: Count = setting("週間発送能力", 200, "交換計画で1回の週次バッチに入れる交換品の本数の上限（手配済の交換を含む）",
+                                     ge=1, le=10**6)
+    replacement_margin_weeks: Count = setting("交換余裕（週）", 4, "交換品を使用期限のこの週数前までに発送するよう計画します",
+                                              ge=0, le=52)
+    answer_weeks: Count = setting("交換回答期間（週）", 2, "交換計画の作成日から最初に計画するバッチの締切までの週数（金庫の回答期間）",
+                                  ge=0, le=26)
+    order_lot: Count = setting("発注ロット", 100, "SSCへの発注の単位（本）。発注提案はこの倍数です", ge=1, le=10**6)
+    lead_weeks: Count = setting("納品リードタイム（週）", 4, "SSCに発注してから納品されるまでの週数", ge=0, le=52)
+
     @cached_property
     def serial_regex(self) -> re.Pattern[str]:
         return re.compile(self.serial_pattern)
@@ -289,6 +315,7 @@ class Ledger:
     dispatches: tuple[Dispatch, ...] = ()
     journal: tuple[JournalEntry, ...] = ()
     holidays: tuple[Holiday, ...] = ()
+    replacement_answers: tuple[ReplacementAnswer, ...] = ()  # 交換計画回答, when the book has that sheet
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -300,4 +327,5 @@ ROW_TYPES = {
     schema.DISPATCH: Dispatch,
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
+    schema.REPLACEMENT_ANSWERS: ReplacementAnswer,
 }

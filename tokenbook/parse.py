@@ -133,7 +133,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
 
 def read_rows(table: Table, row_type: type, serial_pattern: re.Pattern[str], problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
-    columns = schema.TABLES[table.sheet]
+    columns = schema.ALL_TABLES[table.sheet]
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
     return tuple(map(row_type._make, zip(table.row_numbers, *data)))
 
@@ -195,7 +195,8 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
     problems: list[Problem] = []
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
-    rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()}
+    rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()
+            if sheet in schema.TABLES or sheet in tables}  # an optional sheet only when the book has it
     battery = settings.battery_months
     tokens = tuple(
         t._replace(expires_on=nz.add_months(t.delivered_on, battery)) if t.expires_on is None and t.delivered_on else t
@@ -208,6 +209,7 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
         dispatches=rows[schema.DISPATCH],
         journal=rows[schema.JOURNAL],
         holidays=rows[schema.HOLIDAYS],
+        replacement_answers=rows.get(schema.REPLACEMENT_ANSWERS, ()),
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
                  for sheet, table in tables.items()},

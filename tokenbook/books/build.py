@@ -72,7 +72,7 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
         elif vba_project is not None:
             workbook.add_vba_project(str(vba_project))
         _menu(workbook, formats, buttons or ())
-        for sheet, columns in schema.TABLES.items():
+        for sheet, columns in schema.ALL_TABLES.items():
             rows = data.get(sheet)
             if sheet == schema.SETTINGS and not rows:
                 rows = [(s.key, s.default, s.description) for s in setting_rows()]

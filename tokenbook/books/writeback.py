@@ -30,7 +30,8 @@ from .build import MENU_PANEL, MENU_PANEL_ROW
 
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
-               (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"))
+               (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"),
+               (schema.REPLACEMENT_ANSWERS, "replacement_answers"))
 
 
 class BookBusy(Exception):
@@ -117,7 +118,7 @@ def ledger_edits(old: Ledger, new: Ledger) -> dict[str, SheetEdit]:
     """The cells that differ between two ledgers of the same workbook, by sheet."""
     edits: dict[str, SheetEdit] = {}
     for sheet, attribute in _SHEET_ROWS:
-        columns = schema.TABLES[sheet]
+        columns = schema.ALL_TABLES[sheet]
         letters = new.columns.get(sheet) or old.columns.get(sheet, {})
         index = {c.field: _column(letters[c.header]) for c in columns if c.header in letters}
         before = {r.row: r for r in getattr(old, attribute)}

@@ -77,7 +77,7 @@ class OpenBook:
             raise UnusableInput("tokenbook のブックではありません。シート" + "、".join(f"「{s}」" for s in missing)
                                 + "がありません")
         tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
-                  for sheet, columns in schema.TABLES.items()}
+                  for sheet, columns in schema.ALL_TABLES.items() if sheet in schema.TABLES or sheet in names}
         ledger, problems = parse_tables(tables)
         return check_ledger(ledger, problems, today)
 

@@ -119,8 +119,9 @@ def _check_container(path: Path) -> None:
         raise UnusableInput(f"Excelブック（.xlsm / .xlsx）ではないか、ファイルが途中で切れています: {path.name}")
 
 
-def _sheet_names(path: Path, wanted: Iterable[str]) -> dict[str, str]:
-    """Contract sheet name -> the name as stored; UnusableInput if the file or a sheet is missing."""
+def _sheet_names(path: Path, wanted: Iterable[str], optional: Iterable[str] = ()) -> dict[str, str]:
+    """Contract sheet name -> the name as stored; UnusableInput if the file or a wanted sheet is
+    missing (an `optional` sheet is in the result only when the book has it)."""
     path = Path(path)
     _check_container(path)
     try:
@@ -136,7 +137,7 @@ def _sheet_names(path: Path, wanted: Iterable[str]) -> dict[str, str]:
         raise UnusableInput(
             f"tokenbook のブックではありません。シート{'、'.join('「' + s + '」' for s in missing)}がありません: {path.name}"
         )
-    return {s: names[s] for s in wanted}
+    return {s: names[s] for s in (*wanted, *optional) if s in names}
 
 
 def read_grid(path: Path, stored_name: str, sheet: str) -> list[list[Any]]:
@@ -158,30 +159,30 @@ class Tables(Mapping[str, Table]):
 
     # Small sheets first (settings are needed before anything else), then the largest.
     ORDER = (schema.SETTINGS, schema.BANKS, schema.HOLIDAYS, schema.TOKENS, schema.JOURNAL, schema.REQUESTS,
-             schema.DISPATCH)
+             schema.DISPATCH, *schema.OPTIONAL_TABLES)
 
     def __init__(self, path: Path) -> None:
         path = Path(path)
-        names = _sheet_names(path, schema.TABLES)
+        names = _sheet_names(path, schema.TABLES, schema.OPTIONAL_TABLES)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
         self._futures: dict[str, Future[Table]] = {
-            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in self.ORDER
+            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in self.ORDER if sheet in names
         }
         pool.shutdown(wait=False)
 
     @staticmethod
     def _table(path: Path, stored_name: str, sheet: str) -> Table:
-        headers = [c.header for c in schema.TABLES[sheet]]
+        headers = [c.header for c in schema.ALL_TABLES[sheet]]
         return table_from_rows(sheet, read_grid(path, stored_name, sheet), headers)
 
     def __getitem__(self, sheet: str) -> Table:
         return self._futures[sheet].result()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(schema.TABLES)
+        return iter(sheet for sheet in schema.ALL_TABLES if sheet in self._futures)
 
     def __len__(self) -> int:
-        return len(schema.TABLES)
+        return len(self._futures)
 
 
 def read_tables(path: Path) -> Tables:

@@ -110,8 +110,9 @@ M = "2026-10_5678_みなと信用金庫_トークン月次報告.xlsx"
 def test_one_workbook_per_reporting_bank_and_one_for_css(october):
     assert sorted(p.name for p in october.glob("*.xlsx")) == sorted([A, M, "2026-10_CSS_在庫月報.xlsx"])
     book = openpyxl.load_workbook(october / A)
-    assert book.sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "預り在庫", "金庫保管"]
-    assert openpyxl.load_workbook(october / M).sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "金庫保管"]
+    assert book.sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "預り在庫", "金庫保管", "利用明細"]
+    assert openpyxl.load_workbook(october / M).sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "金庫保管",
+                                                              "利用明細"]
 
 
 def test_bank_summary_figures(october):
@@ -156,13 +157,14 @@ def test_shipped_custody_and_held_sheets(october):
     assert [(r[0], r[1]) for r in sheet(october / A, "金庫保管")] == [("TK00000105", "002")]
 
 
-def test_expiry_chart_data_covers_the_next_24_months(october):
+def test_expiry_chart_data_covers_the_next_60_months(october):
     ws = openpyxl.load_workbook(october / A)["概要"]
-    rows = [(ws.cell(r, 1).value, ws.cell(r, 2).value) for r in range(1, 60)]
+    rows = [(ws.cell(r, 1).value, ws.cell(r, 2).value) for r in range(1, 100)]
     start = rows.index(("月", "本数")) + 1
-    data = rows[start:start + 24]
-    assert [m for m, _ in data][:3] == ["2026-11", "2026-12", "2027-01"] and data[-1][0] == "2028-10"
-    assert {m: n for m, n in data if n} == {"2027-01": 1}
+    data = rows[start:start + 60]
+    assert [m for m, _ in data][:3] == ["2026-11", "2026-12", "2027-01"] and data[-1][0] == "2031-10"
+    assert rows[start + 60][0] is None
+    assert {m: n for m, n in data if n} == {"2027-01": 1, "2030-06": 1}  # TK00000102 too, 43 months ahead
     assert len(openpyxl.load_workbook(october / A)["概要"]._charts) == 1
 
 
@@ -182,7 +184,7 @@ def test_css_report_bands_flow_and_kpis(october):
     assert (flow["入庫"], flow["引当"], flow["発送"], flow["停止"], flow["廃棄"]) == (1, 1, 1, 1, 0)
     kpis = {r[0]: r[2:] for r in sheet(path, "金庫別KPI")}
     assert kpis["1234"] == (3, 1, 1, 1, 1, 1, 2, 1) and kpis["5678"] == (1, 0, 0, 0, 0, 0, 0, 0)
-    assert len(openpyxl.load_workbook(path)["概要"]._charts) == 2
+    assert len(openpyxl.load_workbook(path)["概要"]._charts) == 3  # bands, banks, the 26-week forecast
 
 
 def test_print_setup_and_frozen_headers(october):

@@ -63,6 +63,18 @@ CODES: dict[str, tuple[str, str]] = {
     "batch-input-error": (WARNING, "入力エラーがあるため、この申込は今回のバッチで処理しません"),
     "dispatch-mismatch": (ERROR, "発送行のトークンが引当済ではないか、別の依頼に引き当てられています"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
+    # --- issue 11: replacement plans and the banks' answers ---
+    "answers-sheet-missing": (ERROR, "台帳ブックに「交換計画回答」シートがありません。tokenbook new-workbook で作った新しいブックに"
+                                     "移すか、見出し（計画日・金庫コード・シリアル番号・回答 …）だけのシートを加えてください"),
+    "proposal-other-bank": (ERROR, "別の金庫の交換計画が混じっています（金庫 {banks}）。金庫ごとのファイルのまま取り込んでください"),
+    "proposal-other-bank-token": (ERROR, "このトークンは金庫 {bank} で利用中のものではありません（別の金庫の交換計画です）"),
+    "proposal-duplicate-line": (ERROR, "同じシリアル番号の行が2つあります"),
+    "proposal-bad-batch": (ERROR, "予定バッチは 2026-W48 の形です（交換計画の値を変えないでください）"),
+    "proposal-kind-unknown": (ERROR, "顧客区分が分かりません。法人 / 個人 を記入してください"),
+    "proposal-answered-before": (WARNING, "この行は回答「{before}」として取込済です。今回の回答は取り込みません（変えるときは"
+                                          "「交換計画回答」シートを直してください）"),
+    "proposal-token-not-in-use": (WARNING, "このトークンは今は利用中ではありません（{state}）。この行は取り込みません"),
+    "proposal-already-arranged": (WARNING, "このトークンの交換は既に手配されています（依頼番号 {request_id}）。この行は取り込みません"),
 }
 
 

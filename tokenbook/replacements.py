@@ -205,6 +205,8 @@ class Plan:
     capacity: int
     weekly_demand: dict[str, float] = field(default_factory=dict)
     bank: str | None = None
+    reorder_point: int = 0
+    arranged_per_bank: dict[str, int] = field(default_factory=dict)
 
     def by_bank(self) -> dict[str, list[PlanLine]]:
         lines: dict[str, list[PlanLine]] = defaultdict(list)
@@ -247,9 +249,10 @@ def plan(ledger: Ledger, as_of: dt.date, until: dt.date | None = None, bank: str
                  if previous is not None and previous.answer == Answer.HOLD else "")
         lines.append(PlanLine(t, kinds.get((t.bank_code, t.customer_no), "") or "", deadlines[t.serial],
                               calendar[placed[t.serial]], t.serial in late, sources[t.serial], shown))
+    banks_of = {t.serial: t.bank_code for t in ledger.tokens if t.serial in arranged}
     return Plan(as_of, until, first, tuple(calendar[k] for k in range(horizon)), tuple(lines), arranged,
                 tuple(load[k] for k in range(horizon)), tuple(stock), tuple(orders), settings.weekly_capacity,
-                demand, bank)
+                demand, bank, settings.reorder_point, dict(Counter(banks_of.values())))
 
 
 def _spread(due: Sequence[Token], deadlines: dict[str, dt.date], calendar: Weeks, first: int, capacity: int,

@@ -112,8 +112,9 @@ def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, t
     _print_setup(ws, f"{title}　{table.name}", 2)
 
 
-def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, summary: list[tuple[str, Any]]) -> Any:
-    ws = book.add_worksheet("概要")
+def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, summary: list[tuple[str, Any]],
+                   name: str = "概要") -> Any:
+    ws = book.add_worksheet(name)
     ws.set_column(0, 0, 24)
     ws.set_column(1, 1, 30)
     ws.write_string(0, 0, title, fmt["title"])

@@ -481,7 +481,7 @@ def take_in_answers(ledger: Ledger, files: Sequence[ListFile], ctx: Context) -> 
     for lf in files:
         tally = counts.setdefault(lf.path.name, Counter())
         lines = [_read_line(lf, i, pattern, problems) for i in range(len(lf))]
-        codes = {line["金庫コード"] for line in lines if line.get("金庫コード")}
+        codes = {line["金庫コード"] for line in lines if line is not None and line["金庫コード"]}
         named = _FILE_BANK.match(lf.path.name)
         if len(codes) > 1 or (named and codes and codes != {named[1]}):
             shown = "・".join(sorted(codes | ({named[1]} if named else set())))
@@ -606,4 +606,6 @@ def describe_answers(result: AnswersTaken) -> tuple[str, list[str]]:
     headline = (f"交換依頼 {len(result.requests)}件を作成・保留 {total[Answer.HOLD]}件・対象外 {total[Answer.DECLINE]}件"
                 + (f"・未回答 {total['未回答']}件" if total["未回答"] else "")
                 + (f"・取込済 {total['取込済']}件" if total["取込済"] else ""))
-    return headline, ["交換計画の回答取込", headline, *lines]
+    noted = [p.render() for p in result.problems if not p.is_error and "." in p.sheet]  # lines left alone, and why
+    return headline, ["交換計画の回答取込", headline, *lines, *noted[:30],
+                      *([f"  …ほか {len(noted) - 30} 件"] if len(noted) > 30 else [])]

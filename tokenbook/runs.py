@@ -464,7 +464,7 @@ def run_plan_replacements(run: Run, as_of: dt.date | None = None, months: int | 
         lines = [f"交換計画 {day:%Y/%m/%d}: 使用期限が {until:%Y/%m/%d} までの利用中トークン"
                  + (f"（金庫 {bank}）" if bank else ""), headline,
                  f"最初の計画バッチ {first.batch_id}（締切 {first.cutoff:%m/%d}・★{first.ship:%m/%d}）・週間発送能力 {made.capacity:,}本",
-                 f"手配済の交換 {len(made.arranged):,}本（再提案しません）"]
+                 f"手配済の交換 {made.arranged_per_bank.get(bank, 0) if bank else len(made.arranged):,}本（再提案しません）"]
         for order in made.orders[:5]:
             lines.append(f"  発注提案: {order.order_by:%Y/%m/%d}までに {order.quantity:,}本（{order.batch.batch_id} ★{order.batch.ship:%m/%d} 納品）"
                          + ("・至急" if order.urgent else ""))

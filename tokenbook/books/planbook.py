@@ -59,8 +59,8 @@ def write_proposal(plan: Plan, bank: Bank, lines: list[PlanLine], requests: dict
             values = _proposal_values(plan, line, requests)
             for col, header in enumerate(PROPOSAL_HEADERS):
                 value = values[header]
-                if header in ("回答", "理由"):
-                    ws.write_blank(r, col, None, answer)
+                if header in ("回答", "理由") or (header == "顧客区分" and not value):
+                    ws.write_blank(r, col, None, answer)  # the cells the bank fills in
                 elif header in DATES and isinstance(value, dt.date):
                     ws.write_number(r, col, (value - _EPOCH).days, fmt["date"])
                 elif value in (None, ""):
@@ -112,6 +112,7 @@ def _instructions(book: Any, fmt: dict[str, Any], plan: Plan, bank: Bank, lines:
         "　保留: 今回は手配しません。翌月以降の計画で改めてご提案します。",
         "　対象外: 交換しません（解約予定など）。以後の計画にも載せません。",
         "・保留・対象外のときは「理由」欄に理由をご記入ください。",
+        "・「顧客区分」が空欄の行は、承認のときに 法人 / 個人 をご記入ください。",
         "・回答・理由以外の欄（シリアル番号・予定バッチなど）は変えないでください。送付先の変更はCSSへご連絡ください。",
         f"・回答を記入したこのファイルを、{first.cutoff:%Y年%m月%d日}までにメールでCSSへお送りください。",
         "・回答のない行は手配しません（次回の計画で改めてご提案します）。",

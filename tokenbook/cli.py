@@ -211,7 +211,7 @@ def demo(
     from .demo import run_demo
 
     with _progress() as progress:
-        task = progress.add_task("デモ", total=7)
+        task = progress.add_task("デモ", total=9)
 
         def step(title: str) -> None:
             progress.update(task, advance=1, description=title)

@@ -10,7 +10,7 @@ from . import sample
 from .books.build import build_workbook
 from .load import check_book
 from .outcome import Checked, Outcome, summary, where_problems_are
-from .runs import Run, run_allocate, run_confirm, run_month_end
+from .runs import Run, run_allocate, run_confirm, run_intake_replacements, run_month_end, run_plan_replacements
 from .schedule import Calendar, batch_for
 
 
@@ -54,7 +54,49 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     month_end = run_month_end(Run(path, now, "demo"), out=directory / "reports")
     failures += list(month_end.failures)
     lines += [f"月次処理: {line}" for line in month_end.lines if not line.startswith("（--send")]
+    lines += _replacement_wave(path, directory, now, step, failures)
     lines.append("メールは送信していません（デモはファイルのみ）。")
     if checked.problems:
         lines.append(f"{summary(checked.problems)}。{where_problems_are(path)}")
     return Outcome(lines, headline=f"デモ: {path}", failures=tuple(failures))
+
+
+# --- issue 11: a replacement wave -------------------------------------------------------------------
+
+def _replacement_wave(path: Path, directory: Path, now: dt.datetime, step: Callable[[str], None],
+                      failures: list[str]) -> list[str]:
+    """Plan the coming replacements, answer the first bank's proposal as a bank would (approve all but
+    one line held and one declined) and take the answer back in."""
+    step("交換計画")
+    planned = run_plan_replacements(Run(path, now, "demo"), out=directory / "reports")
+    lines = [f"交換計画: {planned.headline}"]
+    failures += [f"交換計画: {line}" for line in planned.failures] or (["交換計画"] if planned.exit_code else [])
+    proposals = sorted((directory / "reports" / f"{now:%Y-%m}").glob(f"{now:%Y-%m-%d}_*_交換計画.xlsx"))
+    if not proposals:
+        return lines
+    step("交換計画の回答取込（例: 1金庫）")
+    answered = directory / "回答" / proposals[0].name
+    _answer_as_a_bank(proposals[0], answered)
+    taken = run_intake_replacements(Run(path, now, "demo"), [answered])
+    failures += [f"回答取込: {line}" for line in taken.failures] or (["回答取込"] if taken.exit_code else [])
+    return lines + [f"回答取込（{answered.name}）: {taken.headline}"]
+
+
+def _answer_as_a_bank(proposal: Path, target: Path) -> None:
+    import openpyxl
+
+    from .replacements import PROPOSAL_SHEET
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    book = openpyxl.load_workbook(proposal)
+    ws = book[PROPOSAL_SHEET]
+    headers = [c.value for c in ws[1]]
+    answer, reason, kind = (headers.index(h) + 1 for h in ("回答", "理由", "顧客区分"))
+    last = ws.max_row
+    for row in range(2, last + 1):
+        choice = "保留" if row == last - 1 else "対象外" if row == last and last > 3 else "承認"
+        ws.cell(row, answer, choice)
+        ws.cell(row, reason, {"保留": "お客様と日程を調整中", "対象外": "解約予定"}.get(choice, ""))
+        if not ws.cell(row, kind).value:
+            ws.cell(row, kind, "個人")
+    book.save(target)

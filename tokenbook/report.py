@@ -415,29 +415,38 @@ def statement_rows(m: Month, code: str, shipped: list[ShippedRow], at_bank: int)
 
 def month_end_ledger(m: Month) -> Ledger:
     """The ledger as it stood at the month's end, as far as the journal tells: every token in the
-    state and with the owner of the closing snapshot, requests received by then (a planned 交換 request
-    counted from when its answer was taken in) still open where none of their tokens was allocated
-    by then, answers taken in by then. So the forecast of a past month comes out the same later."""
+    state and with the owner of the closing snapshot; requests received by then (a planned 交換
+    request counted from when its answer was taken in), open then if they are open now or had their
+    tokens allocated only later; planned parcels of then; answers taken in by then. So the forecast
+    of a past month comes out the same when made again later."""
     from dataclasses import replace as changed
 
     tokens = tuple(t._replace(state=m.closing[t.serial][0], owner=m.closing[t.serial][1])
                    for t in m.ledger.tokens if t.serial in m.closing)
     answers = tuple(a for a in m.ledger.replacement_answers if a.taken_in_at and a.taken_in_at.date() <= m.last)
     planned = {a.request_id for a in answers if a.request_id}
-    allocated = {e.request_id for e in m.ledger.journal
-                 if e.operation == Operation.ALLOCATE and e.effective_on and e.effective_on <= m.last and e.request_id}
+    allocated_on: dict[str, dt.date] = {}
+    for e in m.ledger.journal:
+        if e.operation == Operation.ALLOCATE and e.effective_on and e.request_id:
+            allocated_on[e.request_id] = min(e.effective_on, allocated_on.get(e.request_id, e.effective_on))
+    later = {request_id for request_id, day in allocated_on.items() if day > m.last}
+    shipped_later = {d.request_id for d in m.ledger.dispatches
+                     if d.state == DispatchState.SHIPPED and d.shipped_on and d.shipped_on > m.last}
     requests = []
     for r in m.ledger.requests:
         if r.received_on is None or r.state == schema.RequestState.CANCELLED:
             continue
         if r.received_on > m.last and r.request_id not in planned:
             continue
-        if r.request_id in allocated:
-            done = schema.RequestState.DONE if r.state == schema.RequestState.DONE else schema.RequestState.ALLOCATED
-            requests.append(r._replace(state=done))
-        elif r.method != Method.HANDOVER:
+        if r.request_id in later:
             requests.append(r._replace(state=schema.RequestState.RECEIVED))
-    dispatches = tuple(d for d in m.ledger.dispatches if d.request_id in allocated)
+        elif r.request_id in shipped_later and r.state == schema.RequestState.DONE:
+            requests.append(r._replace(state=schema.RequestState.ALLOCATED))
+        else:
+            requests.append(r)
+    dispatches = tuple(d._replace(state=DispatchState.PLANNED, shipped_on=None)
+                       if d.state == DispatchState.SHIPPED and d.shipped_on and d.shipped_on > m.last else d
+                       for d in m.ledger.dispatches if d.request_id not in later)
     journal = tuple(e for e in m.ledger.journal if e.effective_on and e.effective_on <= m.last)
     return changed(m.ledger, tokens=tokens, requests=tuple(requests), dispatches=dispatches, journal=journal,
                    replacement_answers=answers)

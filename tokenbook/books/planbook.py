@@ -117,8 +117,9 @@ def _instructions(book: Any, fmt: dict[str, Any], plan: Plan, bank: Bank, lines:
         f"・回答を記入したこのファイルを、{first.cutoff:%Y年%m月%d日}までにメールでCSSへお送りください。",
         "・回答のない行は手配しません（次回の計画で改めてご提案します）。",
     ]
+    plain = book.add_format({"font_name": "Meiryo UI", "font_size": 10})
     for offset, text in enumerate(notes):
-        ws.write_string(row + offset, 0, text, fmt["label"] if offset == 0 else fmt["value_text"])
+        ws.write_string(row + offset, 0, text, fmt["label"] if offset == 0 else plain)
     row += len(notes) + 1
     ws.write_string(row, 0, "予定バッチ", fmt["header"])
     ws.write_string(row, 1, "発送予定日・本数", fmt["header"])

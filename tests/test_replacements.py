@@ -342,3 +342,17 @@ def test_the_proposal_and_the_summary_render(planned, convert):
     for path in (files["1234"], next(files["1234"].parent.glob("*_CSS_*.xlsx"))):
         pdf = convert(path, "pdf")
         assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_the_css_report_suggests_purchases_in_the_set_lot_not_a_fixed_100():
+    from tokenbook.report import css_report
+
+    tokens = [in_use(f"TK{i:08d}", D(2027, 1, 10)) for i in range(45)] + [stock("SK00000001", D(2031, 1, 1))]
+    ledger = ledger_of(tokens, 発注ロット=30, 発注点=10)
+    report = css_report(ledger, "2026-11", dt.datetime(2026, 12, 1, 9))
+    reorder = dict(next(t for t in report.tables if t.name == "発注提案").rows)
+    assert reorder["発注ロット"] == 30 and reorder["発注提案数"] % 30 == 0 and reorder["発注提案数"] > 0
+    orders = next(t for t in report.tables if t.name == "発注予定").rows
+    assert orders and all(quantity % 30 == 0 for _, _, _, quantity, _ in orders)
+    assert sum(quantity for _, _, _, quantity, _ in orders) >= 45 + 10 - 1
+    assert len(report.forecast) == 26 and all(point[2] == 10 for point in report.forecast)

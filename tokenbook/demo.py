@@ -83,20 +83,21 @@ def _replacement_wave(path: Path, directory: Path, now: dt.datetime, step: Calla
 
 
 def _answer_as_a_bank(proposal: Path, target: Path) -> None:
-    import openpyxl
-
-    from .replacements import PROPOSAL_SHEET
+    """The bank's answer: 回答 (and 理由, 顧客区分 where blank) typed into the proposal, the rest as it was."""
+    from .files.lists import read_list
+    from .files.xlsxpatch import SheetEdit, patch_package
+    from .replacements import PROPOSAL_SHEET, REQUIRED_HEADERS
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    book = openpyxl.load_workbook(proposal)
-    ws = book[PROPOSAL_SHEET]
-    headers = [c.value for c in ws[1]]
-    answer, reason, kind = (headers.index(h) + 1 for h in ("回答", "理由", "顧客区分"))
-    last = ws.max_row
-    for row in range(2, last + 1):
-        choice = "保留" if row == last - 1 else "対象外" if row == last and last > 3 else "承認"
-        ws.cell(row, answer, choice)
-        ws.cell(row, reason, {"保留": "お客様と日程を調整中", "対象外": "解約予定"}.get(choice, ""))
-        if not ws.cell(row, kind).value:
-            ws.cell(row, kind, "個人")
-    book.save(target)
+    lines = read_list(proposal, REQUIRED_HEADERS, sheet=PROPOSAL_SHEET)
+    headers = lines.table.headers
+    kinds = lines.column("顧客区分")
+    cells: dict[int, dict[int, object]] = {}
+    count = len(lines)
+    for i, row in enumerate(lines.table.row_numbers):
+        choice = "保留" if i == count - 2 else "対象外" if i == count - 1 and count > 2 else "承認"
+        cells[row] = {headers["回答"]: choice,
+                      headers["理由"]: {"保留": "お客様と日程を調整中", "対象外": "解約予定"}.get(choice, "")}
+        if not kinds[i]:
+            cells[row][headers["顧客区分"]] = "個人"
+    patch_package(proposal, target, {PROPOSAL_SHEET: SheetEdit(cells)})

@@ -232,7 +232,9 @@ def test_approved_lines_become_replacement_requests_and_the_rest_are_recorded(pl
     # the next plan proposes only what was not answered (and the hold again once its 再提案日 has come)
     again = plan(ledger, D(2026, 11, 25), until=D(2027, 2, 28))
     assert sorted(line.token.serial for line in again.lines) == ["TK00000004", "TK00000005", "TK00000900"]
-    later = plan(ledger, D(2027, 1, 5), until=D(2027, 2, 28))
+    (hold,) = [a for a in ledger.replacement_answers if a.answer == "保留"]
+    assert hold.ask_again_on.day == 1  # the first of the month after the answer was taken in
+    later = plan(ledger, hold.ask_again_on, until=D(2027, 2, 28))
     held = [line for line in later.lines if line.token.serial == "TK00000002"]
     assert held and held[0].previous == "前回 保留（来年度に検討）"
 

@@ -85,6 +85,7 @@ def arranged_replacements(ledger: Ledger, as_of: dt.date) -> dict[str, Arranged]
         if d.state == DispatchState.PLANNED and d.request_id:
             planned.setdefault(d.request_id, (d.batch, d.planned_on))
     found: dict[str, Arranged] = {}
+    dates_of: dict[dt.date, BatchDates] = {}
     for r in ledger.requests:
         if r.kind not in REPLACING or not r.old_serial or r.state not in ARRANGED_STATES:
             continue
@@ -92,7 +93,8 @@ def arranged_replacements(ledger: Ledger, as_of: dt.date) -> dict[str, Arranged]
             batch, ship = planned[r.request_id]
             found[r.old_serial] = Arranged(r.request_id, batch, ship, True)
         elif r.received_on is not None:
-            dates = batch_dates(first_cutoff_on_or_after(max(r.received_on, as_of), ledger), ledger)
+            cutoff = first_cutoff_on_or_after(max(r.received_on, as_of), ledger)
+            dates = dates_of.get(cutoff) or dates_of.setdefault(cutoff, batch_dates(cutoff, ledger))
             found[r.old_serial] = Arranged(r.request_id, dates.batch_id, dates.ship, False)
     return found
 
@@ -219,16 +221,29 @@ def plan(ledger: Ledger, as_of: dt.date, until: dt.date | None = None, bank: str
          weeks: int = FORECAST_WEEKS) -> Plan:
     """The replacement plan made on `as_of` for the tokens due by `until` (default: 期限警告（月）
     months ahead), of one bank or all. Pure: the ledger is not changed."""
+    from .parse import gc_paused
+
+    with gc_paused():  # a million-token ledger makes every cyclic collection a long walk; nothing here is cyclic
+        return _plan(ledger, as_of, until, bank, weeks)
+
+
+def _plan(ledger: Ledger, as_of: dt.date, until: dt.date | None, bank: str | None, weeks: int) -> Plan:
     settings = ledger.settings
     until = until or add_months(as_of, settings.warn_months)
     calendar = Weeks(ledger, as_of)
     first = calendar.taking(as_of + dt.timedelta(weeks=settings.answer_weeks))
     arranged = arranged_replacements(ledger, as_of)
     answers = latest_answers(ledger)
-    due = [t for t in ledger.tokens
-           if t.state == TokenState.IN_USE and t.serial and t.expires_on is not None and t.expires_on <= until
-           and (bank is None or t.bank_code == bank) and t.serial not in arranged
-           and not kept_out(answers.get(t.serial), as_of)]
+    due: list[Token] = []
+    arranged_banks: Counter[str] = Counter()
+    for t in ledger.tokens:  # one pass over what may be a million tokens
+        if t.state != TokenState.IN_USE or not t.serial:
+            continue
+        if t.serial in arranged:
+            arranged_banks[t.bank_code or ""] += 1
+        elif (t.expires_on is not None and t.expires_on <= until and (bank is None or t.bank_code == bank)
+              and not kept_out(answers.get(t.serial), as_of)):
+            due.append(t)
     margin = dt.timedelta(weeks=settings.replacement_margin_weeks)
     deadlines = {t.serial: t.expires_on - margin for t in due}
     load: Counter[int] = Counter()
@@ -239,7 +254,8 @@ def plan(ledger: Ledger, as_of: dt.date, until: dt.date | None = None, bank: str
     placed, late = _spread(due, deadlines, calendar, first, settings.weekly_capacity, load)
     horizon = max([weeks, *(k + 1 for k in placed.values())])
     demand = weekly_demand(ledger, as_of)
-    stock, orders, sources = _walk(ledger, calendar, horizon, placed, demand, as_of)
+    stock, orders, sources = _walk(ledger, calendar, horizon, placed, {t.serial: t.bank_code for t in due}, demand,
+                                   as_of)
     kinds = {(r.bank_code, r.customer_no): r.customer_kind for r in ledger.requests if r.customer_no and r.customer_kind}
     lines = []
     for t in sorted(due, key=lambda t: (t.bank_code or "", placed[t.serial], t.branch_code or "", t.customer_no,
@@ -249,10 +265,9 @@ def plan(ledger: Ledger, as_of: dt.date, until: dt.date | None = None, bank: str
                  if previous is not None and previous.answer == Answer.HOLD else "")
         lines.append(PlanLine(t, kinds.get((t.bank_code, t.customer_no), "") or "", deadlines[t.serial],
                               calendar[placed[t.serial]], t.serial in late, sources[t.serial], shown))
-    banks_of = {t.serial: t.bank_code for t in ledger.tokens if t.serial in arranged}
     return Plan(as_of, until, first, tuple(calendar[k] for k in range(horizon)), tuple(lines), arranged,
                 tuple(load[k] for k in range(horizon)), tuple(stock), tuple(orders), settings.weekly_capacity,
-                demand, bank, settings.reorder_point, dict(Counter(banks_of.values())))
+                demand, bank, settings.reorder_point, dict(arranged_banks))
 
 
 def _spread(due: Sequence[Token], deadlines: dict[str, dt.date], calendar: Weeks, first: int, capacity: int,
@@ -347,8 +362,8 @@ class _Stock:
         return taken
 
 
-def _walk(ledger: Ledger, calendar: Weeks, horizon: int, placed: dict[str, int], demand: dict[str, float],
-          as_of: dt.date) -> tuple[list[WeekStock], list[Order], dict[str, str]]:
+def _walk(ledger: Ledger, calendar: Weeks, horizon: int, placed: dict[str, int], bank_of: dict[str, str | None],
+          demand: dict[str, float], as_of: dt.date) -> tuple[list[WeekStock], list[Order], dict[str, str]]:
     """Usable stock per owner batch by batch: open requests first, then the expected demand, then
     the planned replacements; a purchase is suggested for the ★ where CSS stock would fall below
     発注点 (or run short), in 発注ロット, to be ordered 納品リードタイム（週） before."""
@@ -360,7 +375,6 @@ def _walk(ledger: Ledger, calendar: Weeks, horizon: int, placed: dict[str, int],
     for r in ledger.requests:
         if r.state in (RequestState.RECEIVED, RequestState.HELD) and r.method in POSTAL_METHODS and r.received_on:
             requests[calendar.taking(r.received_on)].append(r)
-    tokens = {t.serial: t for t in ledger.tokens if t.serial}
     planned: dict[int, list[str]] = defaultdict(list)
     for serial, k in placed.items():
         planned[k].append(serial)
@@ -372,13 +386,13 @@ def _walk(ledger: Ledger, calendar: Weeks, horizon: int, placed: dict[str, int],
         dates = calendar[k]
         dropped = stock.age(add_months(dates.ship, settings.min_remaining_months))
         opening = {o: stock.usable(o) for o in owners}
-        used: dict[str, Counter[str]] = {o: Counter() for o in owners}
+        used: Counter[tuple[str, str]] = Counter()  # (owner, what) -> tokens
         short = 0
 
         def count(taken: list[tuple[str, str]], what: str) -> None:
             nonlocal short
             for owner, source in taken:
-                used.setdefault(owner, Counter())[what] += 1
+                used[owner, what] += 1
                 short += source == SHORT
 
         for r in sorted(requests.get(k, ()), key=lambda r: (r.received_on, r.request_id)):
@@ -386,9 +400,9 @@ def _walk(ledger: Ledger, calendar: Weeks, horizon: int, placed: dict[str, int],
         for owner, per_week in demand.items():
             count(stock.draw(owner, math.floor((k + 1) * per_week) - math.floor(k * per_week)), "demand")
         shortages: list[str] = []
-        for serial in sorted(planned.get(k, ()), key=lambda s: (tokens[s].bank_code or "", s)):
-            ((owner, source),) = stock.draw(tokens[serial].bank_code, 1)
-            used.setdefault(owner, Counter())["replacements"] += 1
+        for serial in sorted(planned.get(k, ()), key=lambda s: (bank_of[s] or "", s)):
+            ((owner, source),) = stock.draw(bank_of[serial], 1)
+            used[owner, "replacements"] += 1
             sources[serial] = source
             if source == SHORT:
                 short += 1
@@ -402,10 +416,10 @@ def _walk(ledger: Ledger, calendar: Weeks, horizon: int, placed: dict[str, int],
             for serial in shortages:
                 sources[serial] = FROM_ORDER
         for o in owners:
-            u = used.get(o, Counter())
             is_css = o == schema.CSS
-            rows.append(WeekStock(dates, o, opening[o], dropped[o], u["requests"], u["demand"], u["replacements"],
-                                  arriving if is_css else 0, stock.usable(o), short if is_css else 0))
+            rows.append(WeekStock(dates, o, opening[o], dropped[o], used[o, "requests"], used[o, "demand"],
+                                  used[o, "replacements"], arriving if is_css else 0, stock.usable(o),
+                                  short if is_css else 0))
     return rows, orders, sources
 
 

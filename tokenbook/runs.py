@@ -454,7 +454,7 @@ def run_plan_replacements(run: Run, as_of: dt.date | None = None, months: int | 
         by_bank = made.by_bank()
         for done, (code, lines) in enumerate(sorted(by_bank.items()), start=1):
             step(f"交換計画 {done}/{len(by_bank)}")
-            path = write_proposal(made, banks[code], lines, requests, folder)
+            write_proposal(made, banks[code], lines, requests, folder)
             rows.append((f"{code} {banks[code].name}", f"{len(lines):,}", f"{sum(l.late for l in lines):,}",
                          f"{made.arranged_per_bank.get(code, 0):,}"))
         summary = write_plan_summary(made, banks, folder, run.now)

@@ -21,3 +21,20 @@ End Sub
 Public Sub SendMonthlyReports()
     RunPython "import tokenbook.excel as x; x.button('send')"
 End Sub
+
+' issue 10: 入庫取込・申込書取込・発送書類作成・追跡番号取込
+Public Sub ReceiveStock()
+    RunPython "import tokenbook.excel as x; x.button('receive')"
+End Sub
+
+Public Sub TakeRequestForms()
+    RunPython "import tokenbook.excel as x; x.button('intake')"
+End Sub
+
+Public Sub MakeParcelDocuments()
+    RunPython "import tokenbook.excel as x; x.button('parcels')"
+End Sub
+
+Public Sub TakeTrackingNumbers()
+    RunPython "import tokenbook.excel as x; x.button('tracking')"
+End Sub

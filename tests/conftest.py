@@ -8,13 +8,24 @@ pipeline on that file, returning `(sheet, cell, code)` tuples to assert on.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import ipaddress
 import os
 import shutil
+import socket
+import ssl
 import subprocess
+from email import policy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tokenbook import schema
 from tokenbook.books.build import build_workbook
@@ -141,3 +152,128 @@ def vba_modules(path: Path) -> dict[str, str]:
         return {name: code for _, _, name, code in parser.extract_macros()}
     finally:
         parser.close()
+
+
+# --- a real SMTP server on loopback (aiosmtpd), TLS with a test certificate ---------------------------
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class Mailbox:
+    """An SMTP handler that keeps what it accepts (parsed, and the bytes as received in `raw`),
+    refuses the addresses in `reject`, and with `drop` closes the connection in the middle of DATA
+    without delivering anything. Every connection is counted in `connections`."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
+        self.raw: list[bytes] = []
+        self.reject: set[str] = set()
+        self.drop = False
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.drop:
+            server.transport.close()
+            return "421 4.3.0 connection dropped"  # never reaches the client: the connection is gone
+        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        self.raw.append(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _authenticate(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"css", b"s3cret")
+    return AuthResult(success=ok)
+
+
+@pytest.fixture
+def server(certificate, monkeypatch):
+    """Start a server: server(tls="starttls" | "ssl" | "none", auth=False) -> (mailbox, port)."""
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    started = []
+
+    def start(tls: str = "starttls", auth: bool = False) -> tuple[Mailbox, int]:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        mailbox, port = Mailbox(), _free_port()
+        options = {"hostname": "127.0.0.1", "port": port}
+        if tls == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        elif tls == "ssl":
+            options.update(ssl_context=context)
+        if auth:
+            options.update(authenticator=_authenticate, auth_required=True, auth_require_tls=True)
+        controller = Controller(mailbox, **options)
+        controller.start()
+        started.append(controller)
+        return mailbox, port
+
+    yield start
+    for controller in started:
+        controller.stop()
+def workbook_dump(path: Path) -> dict[str, Any]:
+    """What a workbook holds, however the writer serialised it (a new xlsxwriter may order or format
+    its XML otherwise): the package's part names; per sheet its cells (value and number format),
+    widths, frozen pane, autofilter, dropdowns and print titles; the defined names; the buttons
+    (caption and macro) and the VBA modules' sources as olevba reads them."""
+    import re
+    import zipfile
+    from xml.etree import ElementTree
+
+    import openpyxl
+
+    with zipfile.ZipFile(path) as archive:
+        parts = sorted(archive.namelist())
+        drawings = [archive.read(n).decode("utf-8") for n in parts if n.endswith(".vml")]
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    names = sorted((e.get("name"), e.get("localSheetId") or "", e.get("hidden") or "", e.text or "")
+                   for e in workbook.iter() if e.tag.endswith("}definedName"))
+    wb = openpyxl.load_workbook(path, keep_vba=True)
+    sheets = {}
+    for ws in wb.worksheets:
+        sheets[ws.title] = {
+            "cells": [[(c.value, c.number_format) for c in row] for row in ws.iter_rows()],
+            "widths": {k: d.width for k, d in sorted(ws.column_dimensions.items())},
+            "freeze": ws.freeze_panes, "filter": ws.auto_filter.ref, "titles": ws.print_title_rows,
+            "dropdowns": sorted((str(dv.sqref), dv.type, dv.formula1) for dv in ws.data_validations.dataValidation),
+        }
+    buttons = [re.findall(r"<font[^>]*>([^<]*)</font>.*?<x:FmlaMacro>([^<]*)</x:FmlaMacro>", vml, re.S)
+               for vml in drawings]
+    return {"parts": parts, "sheets": sheets, "names": names,
+            "buttons": buttons, "vba": vba_modules(path) if "xl/vbaProject.bin" in parts else {}}
+

@@ -22,7 +22,8 @@ from tokenbook.runs import Run, run_allocate, run_confirm, run_month_end
 from tokenbook.files.sheetio import table_from_rows
 from tokenbook.load import check_book
 
-NOW = dt.datetime.now().replace(microsecond=0)
+# The moment every button is pressed here (a Tuesday, the week's cutoff day); never the real clock.
+NOW = dt.datetime(2026, 11, 24, 10, 0)
 TODAY = NOW.date()
 
 

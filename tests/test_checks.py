@@ -380,8 +380,11 @@ def test_the_settings_sheet_is_derived_from_the_settings_model():
 
 
 def test_plain_smtp_only_to_a_loopback_host():
+    from tokenbook.models import Settings
+
+    row = 2 + list(Settings.model_fields).index("smtp_security")  # the problem names the SMTP暗号化 cell
     assert check_memory(settings=settings(**{"SMTPサーバー": "smtp.example.jp", "SMTP暗号化": "なし"})) == {
-        ("設定", None, "bad-setting")}
+        ("設定", f"B{row}", "bad-setting")}
     assert check_memory(settings=settings(**{"SMTPサーバー": "127.0.0.1", "SMTP暗号化": "なし"})) == set()
 
 
@@ -391,7 +394,7 @@ def test_weekday_setting_accepts_suffix():
 
 def test_password_is_refused_in_settings():
     rows = settings() + [{"項目": "SMTPパスワード", "値": "hunter2"}]
-    assert check_memory(settings=rows) == {("設定", f"A{len(rows) + 1}", "password-in-settings")}
+    assert check_memory(settings=rows) == {("設定", f"A{len(rows) + 1}", "password-in-settings")}  # the last row
 
 
 def test_missing_and_unknown_settings_are_warnings():

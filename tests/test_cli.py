@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -63,11 +64,14 @@ def test_unexpected_exception_is_one_line_and_logged(book_file, tmp_path, capsys
     assert main(["validate", "--book", str(book_file())]) == 1
     out = capsys.readouterr()
     assert "予期しない内部エラー" in out.out and "Traceback" not in out.out + out.err
-    assert "RuntimeError" in (tmp_path / "logs" / "tokenbook.log").read_text(encoding="utf-8")
+    log = (tmp_path / "logs" / "tokenbook.log").read_text(encoding="utf-8")
+    assert "RuntimeError" in log and "in boom" in log
+    assert "佐藤" not in log and "secret" not in log  # an exception's message may quote a cell: never logged
 
 
 def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
-    assert main(["demo", "--dir", str(tmp_path), "--banks", "4", "--tokens", "600"]) == 0
+    as_of = "2026-11-24"  # the demo's "today" (a Tuesday); never the real clock
+    assert main(["demo", "--dir", str(tmp_path), "--banks", "4", "--tokens", "600", "--as-of", as_of]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "tokenbook.xlsm").exists()
     assert "在庫 600 行" in out
@@ -75,8 +79,7 @@ def test_demo_builds_checks_and_runs_the_weekly_cycle(tmp_path, capsys):
     for step in ("先週のバッチを割当: 引当", "先週のバッチを発送確定: 発送済", "今週のバッチを割当: 引当"):
         assert step in out
     from tokenbook.load import check_book
-    import datetime as dt
-    ledger = check_book(tmp_path / "tokenbook.xlsm", dt.date.today()).ledger
+    ledger = check_book(tmp_path / "tokenbook.xlsm", dt.date.fromisoformat(as_of)).ledger
     assert any(d.state == "発送済" and d.batch.startswith("20") and d.dispatch_id.startswith(d.batch)
                for d in ledger.dispatches)
     assert any(t.state == "引当済" for t in ledger.tokens)
@@ -96,3 +99,23 @@ def test_help_is_japanese_and_lists_the_commands():
                                      ["allocate", "--help"], ["confirm", "--help"], ["cancel-batch", "--help"]])
 def test_each_command_has_help(command, capsys):
     assert main(command) == 0
+
+
+def test_validate_as_of_judges_expiry_on_that_day(book_file, capsys):
+    path = book_file(tokens=[{**STOCK, "使用期限": dt.date(2026, 12, 1)}, IN_USE])
+    assert main(["validate", "--book", str(path), "--as-of", "2026-11-30"]) == 0
+    assert "expired-stock" not in capsys.readouterr().out
+    assert main(["validate", "--book", str(path), "--as-of", "R8.12.2"]) == 0  # a warning alone: still 0
+    assert "在庫!E2 [expired-stock]" in capsys.readouterr().out
+    assert main(["validate", "--book", str(path), "--as-of", "いつか"]) == 2
+
+
+def test_demo_with_a_date_and_a_seed_makes_the_same_ledger_twice(tmp_path):
+    import python_calamine
+
+    def values(folder):
+        assert main(["demo", "--dir", str(folder), "--banks", "3", "--tokens", "300", "--as-of", "2026-11-24"]) == 0
+        book = python_calamine.CalamineWorkbook.from_path(str(folder / "tokenbook.xlsm"))
+        return {name: book.get_sheet_by_name(name).to_python() for name in book.sheet_names}
+
+    assert values(tmp_path / "one") == values(tmp_path / "two")

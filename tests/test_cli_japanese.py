@@ -79,8 +79,8 @@ def test_every_command_help_is_japanese_fits_80_columns_and_keeps_its_whole_text
 
 
 USAGE_ERRORS = [
-    (("validate", "--bogus"), ["オプション --bogus はありません", "--book, --json, --help"]),
-    (("validate", "--jsn"), ["もしかして --json ですか", "--book, --json, --help"]),
+    (("validate", "--bogus"), ["オプション --bogus はありません", "--book, --json, --as-of, --help"]),
+    (("validate", "--jsn"), ["もしかして --json ですか", "--book, --json, --as-of, --help"]),
     (("confirm",), ["--batch を指定してください"]),
     (("frobnicate",), ["コマンド frobnicate はありません", "new-workbook", "month-end"]),
     (("demo", "--banks", "x"), ["--banks の値 'x' は使えません", "1〜254 の整数"]),

@@ -7,12 +7,15 @@ import datetime as dt
 import email
 import io
 from email import policy
-from pathlib import Path
 
 import python_calamine
 
+from tokenbook import batch, sample
+from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.load import check_book
+
+AS_OF = dt.date(2026, 11, 24)  # the demo's "today" (a Tuesday); never the real clock
 
 
 def workbook_cells(data: bytes) -> set[str]:
@@ -27,8 +30,9 @@ def workbook_cells(data: bytes) -> set[str]:
 
 def test_no_bank_sees_another_banks_customers_or_tokens(tmp_path):
     demo = tmp_path / "demo"
-    assert main(["demo", "--dir", str(demo), "--banks", "8", "--tokens", "2500", "--seed", "3"]) == 0
-    ledger = check_book(demo / "tokenbook.xlsm", dt.date.today()).ledger
+    assert main(["demo", "--dir", str(demo), "--banks", "8", "--tokens", "2500", "--seed", "3",
+                 "--as-of", AS_OF.isoformat()]) == 0
+    ledger = check_book(demo / "tokenbook.xlsm", AS_OF).ledger
     private: dict[str, set[str]] = {}
     for t in ledger.tokens:
         if t.bank_code:
@@ -66,15 +70,35 @@ def test_no_bank_sees_another_banks_customers_or_tokens(tmp_path):
         assert any(v in cells for v in mine)
 
 
-def test_logs_hold_no_customer_names(tmp_path, monkeypatch, book_file):
-    from tokenbook import runs
-
+def test_a_bug_deep_in_a_run_logs_where_it_happened_but_no_customer_names(tmp_path, monkeypatch, capsys):
+    """A real ledger full of names is read and checked, then the allocation trips over a name (a bug that
+    takes a name for a number). The log says what failed and where, never whose; the book is untouched."""
     monkeypatch.setenv("TOKENBOOK_LOG_DIR", str(tmp_path / "logs"))
-    book = book_file()
-    monkeypatch.setattr(runs, "check_book", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
-    assert main(["validate", "--book", str(book)]) == 1
+    book = build_workbook(tmp_path / "tokenbook.xlsm", sample.generate(seed=4, banks=5, tokens=900, as_of=AS_OF).rows)
+    ledger = check_book(book, AS_OF).ledger
+    names = {n for n in (*(t.customer_name for t in ledger.tokens), *(r.customer_name for r in ledger.requests),
+                         *(r.ship_name for r in ledger.requests)) if n}
+    assert len(names) > 300
+    raised: list[str] = []
+    real = batch._destination
+
+    def tripping_over_a_name(work, request):
+        found = real(work, request)
+        try:
+            float(request.ship_name)
+        except ValueError as exc:
+            raised.append(str(exc))
+            raise
+        return found
+
+    monkeypatch.setattr(batch, "_destination", tripping_over_a_name)
+    before = book.read_bytes()
+    assert main(["allocate", "--book", str(book), "--as-of", AS_OF.isoformat()]) == 1
+    out = capsys.readouterr().out
+    assert "予期しない内部エラーが起きました（ValueError）" in out
+    assert raised and any(n in raised[0] for n in names), "the fault did carry a customer's name"
     log = (tmp_path / "logs" / "tokenbook.log").read_text(encoding="utf-8")
-    ledger = check_book(book, dt.date.today()).ledger
-    for t in ledger.tokens:
-        assert not t.customer_name or t.customer_name not in log
-    assert Path(tmp_path / "logs").exists()
+    assert "ValueError" in log and "in tripping_over_a_name" in log and "in _allocate_postal" in log
+    assert not {n for n in names if n in log}
+    assert not {n for n in names if n in out}
+    assert book.read_bytes() == before

@@ -1,27 +1,15 @@
 """E-mail delivery (design §9) against a real SMTP server on loopback (aiosmtpd), TLS with a test
-certificate made here, which the client trusts through SSL_CERT_FILE as it would a company CA."""
+certificate made in conftest, which the client trusts through SSL_CERT_FILE as it would a company CA."""
 
 from __future__ import annotations
 
 import datetime as dt
-import email
-import ipaddress
 import json
-import socket
-import ssl
-from email import policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from conftest import BANK, default_sheets
-from tokenbook import schema
 from tokenbook.books.build import build_workbook
 from tokenbook.models import setting_rows
 from tokenbook.cli import main
@@ -36,84 +24,6 @@ BANKS = [
 TOKENS = [{"シリアル番号": f"TK0000{code}", "所有者": "CSS", "状態": "利用中", "納品日": dt.date(2025, 1, 1),
            "金庫コード": code, "店番": "001", "顧客番号": "0000001", "顧客名": f"顧客{code}", "利用開始日": dt.date(2025, 2, 1)}
           for code in ("1111", "2222", "3333")]
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-class Mailbox:
-    """An SMTP handler that keeps what it accepts and refuses the addresses in `reject`."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
-        self.reject: set[str] = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.reject:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _authenticate(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"css", b"s3cret")
-    return AuthResult(success=ok)
-
-
-@pytest.fixture
-def server(certificate, monkeypatch):
-    """Start a server: server(tls="starttls" | "ssl" | "none", auth=False) -> (mailbox, port)."""
-    cert, key = certificate
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    started = []
-
-    def start(tls: str = "starttls", auth: bool = False) -> tuple[Mailbox, int]:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        mailbox, port = Mailbox(), _free_port()
-        options = {"hostname": "127.0.0.1", "port": port}
-        if tls == "starttls":
-            options.update(tls_context=context, require_starttls=True)
-        elif tls == "ssl":
-            options.update(ssl_context=context)
-        if auth:
-            options.update(authenticator=_authenticate, auth_required=True, auth_require_tls=True)
-        controller = Controller(mailbox, **options)
-        controller.start()
-        started.append(controller)
-        return mailbox, port
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 def book_with(tmp_path: Path, port: int, security: str = "STARTTLS", host: str = "localhost", user: str = "",
@@ -189,14 +99,18 @@ def test_a_partly_refused_message_is_resent_only_to_who_refused_it(server, tmp_p
 
 
 def test_a_changed_report_is_sent_again(server, tmp_path):
+    from tokenbook.runs import Run, run_month_end
+
     mailbox, port = server("starttls")
-    book = book_with(tmp_path, port)
-    assert month_end(book, tmp_path / "out", "--send") == 0
-    import time
-    time.sleep(1.1)  # the reports made again below carry another 作成日時: that alone is no change
+    out = tmp_path / "out"
+    first = dt.datetime(2026, 11, 2, 9, 0)  # the clock of each run, given: no waiting for the real one
+    assert run_month_end(Run(book_with(tmp_path, port), first, "test"), MONTH, out, send=True).exit_code == 0
+    unchanged = next((out / MONTH).glob(f"{MONTH}_1111_*.xlsx"))
+    made_first = unchanged.read_bytes()
     changed = [*BANKS[:2], {**BANKS[2], "金庫名": "さんの信用金庫（新）"}]
-    book = book_with(tmp_path, port, banks=changed)
-    assert month_end(book, tmp_path / "out", "--send") == 0
+    again = Run(book_with(tmp_path, port, banks=changed), first + dt.timedelta(hours=1), "test")
+    assert run_month_end(again, MONTH, out, send=True).exit_code == 0
+    assert unchanged.read_bytes() != made_first  # made again with another 作成日時: that alone is no change
     assert [r for _, r, _ in mailbox.messages[3:]] == [["report@san.example"]]
 
 

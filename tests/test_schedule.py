@@ -39,7 +39,7 @@ def test_extra_closed_days_from_the_holiday_sheet():
 
 
 def test_every_weekday_is_a_setting():
-    settings = Settings(cutoff_weekday=3, card_weekday=4, receipt_weekday=1, ship_weekday=2)  # 木 金 火 水
+    settings = Settings(cutoff_weekday="木", card_weekday="金", receipt_weekday="火", ship_weekday="水")
     dates = batch_for(D(2026, 11, 27), settings)
     assert (dates.cutoff, dates.card, dates.receipt, dates.ship) == (
         D(2026, 11, 26), D(2026, 11, 27), D(2026, 12, 1), D(2026, 12, 2))

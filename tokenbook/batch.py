@@ -335,6 +335,8 @@ def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Cont
     """Shipment confirmation (発送確定) of one batch: planned rows become shipped (design §6)."""
     dates = _dates_or_raise(ledger, batch_id)
     day = shipped_on or dates.ship
+    if day < dates.cutoff:  # a parcel cannot leave before its requests were taken in
+        raise BatchError(f"発送日 {day.isoformat()} がバッチ {dates.batch_id} の受付締切日 {dates.cutoff.isoformat()} より前です")
     work = _Work(ledger, ctx, dates)
     work.record_hand_edits()
     work.release_cancelled_requests()

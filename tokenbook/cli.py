@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .books.build import build_workbook
+from .books.vba import MacrosMissing
 from .outcome import Checked, Outcome, internal_error, unusable
 from .runs import (
     Run,
@@ -91,9 +92,11 @@ def new_workbook(
 def validate(
     book: BookOption = DEFAULT_BOOK,
     as_json: Annotated[bool, typer.Option("--json", help="問題を JSON で出力します")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar="日付", help="基準日（既定は今日）。期限切れや未来の日付はこの日で判定します")] = None,
 ) -> None:
     """全シートの入力をチェックし、問題を場所付きで表示します（エラーがあれば終了コード 1）。"""
-    outcome = run_check(Run.here(book))
+    day = _date_option(as_of, "--as-of")
+    outcome = run_check(Run.here(book, dt.datetime.combine(day, dt.time(10)) if day else None))
     _finish(replace(outcome, as_json=as_json, book=book) if isinstance(outcome, Checked) else outcome)
 
 
@@ -106,6 +109,8 @@ def _date_option(value: Optional[str], name: str) -> Optional[dt.date]:
     try:
         day = date(value)
     except Invalid as exc:
+        if exc.code == "date-out-of-range":
+            _finish(unusable(f"{name} は {FIRST_YEAR}年から{LAST_YEAR}年までの日付です: {value!r}"))
         reason = exc.params.get("reason") or DATE_FORMS
         _finish(unusable(f"{name} を日付として読めません: {value!r}。{reason}"))
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
@@ -206,18 +211,131 @@ def demo(
     banks: Annotated[int, typer.Option(min=1, max=254, metavar="数", help="金庫の数")] = 30,
     tokens: Annotated[int, typer.Option(min=1, max=1_000_000, metavar="数", help="トークンの数")] = 6000,
     seed: Annotated[int, typer.Option(metavar="数", help="乱数の種（同じ種なら同じデータ）")] = 1,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar="日付", help="デモの「今日」（既定は今日）。同じ日・同じ種なら同じ結果")] = None,
 ) -> None:
     """架空の金庫・トークン・申込・1年分の履歴でサンプル台帳を作り、チェックし、週次バッチを回します（メールは送りません）。"""
     from .demo import run_demo
 
+    now = _demo_clock(_date_option(as_of, "--as-of"))
     with _progress() as progress:
-        task = progress.add_task("デモ", total=9)
+        task = progress.add_task("デモ", total=13)
 
         def step(title: str) -> None:
             progress.update(task, advance=1, description=title)
 
-        outcome = run_demo(directory, banks, tokens, seed, dt.datetime.now().replace(microsecond=0), step)
+        outcome = run_demo(directory, banks, tokens, seed, now, step)
     _finish(outcome)
+
+
+def _demo_clock(day: Optional[dt.date]) -> dt.datetime:
+    """The demo's "now": the given day at 10:00 (a fixed time, so a fixed day gives the same files), else now."""
+    if day is None:
+        return dt.datetime.now().replace(microsecond=0)
+    return dt.datetime.combine(day, dt.time(10))
+# --- issue 10: stock intake, request forms, parcels, tracking, disposal ------------------------------
+
+def _owner_option(value: str) -> str:
+    from .normalize import Invalid, owner
+
+    try:
+        return owner(value)
+    except Invalid:
+        _finish(unusable(f"--owner は CSS か4桁の金庫コードです: {value!r}"))
+    raise AssertionError("unreachable")
+
+
+@command(short="入庫取込: SSC の納品リストを在庫に取り込みます（預り在庫・金庫所有も）", epilog=DATE_FORMS)
+def receive(
+    slip: Annotated[Path, typer.Argument(metavar="納品リスト", help="CSV（UTF-8 / Shift_JIS）かブック。見出し シリアル番号・ロット番号・納品日")],
+    book: BookOption = DEFAULT_BOOK,
+    owner: Annotated[str, typer.Option("--owner", metavar="所有者", help="CSS（既定）か金庫コード（金庫の購入分・預り在庫の引き継ぎ）")] = "CSS",
+    count: Annotated[Optional[int], typer.Option("--count", min=0, metavar="本数", help="伝票に書かれた合計本数（リストと違えばエラー）")] = None,
+    received_on: Annotated[Optional[str], typer.Option("--received-on", metavar="日付", help="入庫日（既定は今日）")] = None,
+) -> None:
+    """入庫取込: 納品リストのシリアル番号（範囲 TK2600000001-TK2600000500 も可）を在庫に追加し、入庫として履歴に記録します。
+    1行でも誤りがあれば何も書き込みません。"""
+    from .runs import run_receive
+
+    chosen = _owner_option(owner)
+    day = _date_option(received_on, "--received-on")
+    _finish(_with_progress(lambda step: run_receive(Run.here(book), slip, chosen, count, day, step)))
+
+
+@command(short="追跡番号取込: 運送会社の発行済データから発送の追跡番号を記録します")
+def tracking(
+    export: Annotated[Path, typer.Argument(metavar="ファイル", help="B2クラウドの発行済データ、ゆうプリRの発送履歴など（見出し行付き）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """追跡番号取込: 運送会社のシステムが書き出したファイルを発送番号で照合し、「発送」の追跡番号を埋めます。
+    知らない発送番号・重複・既に別の番号がある発送はエラーとして示し、何も書き込みません。"""
+    from .runs import run_tracking
+
+    _finish(_with_progress(lambda step: run_tracking(Run.here(book), export, step)))
+
+
+@command(short="発送書類作成: バッチのピッキングリスト・送付状・送り状データを作ります")
+def parcels(
+    batch: Annotated[str, typer.Option("--batch", metavar="バッチ番号", help="バッチ番号（例 2026-W48）")],
+    book: BookOption = DEFAULT_BOOK,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="フォルダ", help="出力先（既定はブックの隣の parcels/バッチ番号）")] = None,
+) -> None:
+    """発送書類作成: 梱包順のピッキングリストと発送1個口ごとの送付状（印刷用ブック）、送り状の取込データ（設定「送り状形式」の CSV、Shift_JIS）を作ります。"""
+    from .runs import run_parcels
+
+    _finish(_with_progress(lambda step: run_parcels(Run.here(book), batch, out, step)))
+
+
+ListArgument = Annotated[Path, typer.Argument(metavar="リスト", help="見出し「シリアル番号」（と任意の「備考」）の CSV かブック")]
+OnOption = Annotated[Optional[str], typer.Option("--on", metavar="日付", help="発効日（既定は今日）")]
+
+
+@command(short="廃棄: 停止したトークン・期限切れの在庫を廃棄します", epilog=DATE_FORMS)
+def dispose(listed: ListArgument, book: BookOption = DEFAULT_BOOK, on: OnOption = None) -> None:
+    """廃棄: リストのトークン（停止、または使用期限切れの在庫）を廃棄にし、1本ずつ履歴に記録します。"""
+    from .runs import run_dispose
+    from .schema import Operation
+
+    day = _date_option(on, "--on")
+    _finish(_with_progress(lambda step: run_dispose(Run.here(book), listed, Operation.DISPOSE, day, step)))
+
+
+@command("return-to-ssc", short="故障返品: 故障したトークンを SSC へ返品します", epilog=DATE_FORMS)
+def return_to_ssc(listed: ListArgument, book: BookOption = DEFAULT_BOOK, on: OnOption = None) -> None:
+    """故障返品: リストのトークン（停止理由 故障、または在庫で見つかった故障品）を SSC へ返品したものとして廃棄にし、返品として履歴に記録します。"""
+    from .runs import run_dispose
+    from .schema import Operation
+
+    day = _date_option(on, "--on")
+    _finish(_with_progress(lambda step: run_dispose(Run.here(book), listed, Operation.RETURN, day, step)))
+
+
+@command("request-form", short="申込書作成: 金庫に送る申込書（Excel）を作ります")
+def request_form(
+    bank: Annotated[str, typer.Option("--bank", metavar="金庫コード", help="申込書を作る金庫の金庫コード")],
+    book: BookOption = DEFAULT_BOOK,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="フォルダ", help="出力先（既定はブックの隣の forms）")] = None,
+) -> None:
+    """申込書作成: 1金庫用の申込書ブック（店番一覧・選択肢・記入チェック・記入方法つき、ほかの金庫のデータなし）を作ります。"""
+    from .normalize import Invalid, bank_code
+    from .runs import run_request_form
+
+    try:
+        code = bank_code(bank)
+    except Invalid:
+        _finish(unusable(f"--bank は4桁の金庫コードです: {bank!r}"))
+    _finish(run_request_form(Run.here(book), code, out))
+
+
+@command(short="申込書取込: 金庫から戻った申込書を「申込」に取り込みます")
+def intake(
+    files: Annotated[list[Path], typer.Argument(metavar="申込書", help="金庫から戻った申込書（.xlsx、いくつでも）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """申込書取込: 申込書の各行を「申込」と同じ規則でチェックし、依頼番号を付けて取り込みます。
+    取込済みの行は二重に取り込まず、1行でも誤りがあれば何も書き込みません。"""
+    from .runs import run_take_forms
+
+    _finish(_with_progress(lambda step: run_take_forms(Run.here(book), files, step)))
 
 
 # --- issue 11: replacement waves ---------------------------------------------------------------------
@@ -270,12 +388,6 @@ def _progress() -> Progress:
                     transient=True, disable=not console.is_terminal)
 
 
-def _log_file() -> Path:
-    base = Path(os.environ.get("TOKENBOOK_LOG_DIR", Path.home() / ".tokenbook" / "logs"))
-    base.mkdir(parents=True, exist_ok=True)
-    return base / "tokenbook.log"
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the command, turn any unexpected exception into one Japanese line."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -283,6 +395,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return int(app(args=args, prog_name="tokenbook", standalone_mode=False) or 0)
     except typer.Exit as exc:
         return exc.exit_code
+    except MacrosMissing as exc:  # a broken installation: say so, never build a workbook without macros
+        console.print(f"エラー: {exc}", markup=False)
+        return 1
     except SystemExit as exc:  # click's own exits
         return int(exc.code or 0)
     except (typer.Abort, KeyboardInterrupt):
@@ -302,9 +417,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _log_unexpected(exc: BaseException) -> Path:
-    path = _log_file()
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    from .logs import file_handler
+
+    handler = file_handler("tokenbook.log")
+    path = Path(handler.baseFilename)
     log.addHandler(handler)
     log.error("internal error", exc_info=exc)
     log.removeHandler(handler)

@@ -10,7 +10,18 @@ from . import sample
 from .books.build import build_workbook
 from .load import check_book
 from .outcome import Checked, Outcome, summary, where_problems_are
-from .runs import Run, run_allocate, run_confirm, run_intake_replacements, run_month_end, run_plan_replacements
+from .runs import (
+    Run,
+    run_allocate,
+    run_confirm,
+    run_intake_replacements,
+    run_month_end,
+    run_parcels,
+    run_plan_replacements,
+    run_receive,
+    run_take_forms,
+    run_tracking,
+)
 from .schedule import Calendar, batch_for
 
 
@@ -38,9 +49,16 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     shipped = min(last_week.ship, today)
     while not calendar.is_business_day(shipped):  # a demo run on a closed day ships on the last open one
         shipped -= dt.timedelta(days=1)
+    parcels = directory / "parcels" / last_week.batch_id
     steps = [
         ("先週のバッチを割当", lambda run: run_allocate(run, last_week.cutoff)),
+        # issue 10: the service's edges — parcel documents, tracking, a delivery, two banks' forms
+        ("先週のバッチの発送書類を作成", lambda run: run_parcels(run, last_week.batch_id, parcels)),
+        ("追跡番号を取込（デモが作る発送履歴）",
+         lambda run: run_tracking(run, tracking_export(path, parcels, last_week.batch_id, today))),
         ("先週のバッチを発送確定", lambda run: run_confirm(run, last_week.batch_id, shipped)),
+        ("SSCの納品を入庫", lambda run: run_receive(run, delivery_slip(directory, today), count=DELIVERY)),
+        ("金庫2庫の申込書を取込", lambda run: run_take_forms(run, bank_forms(path, directory / "forms", now))),
         ("今週のバッチを割当", lambda run: run_allocate(run, today)),
     ]
     failures: list[str] = []
@@ -59,6 +77,60 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     if checked.problems:
         lines.append(f"{summary(checked.problems)}。{where_problems_are(path)}")
     return Outcome(lines, headline=f"デモ: {path}", failures=tuple(failures))
+
+
+# --- issue 10: the files the demo's SSC, banks and carrier send back -----------------------------
+
+DELIVERY = 500
+
+
+def delivery_slip(directory: Path, today: dt.date) -> Path:
+    """SSC's delivery list: two lots as ranges, cp932 as SSC's systems write it."""
+    path = directory / f"{today:%Y%m%d}_SSC納品リスト.csv"
+    first = f"SS{today:%y%m}"
+    lines = ["シリアル番号,ロット番号,納品日",
+             f"{first}000001-{first}000300,L{today:%y%m}A,{today:%Y/%m/%d}",
+             f"{first}000301-{first}000{DELIVERY:03d},L{today:%y%m}B,{today:%Y/%m/%d}"]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp932"))
+    return path
+
+
+def tracking_export(book: Path, parcels: Path, batch_id: str, today: dt.date) -> Path:
+    """What ゆうパックプリントR's 発送履歴 would give back for the labels just printed: one 12-digit
+    number for each parcel of the carrier file that has none yet."""
+    import csv
+
+    labels = parcels / f"{batch_id}_送り状_ゆうプリR.csv"
+    numbered = {d.dispatch_id for d in check_book(book, today).ledger.dispatches if d.tracking_no}
+    keys = [row[0] for row in csv.reader(labels.read_text(encoding="cp932").splitlines()) if row and row[0] not in numbered]
+    path = parcels / f"{batch_id}_発送履歴.csv"
+    rows = ["お客様側管理番号,お問い合わせ番号,発送予定日"] + [f"{key},{360100000000 + n},{batch_id}" for n, key in
+                                                          enumerate(keys, start=1)]
+    path.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp932"))
+    return path
+
+
+def bank_forms(book: Path, folder: Path, now: dt.datetime) -> list[Path]:
+    """Two banks' forms as they come back: made by `request-form`, filled as a bank would."""
+    from .books.formbook import form_file_name, write_request_form
+    from .forms import branches_of, form_number
+
+    ledger = check_book(book, now.date()).ledger
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for n, bank in enumerate([b for b in ledger.banks if b.bank_code and b.postal_code][:2]):
+        branch = (branches_of(ledger, bank.bank_code) or ["001"])[0]
+        customer = {"送付先郵便番号": bank.postal_code, "送付先住所": f"{bank.address}3-{n + 1}"}
+        rows = [
+            {"店番": branch, "顧客番号": f"9{n}00001", "顧客名": "デモ 一郎", "顧客区分": "個人", "申込区分": "新規",
+             "数量": "1", "発送方法": "顧客郵送", "送付先氏名": "デモ 一郎", "送付先電話": "090-0000-0001", **customer},
+            {"店番": branch, "顧客番号": f"9{n}00002", "顧客名": "デモ商事株式会社", "顧客区分": "法人", "申込区分": "途中",
+             "数量": "2", "発送方法": "金庫郵送"},
+            {"店番": branch, "申込区分": "金庫補充", "数量": "3", "発送方法": "金庫郵送"},
+        ]
+        made.append(write_request_form(folder / form_file_name(bank), bank, form_number(bank.bank_code, now),
+                                       branches_of(ledger, bank.bank_code), now, rows))
+    return made
 
 
 # --- issue 11: a replacement wave -------------------------------------------------------------------

@@ -16,5 +16,5 @@ from .validate import CheckResult, check_ledger
 def check_book(path: Path, today: dt.date) -> CheckResult:
     """read -> parse -> validate. Raises sheetio.UnusableInput for a file that cannot be used."""
     with gc_paused():
-        ledger, parse_problems = parse_tables(read_tables(path))
+        ledger, parse_problems = parse_tables(read_tables(path), Path(path).resolve().parent)
         return check_ledger(ledger, parse_problems, today)

@@ -1,11 +1,14 @@
 """E-mail delivery of the monthly reports (design §9): outbox files first, then SMTP with TLS.
 
-Every message is written as an .eml to the month's outbox for review. Sending uses STARTTLS or
-SSL (plain only to a loopback host), a password from the environment or the OS keyring (never
-from the workbook), one connection per message so a failure cannot take the next message with
-it, and a send log (JSON lines) per month: a re-run sends only what was not sent, or what changed
-since, and to a partly refused message only the recipients that refused it. No zip, no password:
-the workbook is attached as it is (the FSA asked banks in 2025 to stop "PPAP").
+Every message is written as an .eml to the month's outbox for review, signed and encrypted as it
+will be sent (S/MIME, see `smime`: signed when 設定 names CSS's certificate and key, encrypted to
+the bank's certificates and CSS's own). Sending uses STARTTLS or SSL (plain only to a loopback
+host), a password from the environment or the OS keyring (never from the workbook), one
+connection per message so a failure cannot take the next message with it. Each message as sent is
+kept in `outbox/sent/`, and the month's send log (JSON lines) records who received which report
+content: a re-run sends each recipient only what they do not have yet, so every recipient gets each
+content exactly once whatever failed in between. No zip, no password: the workbook is attached as
+it is or inside the S/MIME envelope (the FSA asked banks in 2025 to stop "PPAP").
 """
 
 from __future__ import annotations
@@ -21,21 +24,40 @@ import socket
 import ssl
 import string
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from enum import StrEnum
+from email import policy
+from email.message import EmailMessage, MIMEPart
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 from typing import Callable, Iterable
 
+from . import smime
 from .models import Bank, Settings
 from .normalize import in_domains
+from .schema import Encryption
 
 PASSWORD_ENV = "TOKENBOOK_SMTP_PASSWORD"
+KEY_PASSWORD_ENV = "TOKENBOOK_SMIME_KEY_PASSWORD"
 KEYRING_SERVICE = "tokenbook"
+KEYRING_KEY_USER = "smime-key"  # the S/MIME key's password: keyring set tokenbook smime-key
 PLACEHOLDERS = ("金庫名", "金庫コード", "対象月")
 
 
 class MailError(Exception):
     """Mail cannot be composed or sent as configured; the message is for the operator (Japanese)."""
+
+
+class MailResult(StrEnum):
+    """What became of one report's mail in a run (shown as it is in the closing table)."""
+
+    SENT = "送信済"
+    NOT_NEEDED = "送信不要（送信済と同じ）"
+    PARTIAL = "一部失敗"
+    FAILED = "失敗"
+
+    @property
+    def failed(self) -> bool:
+        return self in (MailResult.PARTIAL, MailResult.FAILED)
 
 
 @dataclass(frozen=True)
@@ -49,11 +71,12 @@ class Letter:
     subject: str
     body: str
     attachment: Path
-    digest: str  # what makes two sends the same: the report's content, recipients, subject and body
+    digest: str  # what makes two sends the same: the report's content, subject and body
+    protection: smime.Protection = smime.Protection()
 
     @property
     def recipients(self) -> tuple[str, ...]:
-        return self.to + self.cc
+        return tuple(dict.fromkeys(self.to + self.cc))
 
 
 def _fill(template: str, values: dict[str, str], setting: str) -> str:
@@ -67,17 +90,21 @@ def _fill(template: str, values: dict[str, str], setting: str) -> str:
         raise MailError(f"設定「{setting}」の {{ }} の書き方が正しくありません") from None
 
 
-def letter(bank: Bank, attachment: Path, month: str, settings: Settings) -> Letter:
+def letter(bank: Bank, attachment: Path, month: str, settings: Settings,
+           protection: smime.Protection = smime.Protection()) -> Letter:
     year, number = month.split("-")
     values = {"金庫名": bank.name, "金庫コード": bank.bank_code, "対象月": f"{int(year)}年{int(number)}月"}
     subject = _fill(settings.mail_subject, values, "メール件名").replace("\n", " ").strip()
     body = _fill(settings.mail_body, values, "メール本文")
     if not bank.report_to:
         raise MailError(f"金庫 {bank.bank_code} に報告先メールがありません")
+    # Who receives it is kept per recipient in the send log, and how it is protected does not change
+    # what it says: neither is part of the digest.
     digest = hashlib.sha256(content_digest(attachment).encode())
-    for part in (*bank.report_to, "|", *bank.cc, "|", subject, "|", body):
+    for part in (subject, "|", body):
         digest.update(part.encode("utf-8") + b"\0")
-    return Letter(bank.bank_code, bank.name, bank.report_to, bank.cc, subject, body, attachment, digest.hexdigest())
+    return Letter(bank.bank_code, bank.name, bank.report_to, bank.cc, subject, body, attachment, digest.hexdigest(),
+                  protection)
 
 
 def check_settings(settings: Settings) -> None:
@@ -115,27 +142,48 @@ def refused_recipients(bank: Bank, addresses: Iterable[str]) -> list[str]:
     return [a for a in addresses if not in_domains(a, bank.allowed_domains)]
 
 
-def compose(item: Letter, settings: Settings, now: dt.datetime, only: tuple[str, ...] | None = None) -> EmailMessage:
-    """The message itself; `only` narrows the recipients (a resend to those who refused it)."""
+@dataclass(frozen=True)
+class Composed:
+    """A message as bytes on the wire (CRLF lines), and its Message-ID."""
+
+    data: bytes
+    message_id: str
+
+
+def compose(item: Letter, settings: Settings, now: dt.datetime, only: tuple[str, ...] | None = None) -> Composed:
+    """The message itself, signed and encrypted as `item.protection` says; `only` narrows the
+    recipients (a resend to those who do not have it yet)."""
     if not settings.sender:
         raise MailError("設定「差出人」がありません")
-    message = EmailMessage()
-    message["From"] = formataddr((settings.sender_name, settings.sender)) if settings.sender_name else settings.sender
+    head = EmailMessage()
+    head["From"] = formataddr((settings.sender_name, settings.sender)) if settings.sender_name else settings.sender
     to = [a for a in item.to if only is None or a in only]
     cc = [a for a in item.cc if only is None or a in only]
     if to:
-        message["To"] = ", ".join(to)
+        head["To"] = ", ".join(to)
     if cc:
-        message["Cc"] = ", ".join(cc)
-    message["Subject"] = item.subject
-    message["Date"] = formatdate(now.timestamp(), localtime=True)
-    message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2])
-    message.set_content(item.body)
+        head["Cc"] = ", ".join(cc)
+    head["Subject"] = item.subject
+    head["Date"] = formatdate(now.timestamp(), localtime=True)
+    head["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2])
+    if not (item.protection.signed or item.protection.encrypted):
+        _put_content(head, item)
+        return Composed(head.as_bytes(policy=policy.SMTP), head["Message-ID"])
+    content = MIMEPart()  # the entity that is signed and enveloped; the addressing headers stay outside
+    _put_content(content, item)
+    sealed = smime.protect(content.as_bytes(policy=policy.SMTP), item.protection)
+    headers = head.as_bytes(policy=policy.SMTP).rstrip(b"\r\n") + b"\r\n"
+    return Composed(headers + sealed, head["Message-ID"])
+
+
+def _put_content(part: MIMEPart, item: Letter) -> None:
+    """Body and attachment. The body is 7-bit on the wire (base64 when it is Japanese, else 7bit or
+    quoted-printable as the email package chooses), so that no relay re-encodes it and breaks a
+    signature."""
+    part.set_content(item.body, cte=None if item.body.isascii() else "base64")
     kind, _ = mimetypes.guess_type(item.attachment.name)
     maintype, subtype = (kind or "application/octet-stream").split("/")
-    message.add_attachment(item.attachment.read_bytes(), maintype=maintype, subtype=subtype,
-                           filename=item.attachment.name)
-    return message
+    part.add_attachment(item.attachment.read_bytes(), maintype=maintype, subtype=subtype, filename=item.attachment.name)
 
 
 def outbox_path(outbox: Path, item: Letter) -> Path:
@@ -143,16 +191,76 @@ def outbox_path(outbox: Path, item: Letter) -> Path:
 
 
 def write_outbox(letters: Iterable[Letter], outbox: Path, settings: Settings, now: dt.datetime) -> list[Path]:
-    """Each message as an .eml file to review before anything is sent."""
-    outbox.mkdir(parents=True, exist_ok=True)
-    written = []
-    for item in letters:
-        path = outbox_path(outbox, item)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(bytes(compose(item, settings, now)))
-        os.replace(tmp, path)
-        written.append(path)
-    return written
+    """Each message as an .eml file to review before anything is sent (protected as it will be)."""
+    return [_write_whole(outbox_path(outbox, item), compose(item, settings, now).data) for item in letters]
+
+
+def _write_whole(path: Path, data: bytes) -> Path:
+    """A file that is either there complete or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def sent_copy(outbox: Path, item: Letter, now: dt.datetime) -> Path:
+    """Where the message as sent is kept: outbox/sent/{report}.{time}.eml, one file per attempt."""
+    stem = f"{item.attachment.stem}.{now:%Y%m%d-%H%M%S}"
+    path, n = outbox / "sent" / f"{stem}.eml", 1
+    while path.exists():
+        n += 1
+        path = outbox / "sent" / f"{stem}-{n}.eml"
+    return path
+
+
+# --- S/MIME -------------------------------------------------------------------------------------
+
+def smime_key_password() -> str | None:
+    """From TOKENBOOK_SMIME_KEY_PASSWORD, else the OS keyring (service `tokenbook`, user `smime-key`)."""
+    return stored_secret(KEY_PASSWORD_ENV, KEYRING_KEY_USER)
+
+
+def load_signer(settings: Settings, folder: Path | None) -> smime.Signer | None:
+    """CSS's certificate, chain and key when 設定 names both; None when signing is not set up."""
+    if not (settings.smime_certificate and settings.smime_key):
+        if settings.smime_certificate or settings.smime_key:
+            raise MailError("署名には設定「S/MIME証明書」と「S/MIME秘密鍵」の両方が必要です")
+        return None
+    try:
+        chain = smime.read_certificates(smime.resolve(settings.smime_certificate, folder))
+    except smime.Unreadable as exc:
+        raise MailError(f"設定「S/MIME証明書」の {settings.smime_certificate} を使えません: {exc}") from None
+    try:
+        key = smime.read_key(smime.resolve(settings.smime_key, folder), smime_key_password())
+    except smime.KeyLocked:
+        raise MailError(f"秘密鍵 {settings.smime_key} のパスワードがありません（環境変数 {KEY_PASSWORD_ENV} か"
+                        f"OSの資格情報 {KEYRING_SERVICE} / {KEYRING_KEY_USER} に保存してください）") from None
+    except smime.Unreadable as exc:
+        raise MailError(f"設定「S/MIME秘密鍵」の {settings.smime_key} を使えません: {exc}") from None
+    if not smime.key_matches(chain[0], key):
+        raise MailError(f"秘密鍵 {settings.smime_key} は S/MIME証明書 の鍵ではありません")
+    return smime.Signer(chain[0], chain[1:], key)
+
+
+def protection_for(bank: Bank, signer: smime.Signer | None, folder: Path | None) -> smime.Protection:
+    """How this bank's mail leaves. Encrypted to the bank's own certificates only (never another
+    bank's) and to CSS's, so that the sent copy stays readable; MailError when 必須 cannot be met."""
+    if bank.encryption == Encryption.OFF or (not bank.encryption_certificates and bank.encryption != Encryption.REQUIRED):
+        return smime.Protection(signer)
+    if not bank.encryption_certificates:
+        raise MailError("メール暗号化が「必須」ですが、金庫シートに暗号化証明書がありません")
+    recipients = []
+    for path in bank.encryption_certificates:
+        try:
+            certificate = smime.read_certificates(smime.resolve(path, folder))[0]
+        except smime.Unreadable as exc:
+            raise MailError(f"暗号化証明書 {path} を使えません: {exc}") from None
+        if not smime.is_rsa(certificate):
+            raise MailError(f"暗号化証明書 {path} の鍵がRSAではありません")
+        recipients.append(certificate)
+    own = [signer.certificate] if signer and smime.usable_for(signer.certificate, smime.ENCRYPT) else []
+    return smime.Protection(signer, tuple(recipients + own))
 
 
 # --- sending ------------------------------------------------------------------------------------
@@ -170,18 +278,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def password(settings: Settings) -> str | None:
-    """From TOKENBOOK_SMTP_PASSWORD, else the OS keyring (service `tokenbook`, the SMTP user)."""
-    if os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
-    if not settings.smtp_user:
+def stored_secret(variable: str, user: str) -> str | None:
+    """A secret from the environment variable, else the OS keyring (service `tokenbook`, `user`)."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if not user:
         return None
     try:
         import keyring
 
-        return keyring.get_password(KEYRING_SERVICE, settings.smtp_user)
+        return keyring.get_password(KEYRING_SERVICE, user)
     except Exception:  # no keyring package or no backend on this machine
         return None
+
+
+def password(settings: Settings) -> str | None:
+    """From TOKENBOOK_SMTP_PASSWORD, else the OS keyring (service `tokenbook`, the SMTP user)."""
+    return stored_secret(PASSWORD_ENV, settings.smtp_user)
 
 
 def check_transport(settings: Settings) -> None:
@@ -193,7 +306,7 @@ def check_transport(settings: Settings) -> None:
                         "設定「SMTP暗号化」を STARTTLS か SSL にしてください")
 
 
-def _send_one(message: EmailMessage, recipients: list[str], settings: Settings, secret: str | None) -> dict[str, str]:
+def _send_one(data: bytes, recipients: list[str], settings: Settings, secret: str | None) -> dict[str, str]:
     context = ssl.create_default_context()
     if settings.smtp_security == "SSL":
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, context=context, timeout=60)
@@ -205,10 +318,8 @@ def _send_one(message: EmailMessage, recipients: list[str], settings: Settings, 
             smtp.starttls(context=context)
             smtp.ehlo()
         if settings.smtp_user:
-            if secret is None:
-                raise MailError(f"SMTPのパスワードがありません（環境変数 {PASSWORD_ENV} かOSの資格情報に保存してください）")
-            smtp.login(settings.smtp_user, secret)
-        refused = smtp.send_message(message, to_addrs=recipients)
+            smtp.login(settings.smtp_user, secret or "")
+        refused = smtp.sendmail(settings.sender, recipients, data)
         return {address: f"{code} {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}"
                 for address, (code, reason) in refused.items()}
     finally:
@@ -222,13 +333,14 @@ def _send_one(message: EmailMessage, recipients: list[str], settings: Settings, 
 class Delivery:
     bank_code: str
     recipients: tuple[str, ...]
-    result: str  # 送信済 / 送信不要（送信済と同じ） / 一部失敗 / 失敗
+    result: "MailResult"
     detail: str = ""
 
 
 @dataclass
 class SendLog:
-    """The month's send log, one JSON object a line; the last line per bank and digest counts."""
+    """The month's send log, one JSON object a line. Who has which content is the union over every
+    record of that bank and digest of the recipients that accepted it, never only the last record."""
 
     path: Path
     records: list[dict] = field(default_factory=list)
@@ -244,11 +356,14 @@ class SendLog:
                     continue  # a line cut short by a crash: the message counts as not sent
         return cls(path, records)
 
-    def last(self, item: Letter) -> dict | None:
-        for record in reversed(self.records):
-            if record.get("bank") == item.bank_code and record.get("sha256") == item.digest:
-                return record
-        return None
+    def delivered(self, item: Letter) -> set[str]:
+        """The recipients that already accepted this content (a failed attempt delivered to no one)."""
+        have: set[str] = set()
+        for record in self.records:
+            if (record.get("bank") == item.bank_code and record.get("sha256") == item.digest
+                    and record.get("result") in ("sent", "partial")):
+                have.update(set(record.get("recipients", ())) - set(record.get("refused", ())))
+        return have
 
     def add(self, record: dict) -> None:
         self.records.append(record)
@@ -259,48 +374,66 @@ class SendLog:
             os.fsync(fh.fileno())
 
 
-def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, log: SendLog, now: Callable[[], dt.datetime],
-             step: Callable[[str], None] = lambda _: None) -> list[Delivery]:
-    """Send what the log does not show as sent; one failure never stops the others."""
+def ready_to_send(settings: Settings) -> str | None:
+    """Everything sending needs from 設定 and this machine, checked once before the first connection:
+    the transport, and the password when an SMTP user is set. Returns the password."""
     check_transport(settings)
     secret = password(settings)
+    if settings.smtp_user and secret is None:
+        raise MailError(f"設定「SMTPユーザー」は {settings.smtp_user} ですが、SMTPのパスワードがありません。"
+                        f"環境変数 {PASSWORD_ENV} か、OSの資格情報（サービス {KEYRING_SERVICE}、ユーザー "
+                        f"{settings.smtp_user}）に保存してから送信してください")
+    return secret
+
+
+def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, log: SendLog, now: Callable[[], dt.datetime],
+             step: Callable[[str], None] = lambda _: None) -> list[Delivery]:
+    """Send each recipient what the log does not show they have; one failure never stops the others.
+    Each message as sent is kept in outbox/sent/ beside the log before it goes out."""
+    secret = ready_to_send(settings)
     deliveries = []
     for item in letters:
         step(item.bank_code)
-        previous = log.last(item)
-        if previous and previous.get("result") == "sent":
-            deliveries.append(Delivery(item.bank_code, item.recipients, "送信不要（送信済と同じ）"))
+        have = log.delivered(item)
+        recipients = [a for a in item.recipients if a not in have]
+        if not recipients:
+            deliveries.append(Delivery(item.bank_code, item.recipients, MailResult.NOT_NEEDED))
             continue
-        only = tuple(previous.get("refused", [])) if previous and previous.get("result") == "partial" else None
-        recipients = [a for a in item.recipients if only is None or a in only]
+        only = tuple(recipients) if have else None
         record = {"bank": item.bank_code, "to": list(item.to), "cc": list(item.cc), "file": item.attachment.name,
-                  "sha256": item.digest, "recipients": recipients}  # the digest of content, not of bytes
+                  "sha256": item.digest, "recipients": recipients,  # the digest of content, not of bytes
+                  **item.protection.fingerprints()}
         outside = refused_recipients(banks[item.bank_code], recipients)
         if outside:
             detail = f"許可ドメイン外の宛先: {', '.join(outside)}"
             log.add({**record, "time": now().isoformat(timespec="seconds"), "result": "failed", "error": detail})
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "失敗", detail))
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.FAILED, detail))
             continue
         try:
-            message = compose(item, settings, now(), only)
-            refused = _send_one(message, recipients, settings, secret)
+            at = now()
+            message = compose(item, settings, at, only)
+            copy = _write_whole(sent_copy(log.path.parent / "outbox", item, at), message.data)
+            record.update(message_id=message.message_id, eml=copy.relative_to(log.path.parent).as_posix(),
+                          eml_sha256=hashlib.sha256(message.data).hexdigest())
+            refused = _send_one(message.data, recipients, settings, secret)
         except (smtplib.SMTPException, OSError, ssl.SSLError, MailError, socket.timeout) as exc:
             detail = _reason(exc)
             log.add({**record, "time": now().isoformat(timespec="seconds"), "result": "failed", "error": detail})
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "失敗", detail))
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.FAILED, detail))
             continue
         outcome = "partial" if refused else "sent"
-        log.add({**record, "time": now().isoformat(timespec="seconds"), "result": outcome,
-                 "message_id": message["Message-ID"], "refused": sorted(refused)})
+        log.add({**record, "time": now().isoformat(timespec="seconds"), "result": outcome, "refused": sorted(refused)})
         if refused:
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "一部失敗",
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.PARTIAL,
                                        "; ".join(f"{a}: {r}" for a, r in sorted(refused.items()))))
         else:
-            deliveries.append(Delivery(item.bank_code, tuple(recipients), "送信済"))
+            deliveries.append(Delivery(item.bank_code, tuple(recipients), MailResult.SENT))
     return deliveries
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, MailError):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "宛先が拒否されました: " + "; ".join(
             f"{a}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"

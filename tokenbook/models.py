@@ -9,10 +9,10 @@ in the sheet, so every later check can point at the cell. Settings are a frozen 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import string
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -34,6 +34,9 @@ class Bank(NamedTuple):
     addressee: str = ""
     send_report: str = schema.SendReport.YES
     note: str = ""
+    encryption_certificates: tuple[str, ...] = ()  # paths, absolute or relative to the book's folder
+    encryption: str = schema.Encryption.OPTIONAL
+    phone: str | None = None  # issue 10
 
 
 class Token(NamedTuple):
@@ -52,6 +55,7 @@ class Token(NamedTuple):
     request_id: str = ""
     stop_reason: str | None = None
     note: str = ""
+    lot: str = ""  # issue 10
 
 
 class Request(NamedTuple):
@@ -78,6 +82,7 @@ class Request(NamedTuple):
     ib_card_received_on: dt.date | None = None
     state: str | None = schema.RequestState.RECEIVED
     memo: str = ""
+    form_ref: str = ""  # issue 10
 
 
 class Dispatch(NamedTuple):
@@ -167,8 +172,9 @@ def _whole_number(value: Any) -> int:
 
 
 def _weekday(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 7:
-        return value
+    """A weekday as a clerk writes it (月, 月曜, 月曜日); a number is not a weekday."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("bad_setting", "曜日は 月 火 水 木 金 土 日 のいずれかです")
     text = nz.clean_text(value).removesuffix("曜日").removesuffix("曜")
     if text not in schema.WEEKDAYS:
         raise PydanticCustomError("bad_setting", "曜日は 月 火 水 木 金 土 日 のいずれかです")
@@ -180,9 +186,9 @@ def _pattern(value: Any) -> str:
         raise PydanticCustomError("bad_setting", "空欄です")
     text = nz.clean_text(value)
     try:
-        re.compile(text)
-    except re.error:
-        raise PydanticCustomError("bad_setting", "正規表現として読めません") from None
+        nz.serial_matcher(text)  # RE2 must be able to run it: then matching is linear in the serial
+    except nz.Invalid as exc:
+        raise PydanticCustomError("bad_setting", exc.params["reason"]) from None
     return text
 
 
@@ -208,6 +214,19 @@ def _sender(value: Any) -> str:
     return addresses[0]
 
 
+def _path(value: Any) -> str:
+    """One file's place, as typed (see `normalize.path_list`); blank keeps the default (none)."""
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    try:
+        paths = nz.path_list(value)
+    except nz.Invalid:
+        raise PydanticCustomError("bad_setting", "ファイルの場所に使えない文字（制御文字）があります") from None
+    if len(paths) != 1:
+        raise PydanticCustomError("bad_setting", "ファイル1つの場所です")
+    return paths[0]
+
+
 def _template(value: Any) -> str:
     """A mail template: only the placeholders of `TEMPLATE_FIELDS`, every brace closed."""
     if nz.is_blank(value):
@@ -222,6 +241,49 @@ def _template(value: Any) -> str:
         raise PydanticCustomError("bad_setting", "差し込めない項目です: {names}（使えるのは {known}）",
                                   {"names": "・".join("{" + n + "}" for n in unknown),
                                    "known": " ".join("{" + n + "}" for n in TEMPLATE_FIELDS)})
+    return text
+
+
+CARRIERS = ("B2クラウド", "ゆうパックプリントR")  # issue 10: the carrier file presets (books/carrier.py)
+
+
+def _carrier(value: Any) -> str:
+    if nz.is_blank(value):
+        raise PydanticUseDefault()
+    text = nz.clean_text(value).replace(" ", "")
+    aliases = {"B2": "B2クラウド", "ヤマト": "B2クラウド", "ゆうプリR": "ゆうパックプリントR", "ゆうパック": "ゆうパックプリントR"}
+    text = aliases.get(text, text)
+    if text not in CARRIERS:
+        raise PydanticCustomError("bad_setting", "B2クラウド / ゆうパックプリントR のいずれかです")
+    return text
+
+
+def _postal(value: Any) -> str:
+    if nz.is_blank(value):
+        return ""
+    try:
+        return nz.postal_code(value)
+    except nz.Invalid:
+        raise PydanticCustomError("bad_setting", "郵便番号は7桁です") from None
+
+
+def _phone(value: Any) -> str:
+    if nz.is_blank(value):
+        return ""
+    try:
+        return nz.phone(value)
+    except nz.Invalid:
+        raise PydanticCustomError("bad_setting", "電話番号は10桁または11桁です") from None
+
+
+def _b2_code(value: Any) -> str:
+    if nz.is_blank(value):
+        return ""
+    text = nz.code_text(value).replace("-", "")
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    if not (len(text) == 12 and text.isdigit() and text.isascii()):
+        raise PydanticCustomError("bad_setting", "12桁の数字です")
     return text
 
 
@@ -268,6 +330,29 @@ class Settings(BaseModel):
         "メール本文",
         "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
         "本文（{金庫名} {金庫コード} {対象月} が使えます）")
+    smime_certificate: Annotated[str, BeforeValidator(_path)] = setting(
+        "S/MIME証明書", "", "報告メールに署名するCSSの証明書ファイル（PEMかDER、RSA鍵。PEMには中間証明書を続けて入れられます）。"
+        "ブックのフォルダからの相対パスか絶対パス。S/MIME秘密鍵と両方あるとき、すべての報告メールに署名します")
+    smime_key: Annotated[str, BeforeValidator(_path)] = setting(
+        "S/MIME秘密鍵", "", "S/MIME証明書の秘密鍵ファイル（PEM、PKCS#8）。鍵のパスワードは環境変数 "
+        "TOKENBOOK_SMIME_KEY_PASSWORD かOSの資格情報（tokenbook / smime-key）に保存し、ここには書きません")
+
+    # --- issue 10: parcels (the sender on labels and letters, the carrier file) ---------------------
+    carrier: Annotated[str, BeforeValidator(_carrier)] = setting(
+        "送り状形式", "ゆうパックプリントR", "発送書類の送り状データの形式（B2クラウド / ゆうパックプリントR）")
+    sender_org: Text = setting("発送元名称", "CSS トークン管理係", "送付状と送り状に載せる発送元（CSS）の名称")
+    sender_postal_code: Annotated[str, BeforeValidator(_postal)] = setting(
+        "発送元郵便番号", "", "発送元の郵便番号（送り状に必要）")
+    sender_address: Text = setting("発送元住所", "", "発送元の住所（送り状に必要）")
+    sender_phone: Annotated[str, BeforeValidator(_phone)] = setting("発送元電話", "", "発送元の電話番号（送り状に必要）")
+    sender_contact: Text = setting("発送元担当者", "", "送付状に載せる担当者名（お問い合わせ先）")
+    item_name: Text = setting("品名", "電子機器（リチウム電池内蔵）",
+                              "送り状の品名（リチウム電池を内蔵するため、そのことが分かる品名にします）")
+    b2_customer_code: Annotated[str, BeforeValidator(_b2_code)] = setting(
+        "B2請求先顧客コード", "", "B2クラウドのご請求先顧客コード（契約の12桁。B2クラウドを使うときに必要）")
+    b2_freight_no: CleanText = setting("B2運賃管理番号", "01", "B2クラウドの運賃管理番号（通常 01）")
+    yupri_registered: CleanText = setting(
+        "ゆうプリR書留種別", "", "ゆうパックプリントRの書留／セキュリティ／特定記録種別の値（簡易書留の値は日本郵便に確認してください）")
 
     # issue 11: replacement waves and the stock forecast
     weekly_capacity: Count = setting("週間発送能力", 200, "交換計画で1回の週次バッチに入れる交換品の本数の上限（手配済の交換を含む）",
@@ -280,8 +365,9 @@ class Settings(BaseModel):
     lead_weeks: Count = setting("納品リードタイム（週）", 4, "SSCに発注してから納品されるまでの週数", ge=0, le=52)
 
     @cached_property
-    def serial_regex(self) -> re.Pattern[str]:
-        return re.compile(self.serial_pattern)
+    def serial_regex(self) -> nz.Matcher:
+        """シリアル形式 compiled with a bounded engine (see normalize.serial_matcher)."""
+        return nz.serial_matcher(self.serial_pattern)
 
 
 class SettingRow(NamedTuple):
@@ -307,7 +393,8 @@ def setting_rows() -> tuple[SettingRow, ...]:
 @dataclass(frozen=True)
 class Ledger:
     """Everything tokenbook knows from one workbook. `columns` says where each header stood in each
-    sheet as read (sheet -> header -> column letter), so problems found later point at real cells."""
+    sheet as read (sheet -> header -> column letter) and `setting_row` where each setting stood in
+    設定, so problems found later point at real cells."""
 
     banks: tuple[Bank, ...] = ()
     tokens: tuple[Token, ...] = ()
@@ -318,6 +405,8 @@ class Ledger:
     replacement_answers: tuple[ReplacementAnswer, ...] = ()  # 交換計画回答, when the book has that sheet
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定
+    folder: Path | None = None  # the book's folder: relative file names in the book start there
 
 
 ROW_TYPES = {

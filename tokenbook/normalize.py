@@ -20,11 +20,16 @@ datetime.date(2019, 5, 1)
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import re
 import unicodedata
-from typing import Any
+from re import _constants as sre  # the parsed form of a pattern, to judge how it backtracks
+from re import _parser as sre_parse
+from typing import Any, Protocol
+
+import re2
 
 
 class Invalid(ValueError):
@@ -84,6 +89,44 @@ def code_text(value: Any) -> str:
     return text if text.isascii() else _HYPHENS.sub("-", text)
 
 
+# Excel holds at most 32,767 characters in a cell; a longer value came from another tool and
+# cannot be written back.
+CELL_LIMIT = 32_767
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def key_code(value: Any) -> str:
+    """A key or code a clerk types (顧客番号, 依頼番号, 追跡番号 …): `code_text`, refusing what no
+    key holds — control characters, more than a cell holds, and a leading `=` `+` `-` `@`
+    (spreadsheet programs read such text as a formula when it is pasted or exported).
+
+    >>> key_code(" ０００１２３ ")
+    '000123'
+    >>> key_code(123.0)
+    '123'
+    >>> key_code("=DDE(1)")
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: formula-like-code
+    >>> key_code("AB" + chr(0) + "C")
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: control-character
+    >>> key_code("9" * 40_000)
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: too-long
+    """
+    if isinstance(value, str) and len(value) > CELL_LIMIT:
+        raise Invalid("too-long", limit=f"{CELL_LIMIT:,}")
+    text = code_text(value)
+    if len(text) > CELL_LIMIT:
+        raise Invalid("too-long", limit=f"{CELL_LIMIT:,}")
+    if _CONTROL.search(text):
+        raise Invalid("control-character")
+    if text.startswith(_FORMULA_START):
+        raise Invalid("formula-like-code")
+    return text
+
+
 def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -138,7 +181,117 @@ def owner(value: Any) -> str:
         raise Invalid("bad-owner") from None
 
 
-def serial(value: Any, pattern: re.Pattern[str]) -> str:
+class Matcher(Protocol):
+    """What `serial` needs of a compiled pattern: both `re.Pattern` and RE2's compiled pattern fit."""
+
+    pattern: str
+
+    def fullmatch(self, text: str) -> Any: ...
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # RE2 would print its parse errors to stderr; the clerk gets ours
+
+
+def serial_matcher(pattern: str) -> Matcher:
+    """The 設定 シリアル形式 compiled so that matching any text takes time linear in its length.
+
+    A clerk types this pattern, so it may be one that Python's backtracking engine takes
+    exponential time over (`^(([0-9A-Z])+)+$` against 35 characters takes minutes). Such a pattern
+    is evaluated by RE2, which never backtracks; a simple one (every repetition over a single
+    character, at most one of them long) by `re`, which is faster per call and cannot blow up on
+    it. Patterns RE2 cannot run (back-references, look-around) are refused.
+
+    >>> serial_matcher(r"^[0-9A-Z]{6,20}$").fullmatch("TK001234") is not None
+    True
+    >>> evil = serial_matcher(r"^(([0-9A-Z])+)+$")  # RE2: a millisecond, where `re` would take ages
+    >>> evil.fullmatch("A" * 5000 + "!") is None, evil.fullmatch("TK0012") is not None
+    (True, True)
+    >>> serial_matcher(r"^(?=TK)[0-9A-Z]+$")
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: bad-setting
+    """
+    try:
+        bounded = _Linear(pattern)
+    except re2.error:
+        raise Invalid("bad-setting", reason="正規表現として読めないか、使えない書き方（後方参照・先読みなど）です") from None
+    if _backtracks_little(pattern):
+        try:
+            return re.compile(pattern)
+        except re.error:
+            pass
+    return bounded
+
+
+class _Linear:
+    """RE2 matching UTF-8 bytes: its Python wrapper is two to three times faster on bytes than on str."""
+
+    __slots__ = ("pattern", "_regexp")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._regexp = re2.compile(pattern.encode("utf-8", "surrogatepass"), _RE2_OPTIONS)
+
+    def fullmatch(self, text: str) -> Any:
+        return self._regexp.fullmatch(text.encode("utf-8", "surrogatepass"))
+
+
+_SINGLE = frozenset({sre.LITERAL, sre.NOT_LITERAL, sre.ANY, sre.IN, sre.AT, sre.CATEGORY})
+_REPEATS = frozenset({sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT})
+_LONG = 64  # a repetition allowing more counts than this is "long"
+_PATHS = 4096  # at most this many ways to split a text among the short repetitions and branches
+
+
+def _backtracks_little(pattern: str) -> bool:
+    """True when a backtracking matcher tries few paths: every repetition is over a fixed sequence
+    of single characters, at most one allows more than _LONG counts, and the counts of the others
+    times the alternatives of every branch stay under _PATHS. Then a failed match costs at most
+    _PATHS passes over the text."""
+    try:
+        parsed = sre_parse.parse(pattern)
+    except re.error:
+        return False
+    long_repeats = 0
+
+    def paths(items: Any) -> int | None:
+        """Ways through `items`, or None when a repetition nests something that can vary."""
+        nonlocal long_repeats
+        total = 1
+        for op, arg in items:
+            if op in _SINGLE:
+                continue
+            if op is sre.SUBPATTERN:
+                inner = paths(arg[-1])
+            elif op is sre.BRANCH:
+                counts = [paths(alt) for alt in arg[1]]
+                inner = None if None in counts else sum(counts)
+            elif op in _REPEATS:
+                low, high, body = arg
+                if not _fixed(body):
+                    return None
+                if high - low > _LONG:
+                    long_repeats += 1
+                    inner = 1
+                else:
+                    inner = high - low + 1
+            else:  # back-references, look-around, conditionals: leave them to RE2's judgement
+                return None
+            if inner is None:
+                return None
+            total *= inner
+            if total > _PATHS:
+                return None
+        return total
+
+    return paths(parsed) is not None and long_repeats <= 1
+
+
+def _fixed(items: Any) -> bool:
+    """A sequence of single-character matchers (through groups): it matches in one way or not at all."""
+    return all(op in _SINGLE or (op is sre.SUBPATTERN and _fixed(arg[-1])) for op, arg in items)
+
+
+def serial(value: Any, pattern: Matcher) -> str:
     """Upper-cased, NFKC, matching 設定 シリアル形式.
 
     >>> serial("ｔｋ００１２３４", re.compile(r"^[0-9A-Z]{6,20}$"))
@@ -153,7 +306,7 @@ def serial(value: Any, pattern: re.Pattern[str]) -> str:
 _LIST_SPLIT = re.compile(r"[;,、\s]+")
 
 
-def serial_list(value: Any, pattern: re.Pattern[str]) -> tuple[str, ...]:
+def serial_list(value: Any, pattern: Matcher) -> tuple[str, ...]:
     """Serials separated by `;` `,` spaces or newlines.
 
     >>> serial_list("AB123456, AB123457", re.compile(r"^[0-9A-Z]{6,20}$"))
@@ -161,6 +314,23 @@ def serial_list(value: Any, pattern: re.Pattern[str]) -> tuple[str, ...]:
     """
     parts = [p for p in _LIST_SPLIT.split(code_text(value)) if p]
     return tuple(serial(p, pattern) for p in parts)
+
+
+_PATH_SPLIT = re.compile(r"[;\r\n]+")
+
+
+def path_list(value: Any) -> tuple[str, ...]:
+    """File paths separated by `;` or newlines, as typed (no NFKC: a folder name is what it is);
+    the quotes Windows' "Copy as path" puts around a path are dropped.
+
+    >>> path_list('certs/a.pem; "D:/証明書/b.cer"')
+    ('certs/a.pem', 'D:/証明書/b.cer')
+    """
+    parts = [p.strip().strip('"').strip() for p in _PATH_SPLIT.split(plain_text(value))]
+    parts = [p for p in parts if p]
+    if any(ord(c) < 32 or c == "\x7f" for p in parts for c in p):
+        raise Invalid("bad-path")
+    return tuple(parts)
 
 
 def postal_code(value: Any) -> str:
@@ -296,13 +466,30 @@ _ERA = re.compile(r"(令和|平成|昭和|[RHS])\s*(元|\d{1,2})\s*[/.\-年]\s*(
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
 
 
+# Every date of the ledger lies here: no token or request predates 2000, and dates up to 2199 leave
+# room for any expiry (納品日 + up to 20 years of battery) without date arithmetic overflowing.
+FIRST_DATE = dt.date(2000, 1, 1)
+LAST_DATE = dt.date(2199, 12, 31)
+
+
+def in_range(day: dt.date) -> dt.date:
+    """`day` when it lies between FIRST_DATE and LAST_DATE.
+
+    >>> in_range(dt.date(1900, 1, 1))
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: date-out-of-range
+    """
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise Invalid("date-out-of-range", first=FIRST_DATE.isoformat(), last=LAST_DATE.isoformat())
+    return day
+
+
 def _ymd(year: int, month: int, day: int) -> dt.date:
-    if not 1900 <= year <= 2199:
-        raise Invalid("bad-date")
     try:
-        return dt.date(year, month, day)
+        found = dt.date(year, month, day)
     except ValueError:
         raise Invalid("bad-date", reason=f"{year}年{month}月{day}日はありません") from None
+    return in_range(found)
 
 
 def _date_text(text: str) -> dt.date:
@@ -314,10 +501,13 @@ def _date_text(text: str) -> dt.date:
         era = _ERA_LETTERS.get(m[1].upper(), m[1])
         offset, first, last = _ERAS[era]
         year = 1 if m[2] == "元" else int(m[2])
-        day = _ymd(offset + year, int(m[3]), int(m[4]))
+        try:
+            day = dt.date(offset + year, int(m[3]), int(m[4]))
+        except ValueError:
+            raise Invalid("bad-date") from None
         if year < 1 or day < first or (last is not None and day > last):
             raise Invalid("bad-date")
-        return day
+        return in_range(day)
     raise Invalid("bad-date")
 
 
@@ -329,17 +519,23 @@ def date(value: Any) -> dt.date:
     >>> date("R8.2.30")
     Traceback (most recent call last):
     tokenbook.normalize.Invalid: bad-date
+
+    Dates outside 2000–2199 are refused as typed text and as date cells alike:
+
+    >>> date(dt.date(9999, 12, 31))
+    Traceback (most recent call last):
+    tokenbook.normalize.Invalid: date-out-of-range
     """
     if isinstance(value, dt.datetime):
-        return value.date()
+        return in_range(value.date())
     if isinstance(value, dt.date):
-        return value
+        return in_range(value)
     if isinstance(value, bool) or value is None:
         raise Invalid("bad-date")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or not 1 <= value < 109574:  # up to 2199-12-31
+        if not math.isfinite(value) or not 1 <= value < 2_958_466:  # Excel's own range, to 9999-12-31
             raise Invalid("bad-date")
-        return _EXCEL_EPOCH + dt.timedelta(days=int(value))
+        return in_range(_EXCEL_EPOCH + dt.timedelta(days=int(value)))
     text = code_text(value)
     head, sep, tail = text.replace("T", " ").partition(" ")
     if sep and _TIME.fullmatch(tail.strip()):
@@ -410,9 +606,10 @@ def datetime(value: Any) -> dt.datetime:
     datetime.datetime(2026, 11, 24, 9, 30)
     """
     if isinstance(value, dt.datetime):  # to the second: Excel keeps time as a fraction of a day
+        in_range(value.date())
         return (value + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
     if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
+        return dt.datetime.combine(in_range(value), dt.time())
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         day = date(value)
         seconds = round((value - int(value)) * 86400)
@@ -421,8 +618,8 @@ def datetime(value: Any) -> dt.datetime:
     head, _, tail = text.partition(" ")
     try:
         day = _date_text(head)
-    except Invalid:
-        raise Invalid("bad-datetime") from None
+    except Invalid as exc:
+        raise exc if exc.code == "date-out-of-range" else Invalid("bad-datetime") from None
     if not tail.strip():
         return dt.datetime.combine(day, dt.time())
     m = _TIME.fullmatch(tail.strip())
@@ -432,17 +629,17 @@ def datetime(value: Any) -> dt.datetime:
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day `months` later, clipped to the month's end.
+    """The same day `months` later, clipped to the month's end; OverflowError past year 9999
+    (as `date + timedelta` does).
 
     >>> add_months(dt.date(2024, 2, 29), 60)
     datetime.date(2029, 2, 28)
+    >>> add_months(dt.date(9999, 12, 31), 1)
+    Traceback (most recent call last):
+    OverflowError: date value out of range
     """
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise OverflowError("date value out of range")
+    last_day = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last_day))

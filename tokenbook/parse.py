@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import re
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from pydantic import ValidationError
@@ -35,12 +36,13 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-_EMPTY: dict[Kind, Any] = {Kind.TEXT: "", Kind.CODE: "", Kind.EMAIL_LIST: (), Kind.DOMAIN_LIST: (), Kind.SERIAL_LIST: ()}
+_EMPTY: dict[Kind, Any] = {Kind.TEXT: "", Kind.CODE: "", Kind.EMAIL_LIST: (), Kind.DOMAIN_LIST: (), Kind.SERIAL_LIST: (),
+                         Kind.PATH_LIST: ()}
 
 
 
 
-def normaliser(column: Column, serial_pattern: re.Pattern[str]) -> Callable[[Any], Any]:
+def normaliser(column: Column, serial_pattern: nz.Matcher) -> Callable[[Any], Any]:
     """The function that reads one non-blank cell of `column`."""
     kind = column.kind
     if kind is Kind.ENUM:
@@ -51,7 +53,7 @@ def normaliser(column: Column, serial_pattern: re.Pattern[str]) -> Callable[[Any
         return lambda v: nz.serial_list(v, serial_pattern)
     return {
         Kind.TEXT: nz.plain_text,
-        Kind.CODE: nz.code_text,
+        Kind.CODE: nz.key_code,
         Kind.BANK_CODE: nz.bank_code,
         Kind.BRANCH_CODE: nz.branch_code,
         Kind.OWNER: nz.owner,
@@ -62,6 +64,7 @@ def normaliser(column: Column, serial_pattern: re.Pattern[str]) -> Callable[[Any
         Kind.DOMAIN_LIST: nz.domain_list,
         Kind.POSTAL_CODE: nz.postal_code,
         Kind.PHONE: nz.phone,
+        Kind.PATH_LIST: nz.path_list,
     }[kind]
 
 
@@ -69,7 +72,7 @@ _BLANK = object()
 
 
 def read_column(
-    table: Table, column: Column, serial_pattern: re.Pattern[str], problems: list[Problem]
+    table: Table, column: Column, serial_pattern: nz.Matcher, problems: list[Problem]
 ) -> list[Any]:
     """Normalised values of one column; unreadable cells become None plus a problem.
 
@@ -131,7 +134,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
     return list(map(results.__getitem__, raw_values))
 
 
-def read_rows(table: Table, row_type: type, serial_pattern: re.Pattern[str], problems: list[Problem]) -> tuple:
+def read_rows(table: Table, row_type: type, serial_pattern: nz.Matcher, problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
     columns = schema.ALL_TABLES[table.sheet]
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
@@ -190,18 +193,22 @@ def _reason(error: Any) -> str:
     return "読めない値です"
 
 
-def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
-    """Every table -> one Ledger, plus the problems of cells that could not be read."""
+def setting_positions(table: Table) -> dict[str, int]:
+    """Settings field -> the 設定 row it was read from (the last, as `read_settings` takes it)."""
+    fields = {nz.clean_text(s.key): s.field for s in setting_rows()}
+    found = ((fields.get(nz.clean_text(key)), row) for key, row in zip(table.column("項目"), table.row_numbers))
+    return {name: row for name, row in found if name}
+
+
+def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tuple[Ledger, list[Problem]]:
+    """Every table -> one Ledger, plus the problems of cells that could not be read. `folder` is the
+    book's, where relative file names in it (certificates) start."""
     problems: list[Problem] = []
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
     rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()
             if sheet in schema.TABLES or sheet in tables}  # an optional sheet only when the book has it
-    battery = settings.battery_months
-    tokens = tuple(
-        t._replace(expires_on=nz.add_months(t.delivered_on, battery)) if t.expires_on is None and t.delivered_on else t
-        for t in rows[schema.TOKENS]
-    )
+    tokens = _derive_expiry(rows[schema.TOKENS], settings.battery_months, tables[schema.TOKENS], problems)
     ledger = Ledger(
         banks=rows[schema.BANKS],
         tokens=tokens,
@@ -213,8 +220,36 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
                  for sheet, table in tables.items()},
+        setting_row=setting_positions(tables[schema.SETTINGS]),
+        folder=folder,
     )
     return ledger, problems
+
+
+def _derive_expiry(tokens: tuple, battery: int, table: Table, problems: list[Problem]) -> tuple:
+    """A blank 使用期限 is 納品日 + 電池寿命; one that would pass the last date tokenbook reads
+    stays blank, with a problem at its cell (it could not be written or compared)."""
+    expiry: dict = {}  # per distinct 納品日: a few hundred among a million tokens
+
+    def expires(delivered: Any) -> Any:
+        if delivered not in expiry:
+            try:
+                expiry[delivered] = nz.in_range(nz.add_months(delivered, battery))
+            except (OverflowError, nz.Invalid):
+                expiry[delivered] = None
+        return expiry[delivered]
+
+    derived = []
+    for t in tokens:
+        if t.expires_on is None and t.delivered_on:
+            day = expires(t.delivered_on)
+            if day is None:
+                problems.append(problem("expiry-not-computable", table.sheet, t.row, "使用期限", table.letter("使用期限"),
+                                        "", months=battery, last=nz.LAST_DATE.isoformat()))
+            else:
+                t = t._replace(expires_on=day)
+        derived.append(t)
+    return tuple(derived)
 
 
 def _short(text: str) -> str:

@@ -98,7 +98,9 @@ USER_COLUMNS = (("顧客番号", TEXT, 12), ("顧客名", TEXT, 26), ("顧客区
                 ("シリアル番号", TEXT, 15), ("利用開始日", DATE, 12), ("使用期限", DATE, 12), ("残存月数", INT, 9),
                 ("要交換", FLAG, 9))
 SHIPPED_COLUMNS = (("日付", DATE, 12), ("方法", TEXT, 10), ("依頼番号", TEXT, 15), ("申込区分", TEXT, 9),
-                   ("顧客番号", TEXT, 12), ("顧客名", TEXT, 26), ("シリアル番号", TEXT, 15), ("使用期限", DATE, 12))
+                   ("顧客番号", TEXT, 12), ("顧客名", TEXT, 26), ("シリアル番号", TEXT, 15), ("使用期限", DATE, 12),
+                   # issue 10: where each parcel went and how to trace it
+                   ("店番", TEXT, 7), ("送付先", TEXT, 8), ("IBカード", TEXT, 9), ("追跡番号", TEXT, 15))
 STOCK_COLUMNS = (("シリアル番号", TEXT, 15), ("店番", TEXT, 7), ("納品日", DATE, 12), ("使用期限", DATE, 12),
                  ("残存月数", INT, 9), ("要交換", FLAG, 9))
 
@@ -197,6 +199,13 @@ class ShippedRow(NamedTuple):  # SHIPPED_COLUMNS
     customer_name: str
     serial: str | None
     expires_on: dt.date | None
+    branch_code: str = ""  # issue 10: 店番, 送付先 (顧客 / 金庫), IBカード, 追跡番号
+    destination: str = ""
+    ib_card: str = ""
+    tracking_no: str = ""
+
+
+DESTINATIONS = {Method.TO_CUSTOMER: "顧客", Method.TO_BANK: "金庫"}
 
 
 def _user_row(m: Month, t: Token) -> UserRow:
@@ -210,20 +219,24 @@ def _stock_row(m: Month, t: Token) -> StockRow:
 
 def _shipped_by_bank(m: Month) -> dict[str, list[tuple]]:
     rows: dict[str, list[tuple]] = defaultdict(list)
+    requests = {r.request_id: r for r in m.ledger.requests if r.request_id}
     for d in m.ledger.dispatches:
         if d.state == DispatchState.SHIPPED and d.shipped_on and m.first <= d.shipped_on <= m.last and d.bank_code:
             t = m.tokens.get(d.serial)
-            kind = m.request_kinds.get(d.request_id, "")
+            r = requests.get(d.request_id)
+            kind = (r.kind or "") if r is not None else ""
             customer = (t.customer_no, t.customer_name) if t is not None and kind != RequestKind.RESTOCK else ("", "")
-            rows[d.bank_code].append(ShippedRow(d.shipped_on, "郵送", d.request_id, kind, *customer, d.serial,
-                                                t.expires_on if t else None))
+            rows[d.bank_code].append(ShippedRow(
+                d.shipped_on, "郵送", d.request_id, kind, *customer, d.serial, t.expires_on if t else None,
+                (r.branch_code if r is not None else None) or "", DESTINATIONS.get(r.method, "") if r is not None else "",
+                d.ib_card or "", d.tracking_no))
     for e in m.moves:
         if e.operation == Operation.HANDOVER:
             t = m.tokens.get(e.serial)
             if t is not None and t.bank_code:
                 rows[t.bank_code].append(ShippedRow(e.effective_on, Method.HANDOVER, e.request_id,
                                                     m.request_kinds.get(e.request_id, ""), t.customer_no,
-                                                    t.customer_name, t.serial, t.expires_on))
+                                                    t.customer_name, t.serial, t.expires_on, t.branch_code or ""))
     for items in rows.values():
         items.sort(key=lambda r: (r.day or dt.date.min, r.request_id, r.serial or ""))
     return rows

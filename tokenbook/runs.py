@@ -48,11 +48,13 @@ class BookFile:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock: BookLock | None = None
+        self.notes: list[str] = []
 
     @contextmanager
     def hold(self) -> Iterator[BookLock]:
         with BookLock(self.path) as lock:
             self._lock = lock
+            self.notes = lock.notes  # a stale lock it cleared, to be said first
             try:
                 yield lock
             finally:
@@ -145,6 +147,9 @@ def stopped_by(problems: Sequence[Problem], title: str, book: Path, warnings: Se
 
 def where_to_look(problems: Sequence[Problem], book: Path) -> str:
     errors = sum(p.is_error for p in problems)
+    if problems and all("." in p.sheet for p in problems):  # all in a file being taken in (issue 10)
+        return (f"取り込むファイルの問題: エラー {errors} 件、警告 {len(problems) - errors} 件。場所は上の各行"
+                "（ファイル名:行、ブックはファイル名!シート!セル）です。ファイルを直してもう一度取り込んでください。")
     where = f"。{where_problems_are(book)}" if problems else ""
     return f"チェック結果: エラー {errors} 件、警告 {len(problems) - errors} 件（「{schema.CHECKS}」シート）{where}"
 
@@ -179,7 +184,13 @@ def _change(run: Run, title: str, compute: Compute, blocking: Callable[[Problem]
             saved = store.save(checked, result.ledger, problems, f"{title}: {headline}", run.now)
             return Outcome(lines + saved + [where_to_look(problems, run.book)], headline=headline, problems=tuple(problems))
 
-    return guarded(work)
+    return _noted(store, guarded(work))
+
+
+def _noted(store: LedgerStore, outcome: Outcome) -> Outcome:
+    """The outcome with what holding the book had to say first (a stale lock removed)."""
+    outcome.lines[:0] = getattr(store, "notes", [])
+    return outcome
 
 
 def run_check(run: Run) -> CheckResult | Outcome:
@@ -194,7 +205,7 @@ def run_check(run: Run) -> CheckResult | Outcome:
 
         return Checked(headline=_checks_headline(checked.problems), problems=checked.problems)
 
-    return guarded(work)
+    return _noted(store, guarded(work))
 
 
 def _checks_headline(problems: Sequence[Problem]) -> str:
@@ -305,6 +316,24 @@ def report_folder(run: Run, settings_dir: str, out: Path | None, month: str) -> 
     return base / month
 
 
+def _unwritable(folder: Path, source: str) -> str | None:
+    """Why reports cannot be written in `folder` (made if missing), or None when they can."""
+    import tempfile
+
+    given = f"（{source}）" if source else ""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        return f"出力先{given}の途中にフォルダでないファイルがあります。フォルダを指定してください: {folder}"
+    except PermissionError:
+        return f"出力先{given}に書き込む権限がありません: {folder}"
+    except OSError as exc:
+        return f"出力先{given}にフォルダを作れません（{exc.strerror or type(exc).__name__}）: {folder}"
+    return None
+
+
 def run_month_end(run: Run, month: str | None = None, out: Path | None = None, make_reports: bool = True,
                   make_mail: bool = True, send: bool = False, step: Step = _quiet) -> Outcome:
     """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
@@ -316,11 +345,14 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
         step("入力チェック")
         with store.hold():
             checked = store.read(run.now.date())
-        if checked.errors:
-            store.show(checked.problems)
-            return stopped_by(checked.errors, "月次処理", run.book)
-        return _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
-                          send, step)
+            if checked.errors:
+                store.show(checked.problems)
+                return stopped_by(checked.errors, "月次処理", run.book)
+            checked, recorded = journal_hand_edits(store, checked, run, "月次処理")  # issue 10
+        outcome = _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
+                             send, step)
+        outcome.lines[:0] = recorded
+        return outcome
 
     return guarded(work)
 
@@ -332,9 +364,12 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     from .mail import (
         Letter,
         MailError,
+        MailResult,
         SendLog,
         check_settings,
         letter,
+        load_signer,
+        protection_for,
         send_all,
         write_outbox,
     )
@@ -347,7 +382,9 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         except MailError as exc:
             return failed(f"エラー: {exc}", "何も作成していません。")
     folder = report_folder(run, ledger.settings.report_dir, out, month)
-    folder.mkdir(parents=True, exist_ok=True)
+    why = _unwritable(folder, "--out" if out else "設定「報告書出力先」" if ledger.settings.report_dir else "")
+    if why:
+        return unusable(why)
     lines: list[str] = [f"対象月 {month}・出力先 {folder}"]
     counts: dict[str, tuple[int, int, int]] = {}
     names = {b.bank_code: b.name for b in ledger.banks}
@@ -383,13 +420,20 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         return Outcome(lines, headline=headline, problems=checked.problems, table=table({}))
     letters: list[Letter] = []
     missing = []
+    unprotected: dict[str, str] = {}  # banks whose mail cannot be encrypted as 金庫 メール暗号化 asks
     try:
+        signer = load_signer(ledger.settings, ledger.folder)
         for bank in banks:
             attachment = folder / bank_file_name(month, bank)
             if not attachment.exists():
                 missing.append(bank.bank_code)
                 continue
-            letters.append(letter(bank, attachment, month, ledger.settings))
+            try:
+                protection = protection_for(bank, signer, ledger.folder)
+            except MailError as exc:
+                unprotected[bank.bank_code] = str(exc)
+                continue
+            letters.append(letter(bank, attachment, month, ledger.settings, protection))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
@@ -398,26 +442,30 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
     if missing:
         failures.append(f"報告書がないためメールを作れなかった金庫: {', '.join(missing)}（先に report を実行してください）")
         lines.append(failures[-1])
+    unmade = [f"  失敗 {bank_code}（メールを作成・送信していません）: {reason}" for bank_code, reason in unprotected.items()]
+    lines += unmade
+    failures += unmade
+    not_made = {bank_code: "失敗（暗号化できません）" for bank_code in unprotected}
     if not send:
         made = {item.bank_code: "作成（未送信）" for item in letters}
         return Outcome(lines + ["（--send を付けると送信します）"], headline=headline or f"{month} メール作成",
-                       problems=checked.problems, failures=tuple(failures), table=table(made))
+                       problems=checked.problems, failures=tuple(failures), table=table({**made, **not_made}))
     log = SendLog.open(folder / "send-log.jsonl")
     try:
         deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
                               lambda: dt.datetime.now().replace(microsecond=0), step)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
-    bad = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
-    sent = sum(d.result == "送信済" for d in deliveries)
-    skipped = sum(d.result.startswith("送信不要") for d in deliveries)
+    bad = [d for d in deliveries if d.result.failed]
+    sent = sum(d.result == MailResult.SENT for d in deliveries)
+    skipped = sum(d.result == MailResult.NOT_NEEDED for d in deliveries)
     headline = f"{month} 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通"
     lines.append(f"送信: 送信済 {sent} 通・送信不要 {skipped} 通・失敗 {len(bad)} 通（送信ログ: {log.path}）")
     refused = [f"  失敗 {d.bank_code} {', '.join(d.recipients)}: {d.detail}" for d in bad]
     lines += refused
     failures += refused
     return Outcome(lines, headline=headline, problems=checked.problems, failures=tuple(failures),
-                   table=table({d.bank_code: d.result for d in deliveries}))
+                   table=table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
 
 
 # --- issue 11: replacement plans and the banks' answers ---------------------------------------------
@@ -543,3 +591,124 @@ def _sheet_names(path: Path) -> list[str]:
     import python_calamine
 
     return list(python_calamine.CalamineWorkbook.from_path(str(path)).sheet_names)
+
+
+# --- issue 10: the service's edges (stock intake, request forms, parcels, tracking, disposal) ------
+
+def run_receive(run: Run, slip: Path, owner: str = schema.CSS, count: int | None = None,
+                received_on: dt.date | None = None, step: Step = _quiet) -> Outcome:
+    """入庫取込: SSC's delivery slip (or a bank's own stock, or a custody take-over) into 在庫."""
+    from .files.lists import read_list
+    from .receive import HEADERS, describe, receive
+
+    def compute(checked: CheckResult) -> Change:
+        return receive(checked, read_list(slip, HEADERS), run.context, owner, count, received_on)
+
+    return run_intake(run, "入庫取込", compute, describe, step=step)
+
+
+def journal_hand_edits(store: LedgerStore, checked: CheckResult, run: Run, title: str) -> tuple[CheckResult, list[str]]:
+    """What a clerk typed into 在庫 by hand (new stock, a changed 状態) journalled before a run that
+    only reads — the month-end — replays the journal, written through the same store as every
+    other run. Nothing is written when there is nothing to record. Returns the ledger the run
+    goes on with and what to tell."""
+    from .changes import Changes
+
+    work = Changes(checked.ledger, run.context)
+    if not work.record_hand_edits():
+        return checked, []
+    new = CheckResult(work.ledger(), checked.problems)
+    told = f"手作業の変更・追加を履歴に記録: {work.hand_edits}件"
+    saved = store.save(checked, new.ledger, checked.problems, f"{title}: {told}", run.now)
+    return new, [told, *saved]
+
+
+def run_tracking(run: Run, export: Path, step: Step = _quiet) -> Outcome:
+    """追跡番号取込: the carrier's export into 発送.追跡番号, by parcel number."""
+    from .files.lists import read_list
+    from .tracking import describe, take_tracking
+
+    return run_intake(run, "追跡番号取込", lambda checked: take_tracking(checked, read_list(export), run.context),
+                      describe, step=step)
+
+
+def run_parcels(run: Run, batch_id: str, out: Path | None = None, step: Step = _quiet) -> Outcome:
+    """発送書類作成: the batch's print set (picking list, cover letters) and the carrier file, in
+    `out` (default `parcels/{batch}` beside the book). Writes the documents only when every label
+    can be made; the ledger only to journal hand edits."""
+    from .books.carrier import carrier_rows, write_carrier_file
+    from .books.parcelbook import write_parcel_book
+    from .parcels import parcels_of
+
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            step("発送書類: 読み込みと入力チェック")
+            checked = store.read(run.now.date())
+            if checked.errors:
+                store.show(checked.problems)
+                return stopped_by(checked.errors, "発送書類作成", run.book)
+            checked, recorded = journal_hand_edits(store, checked, run, "発送書類作成")
+        batch = parcels_of(checked.ledger, batch_id)
+        preset, rows, label_problems = carrier_rows(batch.parcels, checked.ledger.settings)
+        problems = sort_problems([*batch.problems, *label_problems])
+        if any(p.is_error for p in problems):
+            store.show([*checked.problems, *problems])
+            outcome = stopped_by([p for p in problems if p.is_error], "発送書類作成", run.book)
+            outcome.lines[-2] = outcome.lines[-2].replace("ブックには何も書き込んでいません。", "発送書類は作っていません。")
+            return outcome
+        folder = out or run.book.parent / "parcels" / batch.batch_id
+        folder.mkdir(parents=True, exist_ok=True)
+        step("発送書類: 書き出し")
+        documents = write_parcel_book(batch, checked.ledger.settings, folder, run.now)
+        labels = write_carrier_file(folder / f"{batch.batch_id}_送り状_{preset.file_suffix}.csv", preset, rows)
+        tokens = sum(len(p.items) for p in batch.parcels)
+        headline = f"{batch.batch_id} 発送書類 {len(batch.parcels)}個口（{tokens}本）"
+        return Outcome([*recorded, headline, f"ピッキングリスト・送付状: {documents}",
+                        f"送り状データ（{preset.name}）: {labels}"], headline=headline, problems=checked.problems)
+
+    return guarded(work)
+
+
+def run_dispose(run: Run, listed: Path, operation: str, on: dt.date | None = None, step: Step = _quiet) -> Outcome:
+    """廃棄 / 返品 (a faulty token back to SSC) of the listed serials, each one journal entry."""
+    from .disposal import HEADERS, describe, dispose
+    from .files.lists import read_list
+
+    title = "廃棄" if operation == schema.Operation.DISPOSE else "故障返品"
+    return run_intake(run, title, lambda checked: dispose(checked, read_list(listed, HEADERS), run.context, operation, on),
+                      describe, step=step)
+
+
+def run_request_form(run: Run, bank_code: str, out: Path | None = None) -> Outcome:
+    """申込書作成: the request-form workbook for one bank (its branches only), in `out` (default
+    `forms/` beside the book). Reads the ledger; writes only the form."""
+    from .books.formbook import form_file_name, write_request_form
+    from .forms import bank_of, branches_of, form_number
+
+    store = run.ledger_store
+
+    def work() -> Outcome:
+        with store.hold():
+            checked = store.read(run.now.date())
+        bank = bank_of(checked.ledger, bank_code)
+        if bank is None:
+            return failed(f"エラー: 金庫コード {bank_code} は「{schema.BANKS}」シートにありません", "申込書は作っていません。")
+        folder = out or run.book.parent / "forms"
+        folder.mkdir(parents=True, exist_ok=True)
+        number = form_number(bank.bank_code, run.now)
+        path = write_request_form(folder / form_file_name(bank), bank, number, branches_of(checked.ledger, bank.bank_code),
+                                  run.now)
+        headline = f"申込書 {bank.bank_code} {bank.name}（申込書番号 {number}）"
+        return Outcome([headline, f"申込書を作成しました: {path}"], headline=headline)
+
+    return guarded(work)
+
+
+def run_take_forms(run: Run, files: Sequence[Path], step: Step = _quiet) -> Outcome:
+    """申込書取込: returned forms into 申込, all or nothing."""
+    from .forms import describe, read_form, take_forms
+
+    return run_intake(run, "申込書取込", lambda checked: take_forms(checked, [read_form(f) for f in files], run.context),
+                      describe, step=step)

@@ -24,6 +24,10 @@ from .normalize import add_months
 from .schedule import BatchDates, Calendar, dates_from_cutoff, last_weekday_on_or_before
 
 SAMPLE_SENDER = "token-service@css.example"
+# issue 10: the sender on parcel labels and letters (a fictional CSS)
+SAMPLE_PARCEL_SENDER = {"sender_org": "CSS株式会社 トークン管理係", "sender_postal_code": "100-0005",
+                        "sender_address": "東京都千代田区丸の内1-1-1", "sender_phone": "03-0000-1234",
+                        "sender_contact": "山本"}
 _BANK_WORDS = ("あおば", "みなと", "ひかり", "わかば", "しらかば", "あさひ", "なぎさ", "こだま", "やまびこ", "いずみ",
                "みずほの", "さくら野", "つばさ", "はるかぜ", "たちばな", "ときわ", "すずかけ", "かえで", "ひばり", "しおさい",
                "あけぼの", "みどり野", "ほたる", "かすみ", "こはる", "ゆうなぎ", "あかね", "せせらぎ", "つつじ", "なでしこ")
@@ -92,7 +96,7 @@ def generate(
     book = SampleBook(as_of=as_of)
     weeks = _Weeks(as_of)
     for setting in setting_rows():  # a sender on the reserved .example domain, no SMTP server
-        value = SAMPLE_SENDER if setting.field == "sender" else setting.default
+        value = SAMPLE_SENDER if setting.field == "sender" else SAMPLE_PARCEL_SENDER.get(setting.field, setting.default)
         book.add(schema.SETTINGS, key=setting.key, value=value, description=setting.description)
     journal_start = as_of - dt.timedelta(days=365)
     postal = _postal_rows()
@@ -167,7 +171,7 @@ def _banks(book: SampleBook, rng: random.Random, count: int, postal: tuple) -> l
         book.add(schema.BANKS, bank_code=code, name=name, report_to=f"token-report@{domain}",
                  cc=f"ib-center@{domain}" if index % 2 == 0 else None, allowed_domains=domain,
                  postal_code=postal_code, address=address, addressee=f"{name} 事務部 御中", send_report=send,
-                 note=None)
+                 note=None, phone=f"0{3 + index % 6}-{1000 + index:04d}-{int(code) % 10000:04d}")  # issue 10: no rng draw
         result.append(_Bank(code, name, domain, place, tuple(f"{b:03d}" for b in sorted(rng.sample(range(1, 80), 6)))))
     return result
 
@@ -255,7 +259,8 @@ def _token(rng: random.Random, n: int, delivered: dt.date, bank: _Bank, custody:
         state = "在庫"
     owner = bank.code if (state == "金庫保管" or (bank.code in custody and roll > 0.9)) else schema.CSS
     token: dict[str, Any] = {"serial": f"TK{delivered:%y}{n:08d}", "owner": owner, "state": state,
-                             "delivered_on": delivered, "expires_on": expires, "received_on": received}
+                             "delivered_on": delivered, "expires_on": expires, "received_on": received,
+                             "lot": f"L{delivered:%y%m%d}"}  # issue 10: SSC's lot is its delivery
     if state == "在庫" and owner != schema.CSS:
         token["note"] = "預り在庫"
     if state != "在庫":

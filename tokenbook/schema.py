@@ -28,6 +28,7 @@ class Kind(StrEnum):
     DOMAIN_LIST = "domain_list"
     POSTAL_CODE = "postal_code"
     PHONE = "phone"
+    PATH_LIST = "path_list"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,14 @@ MENU = "メニュー"
 class SendReport(StrEnum):
     YES = "する"
     NO = "しない"
+
+
+class Encryption(StrEnum):
+    """金庫 メール暗号化: 任意 (blank) encrypts when the bank has a certificate."""
+
+    REQUIRED = "必須"
+    OPTIONAL = "任意"
+    OFF = "しない"
 
 
 class TokenState(StrEnum):
@@ -123,9 +132,11 @@ class Operation(StrEnum):
     STOP = "停止"
     DISPOSE = "廃棄"
     CORRECT = "修正"
+    RETURN = "返品"  # issue 10: a faulty token sent back to SSC (the token ends 廃棄)
 
 
 SEND_REPORT = tuple(SendReport)
+ENCRYPTION = tuple(Encryption)
 TOKEN_STATES = tuple(TokenState)
 STOP_REASONS = tuple(StopReason)
 CUSTOMER_KINDS = tuple(CustomerKind)
@@ -150,6 +161,10 @@ BANK_COLUMNS = (
     Column("宛先", "addressee", width=24),
     Column("報告送付", "send_report", Kind.ENUM, choices=SEND_REPORT, width=10, default="する"),
     Column("備考", "note", width=30),
+    Column("暗号化証明書", "encryption_certificates", Kind.PATH_LIST, width=30),
+    Column("メール暗号化", "encryption", Kind.ENUM, choices=ENCRYPTION, width=11, default=Encryption.OPTIONAL),
+    # issue 10: the bank's phone, for a carrier label of a parcel to the bank
+    Column("電話番号", "phone", Kind.PHONE, width=15),
 )
 
 TOKEN_COLUMNS = (
@@ -167,6 +182,8 @@ TOKEN_COLUMNS = (
     Column("依頼番号", "request_id", Kind.CODE, width=16),
     Column("停止理由", "stop_reason", Kind.ENUM, choices=STOP_REASONS, width=10),
     Column("備考", "note", width=30),
+    # issue 10: SSC's lot, from the delivery slip (the picking list shows it)
+    Column("ロット番号", "lot", Kind.CODE, width=14),
 )
 
 REQUEST_COLUMNS = (
@@ -192,6 +209,9 @@ REQUEST_COLUMNS = (
     Column("IBカード受領日", "ib_card_received_on", Kind.DATE, width=13),
     Column("状態", "state", Kind.ENUM, choices=REQUEST_STATES, width=9, default="受付"),
     Column("処理メモ", "memo", width=36),
+    # issue 10: where a request taken in from a bank's form came from (申込書番号:行), so a form
+    # taken in twice is recognised
+    Column("申込書", "form_ref", Kind.CODE, width=20),
 )
 
 DISPATCH_COLUMNS = (

@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
 from . import postal, schema
+from .certs import check_certificates
 from .journal import check_journal
 from .models import Bank, Ledger, Request, Token
 from .problems import Problem, problem
@@ -26,6 +27,9 @@ from .schema import (
 )
 
 Check = Callable[[Ledger, dt.date], Iterable[Problem]]
+# A bank's name goes into its report's file name: 50 characters keep that name under the 255 bytes
+# file systems allow (the longest real 信用金庫 name has 13).
+BANK_NAME_LIMIT = 50
 
 
 class _At:
@@ -55,6 +59,8 @@ def check_banks(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     at = _At(ledger, schema.BANKS)
     yield from _duplicates(ledger.banks, lambda b: b.bank_code, at, "金庫コード")
     for bank in ledger.banks:
+        if len(bank.name) > BANK_NAME_LIMIT:
+            yield at("bank-name-too-long", bank.row, "金庫名", bank.name, limit=BANK_NAME_LIMIT)
         if bank.send_report == SendReport.YES and not bank.report_to:
             yield at("report-mail-required", bank.row, "報告先メール")
         if bank.allowed_domains:
@@ -74,6 +80,9 @@ def check_tokens(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("unknown-bank", t.row, "所有者", t.owner, bank=t.owner)
         if t.bank_code is not None and t.bank_code not in banks:
             yield at("unknown-bank", t.row, "金庫コード", t.bank_code, bank=t.bank_code)
+        for header, day in (("納品日", t.delivered_on), ("入庫日", t.received_on)):
+            if day and day > today:
+                yield at("future-date", t.row, header, day, today=today.isoformat())
         if t.delivered_on and t.expires_on and t.expires_on <= t.delivered_on:
             yield at("expiry-not-after-delivery", t.row, "使用期限", t.expires_on)
         yield from _token_state_fields(t, at)
@@ -109,7 +118,7 @@ def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     planned = planned_replacements(ledger)
     for r in ledger.requests:
         if r.received_on and r.received_on > today and r.request_id not in planned:
-            yield at("future-date", r.row, "受付日", r.received_on)
+            yield at("future-date", r.row, "受付日", r.received_on, today=today.isoformat())
         if r.bank_code is not None and r.bank_code not in banks:
             yield at("unknown-bank", r.row, "金庫コード", r.bank_code, bank=r.bank_code)
         if r.state == RequestState.CANCELLED:
@@ -210,12 +219,14 @@ def check_settings(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
 
     settings = ledger.settings
     if settings.smtp_security == "なし" and settings.smtp_host and not is_loopback(settings.smtp_host):
-        yield problem("bad-setting", schema.SETTINGS, None, "値", None, settings.smtp_host, key="SMTP暗号化",
-                      reason="「なし」はループバック（localhost）のSMTPサーバーにだけ使えます")
+        yield _At(ledger, schema.SETTINGS)("bad-setting", ledger.setting_row.get("smtp_security"), "値",
+                                           settings.smtp_security, key="SMTP暗号化",
+                                           reason=f"「なし」はループバック（localhost）のSMTPサーバーにだけ使えます"
+                                                  f"（SMTPサーバー: {settings.smtp_host}）")
 
 
 CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes,
-                             check_journal, check_settings)
+                             check_journal, check_settings, check_certificates)
 
 
 def validate(ledger: Ledger, today: dt.date) -> list[Problem]:

@@ -45,11 +45,11 @@ def printable_buttons(source: Path, folder: Path) -> Path:
     return copy
 
 
-def render(source: Path, name: str, folder: Path) -> None:
+def render(source: Path, name: str, folder: Path, page: int = 1) -> None:
     subprocess.run(["soffice", f"-env:UserInstallation=file://{folder / 'profile'}", "--headless",
                     "--convert-to", "pdf", "--outdir", str(folder), str(source)], check=True, capture_output=True)
     pdf = folder / f"{source.stem}.pdf"
-    subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+    subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", str(page), "-l", str(page), "-singlefile", str(pdf),
                     str(TARGET / name)], check=True)
 
 
@@ -80,6 +80,15 @@ def main() -> None:
         render(printable_buttons(ledger, folder), "ledger-menu", folder)  # メニュー is the book's first page
         for sheet, name in (("申込", "ledger-requests"), ("チェック結果", "ledger-checks")):
             render(one_sheet(ledger, sheet, folder), name, folder)
+        # issue 10: a batch's print set (picking list, two cover letters) and a bank's request form
+        documents = next((folder / "demo" / "parcels").rglob("*_発送書類.xlsx"))
+        render(one_sheet(documents, "ピッキングリスト", folder), "parcels-picking", folder)
+        letters = one_sheet(documents, "送付状", folder)
+        for page in (1, 2):
+            render(letters, f"parcels-letter-{page}", folder, page)
+        form = next((folder / "demo" / "forms").glob("*_申込書.xlsx"))
+        for sheet, name in (("申込", "form-requests"), ("記入方法", "form-instructions")):
+            render(one_sheet(form, sheet, folder), name, folder)
     shutil.rmtree(TARGET / "profile", ignore_errors=True)
     print("\n".join(sorted(p.name for p in TARGET.glob("*.png"))))
 

@@ -32,7 +32,10 @@ Rows = Sequence[Sequence[Any]]
 
 
 BUTTONS = (("入力チェック", "CheckInput"), ("週次割当", "WeeklyAllocate"), ("発送確定", "ConfirmShipment"),
-           ("月次報告作成", "MakeMonthlyReports"), ("月次報告送信", "SendMonthlyReports"))
+           ("月次報告作成", "MakeMonthlyReports"), ("月次報告送信", "SendMonthlyReports"),
+           # issue 10: the service's edges
+           ("入庫取込", "ReceiveStock"), ("申込書取込", "TakeRequestForms"), ("発送書類作成", "MakeParcelDocuments"),
+           ("追跡番号取込", "TakeTrackingNumbers"))
 XLWINGS_CONF = "xlwings.conf"
 SHEETS_WITH_CONF = (*schema.SHEETS, XLWINGS_CONF)  # every sheet of the .xlsm, one VBA document module each
 BUILT = dt.datetime(2026, 1, 1)  # the document's creation stamp: fixed, so two builds are the same bytes
@@ -49,6 +52,10 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
     """
     path = Path(path)
     data = data or {}
+    if path.suffix.lower() == ".xlsm" and vba_project is None:
+        from .vba import require_macros
+
+        require_macros(macro for _, macro in BUTTONS)  # buttons bound to macros that do not exist: refused
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     workbook = xlsxwriter.Workbook(
         str(tmp),

@@ -60,7 +60,7 @@ def _print_setup(ws: Any, title: str, repeat_rows: int) -> None:
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0, repeat_rows)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_header(f"&L&\"{FONT}\"&9{_escape_hf(title)}&R&\"{FONT}\"&9&P / &N ページ")
+    ws.set_header(f"&L&\"{FONT}\"&9{_escape_hf(title[:90])}&R&\"{FONT}\"&9&P / &N ページ")  # Excel: 255 at most
 
 
 def _escape_hf(text: str) -> str:

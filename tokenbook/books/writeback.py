@@ -11,11 +11,14 @@ any moment, the original or the complete new file is in place, never half of one
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import os
 import shutil
 import socket
+import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -43,22 +46,77 @@ class WriteFailed(Exception):
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process with this id runs here. Only ids above 0 name one process: kill(0) and
+    kill(-1) would signal a whole group, so a lock naming them names no one."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except OverflowError:  # an id too big for the OS names no one
+        return False
+    except PermissionError:  # another user's process
         return True
     return True
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (a service account)
+        return "?"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who a lock file says holds the book; fields it lacks or garbles are None."""
+
+    pid: int | None
+    host: str | None
+    user: str | None
+    since: str | None
+
+    @classmethod
+    def read(cls, text: str) -> "Holder":
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            return cls(None, None, None, None)
+        def text(key: str) -> str | None:
+            value = record.get(key)
+            return str(value)[:100] if value not in (None, "") else None
+
+        pid = record.get("pid")
+        return cls(pid if type(pid) is int else None, text("host"), text("user"), text("since"))
+
+    def describe(self) -> str:
+        return (f"ホスト {self.host or '不明'}・ユーザー {self.user or '不明'}・プロセス {self.pid if self.pid is not None else '不明'}"
+                f"・{self.since or '開始時刻不明'} から")
+
+
+_STALE_GRACE = 5.0  # seconds: a lock file younger than this may still be being written by its run
+
+
 class BookLock:
-    """Exclusive use of one workbook for one run."""
+    """Exclusive use of one workbook for one run.
+
+    The lock is a file beside the book naming the run that holds it (pid, host, user, since). It is
+    made complete in one step (written aside, then hard-linked into place), so a lock file is never
+    seen half-written. A lock naming no live process on this host is stale: it is removed and a
+    warning kept in `notes` for the run to show. A live process, or another host (whose processes
+    cannot be seen from here), means busy, with who and since when.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.lock = self.path.with_name(f".{self.path.name}.tokenbook-lock")
         self.stat: os.stat_result | None = None
+        self.notes: list[str] = []
+        self.taken: str | None = None  # our lock file's content
+        self._written_at = 0.0
 
     def __enter__(self) -> "BookLock":
         for owner in (f"~${self.path.name}", f"~${self.path.name[2:]}"):
@@ -72,35 +130,111 @@ class BookLock:
         return self
 
     def _take(self) -> None:
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "since": dt.datetime.now().isoformat(timespec="seconds")})
-        for _ in range(2):
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "user": _user(),
+                             "since": dt.datetime.now().isoformat(timespec="seconds"), "tool": "tokenbook"},
+                            ensure_ascii=False)
+        for _ in range(3):
+            if self._create(record):
+                return
+            self._clear_if_stale()
+        raise BookBusy(self._busy_message(Holder(None, None, None, None)))
+
+    def _create(self, record: str) -> bool:
+        """Make the lock file with its content in one step; False when one is already there."""
+        aside = self.lock.with_name(f"{self.lock.name}.{os.getpid()}.new")
+        aside.write_text(record, encoding="utf-8")
+        self._written_at = os.lstat(aside).st_mtime  # "now" by the file system's clock, as lock ages are
+        try:
+            os.link(aside, self.lock)
+            self.taken = record
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: exclusive create, then write
             try:
                 fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                if self._stale():
-                    self.lock.unlink(missing_ok=True)
-                    continue
-                raise BookBusy(f"別の tokenbook の処理がこのブックを使用中です: {self.path.name}") from None
-            with os.fdopen(fd, "w") as fh:
+                return False
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(record)
-            return
-        raise BookBusy(f"別の tokenbook の処理がこのブックを使用中です: {self.path.name}")
-
-    def _stale(self) -> bool:
-        """A lock left by a run on this machine that is no longer running."""
-        try:
-            holder = json.loads(self.lock.read_text())
-        except (OSError, ValueError):
+            self.taken = record
             return True
-        return holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", 0)))
+        finally:
+            aside.unlink(missing_ok=True)
+
+    def _clear_if_stale(self) -> None:
+        """Remove a lock that names no live process here (with a note); BookBusy for a live one."""
+        try:
+            seen = os.lstat(self.lock)
+        except FileNotFoundError:
+            return  # released meanwhile
+        if stat.S_ISDIR(seen.st_mode):
+            try:
+                self.lock.rmdir()
+            except FileNotFoundError:
+                return
+            except OSError:
+                raise BookBusy(f"ロックファイルの場所にフォルダがあります。中身を確かめて削除してください: {self.lock}") from None
+            self.notes.append(f"警告: ロックファイルの場所にあった空のフォルダを削除しました: {self.lock}")
+            return
+        try:
+            content = self.lock.read_text(encoding="utf-8", errors="replace")
+            holder = Holder.read(content)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise BookBusy(f"ロックファイルを読めません（{type(exc).__name__}）。確かめて削除してください: {self.lock}") from None
+        if holder.host is not None and holder.host != socket.gethostname():
+            raise BookBusy(self._busy_message(holder, other_host=True))
+        if holder.pid is not None and _alive(holder.pid):
+            raise BookBusy(self._busy_message(holder))
+        if holder.pid is None and self._written_at - seen.st_mtime < _STALE_GRACE:
+            raise BookBusy(self._busy_message(holder))  # perhaps a run still writing it (no hard links)
+        # Move it aside before deleting, and delete only what was judged: another run may have
+        # cleared the same stale lock and taken a fresh one since we looked.
+        aside = self.lock.with_name(f"{self.lock.name}.{os.getpid()}.stale")
+        try:
+            os.rename(self.lock, aside)
+        except FileNotFoundError:
+            return
+        moved = aside.read_text(encoding="utf-8", errors="replace")
+        if os.lstat(aside).st_ino != seen.st_ino or moved != content:
+            fresh = Holder.read(moved)
+            try:
+                os.link(aside, self.lock)  # put the fresh lock back where its run expects it
+            except OSError:
+                pass
+            aside.unlink(missing_ok=True)
+            raise BookBusy(self._busy_message(fresh))
+        aside.unlink(missing_ok=True)
+        what = "壊れた" if holder.pid is None else "終了した処理が残した"
+        self.notes.append(f"警告: {what}ロックファイルを削除しました: {self.lock}（{holder.describe()}）")
+
+    def _busy_message(self, holder: Holder, other_host: bool = False) -> str:
+        where = f"別のPC（{holder.host}）の tokenbook" if other_host else "別の tokenbook の処理"
+        return (f"{where}がこのブックを使用中です: {self.path.name}\n"
+                f"  ロックファイル: {self.lock}（{holder.describe()}）\n"
+                "  その処理が終わっていないか確かめてください。終わっているのに残っているときは、"
+                "このロックファイルを削除してから実行し直してください。")
 
     def __exit__(self, *exc: object) -> None:
-        self.lock.unlink(missing_ok=True)
+        try:
+            if self.lock.read_text(encoding="utf-8") == self.taken:  # never remove a lock another run took
+                self.lock.unlink()
+        except OSError:
+            pass
 
     def unchanged(self) -> bool:
-        now = self.path.stat()
-        return self.stat is not None and (now.st_mtime_ns, now.st_size) == (self.stat.st_mtime_ns, self.stat.st_size)
+        """The book is the file this run read: same inode, size, modification and change time.
+
+        The change time (ctime) is set by the kernel on every write or rename and cannot be set back,
+        so it catches a program that restores the modification time; a digest would cost a second
+        read of a large book for nothing more."""
+        return self.stat is not None and _identity(self.path.stat()) == _identity(self.stat)
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 def _temporary(path: Path) -> Path:
@@ -108,8 +242,12 @@ def _temporary(path: Path) -> Path:
 
 
 def _remove_stale_temporaries(path: Path) -> None:
-    for leftover in path.parent.glob(f".{path.name}.tokenbook-*.tmp"):
-        leftover.unlink(missing_ok=True)
+    """What killed runs left: half-written books, and lock records written aside or moved aside
+    (held now, we are the only run; one racing us for the lock only loses its try)."""
+    for pattern in (f".{path.name}.tokenbook-*.tmp", f".{path.name}.tokenbook-lock.*.new",
+                    f".{path.name}.tokenbook-lock.*.stale"):
+        for leftover in path.parent.glob(pattern):
+            leftover.unlink(missing_ok=True)
 
 
 # --- what to write -------------------------------------------------------------------------------
@@ -209,8 +347,7 @@ def apply_edits(lock: BookLock, edits: dict[str, SheetEdit], check: Callable[[Pa
 
 def verify(path: Path, expected: Ledger) -> None:
     """Re-read a written workbook: every part intact, every ledger row as expected."""
-    with zipfile.ZipFile(path) as archive:
-        broken = archive.testzip()
+    broken = _broken_part(path)
     if broken is not None:
         raise WriteFailed(f"書き込んだブックの {broken} が壊れています。元のブックはそのままです")
     with gc_paused():
@@ -222,6 +359,19 @@ def verify(path: Path, expected: Ledger) -> None:
             raise WriteFailed(f"書き込んだブックを読み直すと「{sheet}」{row}行目が一致しません。元のブックはそのままです")
     if actual.settings != expected.settings:
         raise WriteFailed("書き込んだブックの設定が一致しません。元のブックはそのままです")
+
+
+def _broken_part(path: Path) -> str | None:
+    """The first member that does not decompress to its CRC (`ZipFile.testzip` lets zlib errors escape)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            try:
+                with archive.open(info) as member:
+                    while member.read(1 << 20):
+                        pass
+            except (zipfile.BadZipFile, zlib.error, EOFError):
+                return info.filename
+    return None
 
 
 def _backup(path: Path, now: dt.datetime, keep: int) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,9 @@ FORMULA_START = ("=", "+", "-", "@")
 
 
 def _log_to_file() -> None:
-    folder = Path(os.environ.get("TOKENBOOK_LOG_DIR", Path.home() / ".tokenbook" / "logs"))
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(folder / "tokenbook-excel.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.getLogger("tokenbook").addHandler(handler)
+    from ..logs import file_handler
+
+    logging.getLogger("tokenbook").addHandler(file_handler("tokenbook-excel.log"))
     logging.getLogger("tokenbook").setLevel(logging.INFO)
 
 

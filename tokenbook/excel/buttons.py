@@ -78,7 +78,7 @@ class OpenBook:
                                 + "がありません")
         tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
                   for sheet, columns in schema.ALL_TABLES.items() if sheet in schema.TABLES or sheet in names}
-        ledger, problems = parse_tables(tables)
+        ledger, problems = parse_tables(tables, self.book.path.parent)
         return check_ledger(ledger, problems, today)
 
     def save(self, old: CheckResult, new: Ledger, problems: Sequence[Problem], last_run: str,
@@ -189,12 +189,96 @@ def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = Fa
                          step=lambda text: book.status(f"月次報告: {text}"))
 
 
+# --- issue 10: 入庫取込, 申込書取込, 発送書類作成, 追跡番号取込 ------------------------------------------
+
+LISTS = "一覧 (*.csv;*.xlsx;*.xlsm),*.csv;*.xlsx;*.xlsm"
+
+
+def _chosen(book: Book, title: str, kinds: str = LISTS) -> list[Path]:
+    return book.choose_files(title, kinds)
+
+
+def _told_intake(outcome: Outcome) -> Outcome:
+    """A list that was refused: its problems are in the file, not in チェック結果, so the dialog shows
+    them (the first 20) with the closing lines."""
+    if outcome.exit_code == 0 or outcome.refused is not None:
+        return _told(outcome)
+    problems = [line for line in outcome.lines if " [" in line][:20]
+    return replace(outcome, lines=problems + outcome.lines[-2:])
+
+
+def _in_turn(book: Book, files: list[Path], run_one: Any) -> Outcome:
+    """Each chosen file taken in as its own all-or-nothing run; the first that fails stops the rest."""
+    outcomes = []
+    for path in files:
+        outcome = _told_intake(run_one(path))
+        outcomes.append(outcome)
+        if outcome.exit_code:
+            break
+    if len(outcomes) == 1:
+        return outcomes[0]
+    last = outcomes[-1]
+    lines = [f"{path.name}: {o.headline or (o.lines[0] if o.lines else '')}" for path, o in zip(files, outcomes)]
+    return replace(last, lines=lines + last.lines[2:])
+
+
+def receive_stock(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """入庫取込: SSC's delivery lists into 在庫 (所有者 CSS; custody stock from the command line)."""
+    from ..runs import run_receive
+
+    files = _chosen(book, "SSC の納品リストを選んでください（CSV / Excel）")
+    if not files:
+        return Outcome(["入庫取込を取りやめました"])
+    if not book.ask(f"{'、'.join(p.name for p in files)} を在庫（所有者 CSS）に取り込みます。よろしいですか？"):
+        return Outcome(["入庫取込を取りやめました"])
+    return _in_turn(book, files, lambda path: run_receive(_run(book, now, operator), path, step=book.status))
+
+
+def take_forms(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """申込書取込: the banks' returned forms into 申込."""
+    from ..runs import run_take_forms
+
+    files = _chosen(book, "金庫から戻った申込書を選んでください（複数可）", "申込書 (*.xlsx),*.xlsx")
+    if not files:
+        return Outcome(["申込書取込を取りやめました"])
+    if not book.ask(f"申込書 {len(files)}件を「申込」に取り込みます。よろしいですか？"):
+        return Outcome(["申込書取込を取りやめました"])
+    return _told_intake(run_take_forms(_run(book, now, operator), files, step=book.status))
+
+
+def parcel_documents(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """発送書類作成 for the earliest batch with planned parcels (picking list, letters, carrier file)."""
+    from ..runs import run_parcels
+
+    store = OpenBook(book)
+    checked = store.read(now.date())
+    batch = _batch_to_confirm(checked)
+    if batch is None:
+        return Outcome(["発送書類を作る発送予定がありません"])
+    return run_parcels(_run(book, now, operator), batch, step=book.status)
+
+
+def take_tracking(book: Book, now: dt.datetime, operator: str) -> Outcome:
+    """追跡番号取込: the carrier's export into 発送.追跡番号."""
+    from ..runs import run_tracking
+
+    files = _chosen(book, "運送会社の発行済データ（発送履歴）を選んでください")
+    if not files:
+        return Outcome(["追跡番号取込を取りやめました"])
+    return _in_turn(book, files, lambda path: run_tracking(_run(book, now, operator), path, step=book.status))
+
+
 BUTTONS = {
     "check": check,
     "allocate": weekly_allocate,
     "confirm": confirm_shipment,
     "report": monthly_reports,
     "send": lambda book, now, operator: monthly_reports(book, now, operator, send=True),
+    # issue 10
+    "receive": receive_stock,
+    "intake": take_forms,
+    "parcels": parcel_documents,
+    "tracking": take_tracking,
 }
 
 

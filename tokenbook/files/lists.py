@@ -157,3 +157,28 @@ def _read_workbook(path: Path, required: list[str], sheet: str | None) -> ListFi
     except UnusableInput as exc:
         raise UnusableInput(f"{path.name}: {exc}") from None
     return ListFile(path, table, chosen)
+
+
+# --- issue 10: a form's own facts (key / value pairs on a sheet of its own) ------------------------
+
+def read_pairs(path: Path, sheet: str) -> dict[str, str]:
+    """Column A -> column B of `sheet` in a workbook; {} when the file is a workbook without that
+    sheet or not a workbook at all (a CSV). A damaged workbook is unusable input."""
+    path = Path(path)
+    _exists(path)
+    if not (path.suffix.lower() in WORKBOOK_SUFFIXES or _is_zip(path)):
+        return {}
+    _check_container(path)
+    try:
+        book = calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:
+        raise UnusableInput(f"ブックを開けません（壊れている可能性があります）: {path.name}: {type(exc).__name__}") from None
+    try:
+        if sheet not in book.sheet_names:
+            return {}
+        grid = book.get_sheet_by_name(sheet).to_python()
+    except Exception as exc:
+        raise UnusableInput(f"シートを読めません（壊れている可能性があります）: {path.name}: {type(exc).__name__}") from None
+    finally:
+        book.close()
+    return {header_text(r[0]): header_text(r[1]) for r in grid if len(r) >= 2 and header_text(r[0])}

@@ -8,8 +8,10 @@ the file unusable (not a workbook, encrypted, truncated, a missing sheet or head
 
 from __future__ import annotations
 
+import posixpath
 import unicodedata
 import zipfile
+from xml.etree import ElementTree
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,59 @@ def _check_container(path: Path) -> None:
         )
     if not zipfile.is_zipfile(path):
         raise UnusableInput(f"Excelブック（.xlsm / .xlsx）ではないか、ファイルが途中で切れています: {path.name}")
+    missing = missing_parts(path)
+    if missing:
+        raise UnusableInput(f"ブックの中身が欠けていて Excel で開けません（{missing[0]} がありません）: {path.name}")
+
+
+_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_CT = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+_R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def missing_parts(path: Path) -> list[str]:
+    """The parts Excel (and our package patcher) needs that the package lacks: the content types,
+    the package relationships, the workbook, its relationships and styles, and every sheet the
+    workbook names — each present and given a content type. calamine reads some packages Excel
+    refuses, so this is checked before anything is read, and so before anything is written."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            found = [n for n in ("[Content_Types].xml", "_rels/.rels") if n not in names]
+            if found:
+                return found
+            types = ElementTree.fromstring(archive.read("[Content_Types].xml"))
+            overrides = {e.get("PartName", "").lstrip("/") for e in types.iter(f"{_CT}Override")}
+            # A part is typed by its own Override; a Default for its extension counts unless it is the
+            # generic XML type, which Excel does not take for a workbook, a sheet or styles.
+            defaults = {e.get("Extension", "").lower() for e in types.iter(f"{_CT}Default")
+                        if e.get("ContentType") not in (None, "application/xml")}
+            workbook = next((_target("", e.get("Target", "")) for e in ElementTree.fromstring(archive.read("_rels/.rels")).iter(_REL)
+                             if e.get("Type", "").endswith("/officeDocument")), None)
+            if workbook is None:
+                return ["_rels/.rels のブック本体への参照"]
+            folder, _, leaf = workbook.rpartition("/")
+            rels_name = f"{folder}/_rels/{leaf}.rels" if folder else f"_rels/{leaf}.rels"
+            needed = [workbook, rels_name]
+            if rels_name in names:
+                targets = {e.get("Id"): (e.get("Type", ""), _target(folder, e.get("Target", "")))
+                           for e in ElementTree.fromstring(archive.read(rels_name)).iter(_REL)
+                           if e.get("TargetMode") != "External"}
+                needed += [t for kind, t in targets.values() if kind.endswith("/styles")] or [f"{folder}/styles.xml"]
+                if workbook in names:
+                    for sheet in ElementTree.fromstring(archive.read(workbook)).iter():
+                        if sheet.tag.endswith("}sheet"):
+                            needed.append(targets.get(sheet.get(_R_ID), ("", f"シート「{sheet.get('name')}」の部品"))[1])
+    except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, OSError, ValueError) as exc:
+        return [f"読める部品（{type(exc).__name__}）"]
+    return [n for n in needed if n not in names or (n not in overrides and n.rpartition(".")[2].lower() not in defaults)]
+
+
+def _target(folder: str, target: str) -> str:
+    """A relationship's target as a part name inside the package."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(folder, target)) if folder else posixpath.normpath(target)
 
 
 def _sheet_names(path: Path, wanted: Iterable[str], optional: Iterable[str] = ()) -> dict[str, str]:

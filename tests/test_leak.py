@@ -37,7 +37,7 @@ def test_no_bank_sees_another_banks_customers_or_tokens(tmp_path):
     for t in ledger.tokens:
         if t.bank_code:
             private.setdefault(t.bank_code, set()).update(v for v in (t.serial, t.customer_no, t.customer_name) if v)
-    month = next((demo / "reports").iterdir())
+    month = next(m for m in sorted((demo / "reports").iterdir()) if (m / "outbox").exists())
     outbox = month / "outbox"
     checked = 0
     for eml in sorted(outbox.glob("*.eml")):
@@ -58,6 +58,16 @@ def test_no_bank_sees_another_banks_customers_or_tokens(tmp_path):
         assert any(v in cells for v in mine), "the report does hold this bank's own customers"
         checked += 1
     assert checked >= 7
+    # issue 11: each replacement proposal holds only its own bank's customers and tokens
+    proposals = sorted((demo / "reports").glob("*/*_交換計画.xlsx"))
+    assert proposals
+    for proposal in proposals:
+        code = proposal.name.split("_")[1]
+        cells = workbook_cells(proposal.read_bytes())
+        mine = private.get(code, set())
+        leaked = {v for other, values in private.items() if other != code for v in values - mine if v in cells}
+        assert not leaked, (proposal.name, sorted(leaked)[:5])
+        assert any(v in cells for v in mine)
 
 
 def test_a_bug_deep_in_a_run_logs_where_it_happened_but_no_customer_names(tmp_path, monkeypatch, capsys):

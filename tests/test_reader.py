@@ -198,4 +198,4 @@ def test_row_types_follow_the_schema_column_order():
     from tokenbook.models import ROW_TYPES
 
     for sheet, row_type in ROW_TYPES.items():
-        assert row_type._fields == ("row", *(c.field for c in schema.TABLES[sheet])), sheet
+        assert row_type._fields == ("row", *(c.field for c in schema.ALL_TABLES[sheet])), sheet

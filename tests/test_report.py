@@ -10,6 +10,7 @@ use and no custody stock; bank 9999 receives no report. CSS holds three tokens i
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 
 import openpyxl
@@ -110,8 +111,9 @@ M = "2026-10_5678_みなと信用金庫_トークン月次報告.xlsx"
 def test_one_workbook_per_reporting_bank_and_one_for_css(october):
     assert sorted(p.name for p in october.glob("*.xlsx")) == sorted([A, M, "2026-10_CSS_在庫月報.xlsx"])
     book = openpyxl.load_workbook(october / A)
-    assert book.sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "預り在庫", "金庫保管"]
-    assert openpyxl.load_workbook(october / M).sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "金庫保管"]
+    assert book.sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "預り在庫", "金庫保管", "利用明細"]
+    assert openpyxl.load_workbook(october / M).sheetnames == ["概要", "利用者一覧", "交換対象", "当月発送", "金庫保管",
+                                                              "利用明細"]
 
 
 def test_bank_summary_figures(october):
@@ -156,13 +158,14 @@ def test_shipped_custody_and_held_sheets(october):
     assert [(r[0], r[1]) for r in sheet(october / A, "金庫保管")] == [("TK00000105", "002")]
 
 
-def test_expiry_chart_data_covers_the_next_24_months(october):
+def test_expiry_chart_data_covers_the_next_60_months(october):
     ws = openpyxl.load_workbook(october / A)["概要"]
-    rows = [(ws.cell(r, 1).value, ws.cell(r, 2).value) for r in range(1, 60)]
+    rows = [(ws.cell(r, 1).value, ws.cell(r, 2).value) for r in range(1, 100)]
     start = rows.index(("月", "本数")) + 1
-    data = rows[start:start + 24]
-    assert [m for m, _ in data][:3] == ["2026-11", "2026-12", "2027-01"] and data[-1][0] == "2028-10"
-    assert {m: n for m, n in data if n} == {"2027-01": 1}
+    data = rows[start:start + 60]
+    assert [m for m, _ in data][:3] == ["2026-11", "2026-12", "2027-01"] and data[-1][0] == "2031-10"
+    assert rows[start + 60][0] is None
+    assert {m: n for m, n in data if n} == {"2027-01": 1, "2030-06": 1}  # TK00000102 too, 43 months ahead
     assert len(openpyxl.load_workbook(october / A)["概要"]._charts) == 1
 
 
@@ -182,7 +185,7 @@ def test_css_report_bands_flow_and_kpis(october):
     assert (flow["入庫"], flow["引当"], flow["発送"], flow["停止"], flow["廃棄"]) == (1, 1, 1, 1, 0)
     kpis = {r[0]: r[2:] for r in sheet(path, "金庫別KPI")}
     assert kpis["1234"] == (3, 1, 1, 1, 1, 1, 2, 1) and kpis["5678"] == (1, 0, 0, 0, 0, 0, 0, 0)
-    assert len(openpyxl.load_workbook(path)["概要"]._charts) == 2
+    assert len(openpyxl.load_workbook(path)["概要"]._charts) == 3  # bands, banks, the 26-week forecast
 
 
 def test_print_setup_and_frozen_headers(october):
@@ -237,3 +240,34 @@ def test_every_kind_of_report_renders_to_pdf(october, convert):
     for name in (A, "2026-10_CSS_在庫月報.xlsx"):
         pdf = convert(october / name, "pdf")
         assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5000
+
+
+# --- issue 11: replacements under way, the statement, the forecast -----------------------------------
+
+def test_the_statement_adds_up_to_the_shipped_sheet(october):
+    statement = {(r[0], r[1]): r[2] for r in sheet(october / A, "利用明細")}
+    assert statement[("発送トークン", "新規")] == 1 and statement[("発送トークン", "計")] == 1
+    assert (statement[("発送（小包）", "金庫郵送")], statement[("発送（小包）", "顧客郵送")]) == (1, 0)
+    assert (statement[("窓口手交", "手交したトークン")], statement[("IBカード", "IBカード同封の発送")]) == (0, 0)
+    assert (statement[("預り在庫", "月初")], statement[("預り在庫", "月末")], statement[("金庫保管", "月末（手交待ち）")]) == (2, 2, 1)
+    assert statement[("合計", "当月発送・手交のトークン")] == len(sheet(october / A, "当月発送"))
+    assert {(r[0], r[1]): r[2] for r in sheet(october / M, "利用明細")}[("合計", "当月発送・手交のトークン")] == 0
+
+
+def test_replacement_targets_say_whether_a_replacement_is_under_way(october):
+    ws = openpyxl.load_workbook(october / A)["交換対象"]
+    assert [c.value for c in ws[3]][-2:] == ["交換手配", "発送予定日"]
+    assert [r[-2:] for r in sheet(october / A, "交換対象")] == [(None, None), (None, None)]  # none arranged here
+
+
+def test_the_css_report_forecasts_26_weeks_per_owner_with_purchases_in_lots(october):
+    path = october / "2026-10_CSS_在庫月報.xlsx"
+    rows = sheet(path, "在庫予測")
+    assert Counter(r[2] for r in rows) == {"CSS": 26, "1234": 26}
+    assert rows[0][:3] == ("2026-W45", dt.datetime(2026, 11, 9), "CSS")  # the first batch after 10/31
+    orders = sheet(path, "発注予定")
+    assert orders and all(r[3] % 100 == 0 for r in orders)
+    assert all(day(r[0]) == day(r[2]) - dt.timedelta(weeks=4) for r in orders)
+    reorder = dict(sheet(path, "発注提案"))
+    assert (reorder["発注ロット"], reorder["納品リードタイム（週）"]) == (100, 4)
+    assert reorder["26週予測の発注合計"] == sum(r[3] for r in orders)

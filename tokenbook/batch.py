@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 from . import schema
 from .journal import Context, entry, reconcile
@@ -141,17 +142,27 @@ class _Work:
 
     def assign_request_ids(self) -> None:
         """Blank 依頼番号 become `R` + 受付日 + `-` + the next free 3-digit number of that day."""
-        used: dict[str, int] = defaultdict(int)
-        for r in self.requests:
-            if r.request_id.startswith("R") and r.request_id[9:10] == "-" and r.request_id[10:].isdigit():
-                used[r.request_id[1:9]] = max(used[r.request_id[1:9]], int(r.request_id[10:]))
+        numbers = RequestNumbers(self.requests)
         for i, r in enumerate(self.requests):
             if not r.request_id and r.received_on is not None:
-                day = f"{r.received_on:%Y%m%d}"
-                used[day] += 1
-                new_id = f"R{day}-{used[day]:03d}"
+                new_id = numbers.next(r.received_on)
                 self.set_request(i, request_id=new_id)
                 self.request_at[new_id] = i
+
+
+class RequestNumbers:
+    """The next free 依頼番号 of each 受付日: `R` + `YYYYMMDD` + `-` + a 3-digit sequence (design §3.3)."""
+
+    def __init__(self, requests: Iterable[Request]) -> None:
+        self.used: dict[str, int] = defaultdict(int)
+        for r in requests:
+            if r.request_id.startswith("R") and r.request_id[9:10] == "-" and r.request_id[10:].isdigit():
+                self.used[r.request_id[1:9]] = max(self.used[r.request_id[1:9]], int(r.request_id[10:]))
+
+    def next(self, received_on: dt.date) -> str:
+        day = f"{received_on:%Y%m%d}"
+        self.used[day] += 1
+        return f"R{day}-{self.used[day]:03d}"
 
 
 def _calendar(ledger: Ledger) -> Calendar:
@@ -173,7 +184,7 @@ def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozens
     work.release_cancelled_requests()
 
     min_expiry = add_months(dates.ship, settings.min_remaining_months)
-    pools = _pools(work.tokens, min_expiry)
+    pools = stock_pools(work.tokens, min_expiry)
     usable_before = {owner: len(pool) for owner, pool in pools.items()}
     parcel = _parcel_numbers(work.dispatches, dates.batch_id)
     handed: set[str] = set()
@@ -203,13 +214,33 @@ def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozens
     return work.result()
 
 
-def _pools(tokens: list[Token], min_expiry: dt.date) -> dict[str, deque[str]]:
-    """Allocatable serials per owner, earliest expiry first (FEFO), then serial."""
+Pools = dict[str, deque[tuple[dt.date, str]]]
+
+
+def stock_pools(tokens: Iterable[Token], min_expiry: dt.date) -> Pools:
+    """Allocatable tokens per owner as (使用期限, serial), earliest expiry first (FEFO), then serial:
+    状態 在庫 with at least `min_expiry` (design §6). The replacement plan shares these rules."""
     candidates: dict[str, list[tuple[dt.date, str]]] = defaultdict(list)
     for t in tokens:
         if t.state == TokenState.STOCK and t.serial and t.owner and t.expires_on and t.expires_on >= min_expiry:
             candidates[t.owner].append((t.expires_on, t.serial))
-    return {owner: deque(serial for _, serial in sorted(items)) for owner, items in candidates.items()}
+    return {owner: deque(sorted(items)) for owner, items in candidates.items()}
+
+
+def usable_for(pools: Pools, bank_code: str | None) -> int:
+    """How many tokens a request of `bank_code` could get: its own custody stock and CSS stock."""
+    own = len(pools.get(bank_code, ())) if bank_code != schema.CSS else 0
+    return own + len(pools.get(schema.CSS, ()))
+
+
+def take(pools: Pools, bank_code: str | None, wanted: int) -> list[tuple[dt.date, str]] | None:
+    """`wanted` tokens for a request of `bank_code`, all or nothing: the bank's own custody stock
+    first, then CSS stock, FEFO within each (None, and nothing taken, when there are too few)."""
+    if usable_for(pools, bank_code) < wanted:
+        return None
+    own = pools.get(bank_code, deque()) if bank_code != schema.CSS else deque()
+    css = pools.get(schema.CSS, deque())
+    return [own.popleft() if own else css.popleft() for _ in range(wanted)]
 
 
 def _parcel_numbers(dispatches: list[Dispatch], batch_id: str) -> Counter[str]:
@@ -253,16 +284,15 @@ def _handover(work: _Work, index: int, handed: set[str]) -> None:
     work.summary.handovers.append((r.request_id, len(r.handover_serials)))
 
 
-def _allocate_postal(work: _Work, index: int, pools: dict[str, deque[str]], parcel: Counter[str]) -> None:
+def _allocate_postal(work: _Work, index: int, pools: Pools, parcel: Counter[str]) -> None:
     r = work.requests[index]
     wanted = r.quantity or 1
-    own = pools.get(r.bank_code, deque()) if r.bank_code != schema.CSS else deque()
-    css = pools.get(schema.CSS, deque())
-    available = len(own) + len(css)
-    if available < wanted:  # all or nothing; later requests may still fit
+    available = usable_for(pools, r.bank_code)
+    taken = take(pools, r.bank_code, wanted)
+    if taken is None:  # all or nothing; later requests may still fit
         _hold(work, index, f"在庫不足（必要 {wanted} / 引当可能 {available}）")
         return
-    chosen = [own.popleft() if own else css.popleft() for _ in range(wanted)]
+    chosen = [serial for _, serial in taken]
     dates = work.summary.dates
     parcel[dates.batch_id] += 1
     parcel_id = f"{dates.batch_id}-{parcel[dates.batch_id]:04d}"
@@ -285,7 +315,7 @@ def _destination(work: _Work, r: Request) -> tuple[str | None, str, str]:
     return r.ship_postal_code, r.ship_address, r.ship_name
 
 
-def _stock(tokens: list[Token], pools: dict[str, deque[str]], usable_before: dict[str, int]) -> dict[str, tuple[int, int]]:
+def _stock(tokens: list[Token], pools: Pools, usable_before: dict[str, int]) -> dict[str, tuple[int, int]]:
     in_stock = Counter(t.owner for t in tokens if t.state == TokenState.STOCK and t.owner)
     owners = sorted(set(in_stock) | set(usable_before), key=lambda o: (o != schema.CSS, o))
     return {owner: (in_stock.get(owner, 0), len(pools.get(owner, ()))) for owner in owners}

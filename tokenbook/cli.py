@@ -284,7 +284,7 @@ def demo(
 
     now = _demo_clock(_date_option(as_of, "--as-of"))
     with _progress() as progress:
-        task = progress.add_task("デモ", total=11)
+        task = progress.add_task("デモ", total=13)
 
         def step(title: str) -> None:
             progress.update(task, advance=1, description=title)
@@ -448,6 +448,51 @@ def history(
     if as_json and outcome.exit_code == 0:
         outcome = Outcome([json.dumps(rows, ensure_ascii=False)], headline=outcome.headline)
     _finish(outcome)
+
+
+# --- issue 11: replacement waves ---------------------------------------------------------------------
+
+@command("plan-replacements", short="交換計画: 期限の近いトークンの交換を週次バッチに割り振り、金庫別の提案を作ります",
+         epilog=DATE_FORMS)
+def plan_replacements(
+    book: BookOption = DEFAULT_BOOK,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar="日付", help="計画日（既定は今日）")] = None,
+    months: Annotated[Optional[int], typer.Option("--months", min=0, max=120, metavar="月数",
+                                                  help="計画日からこの月数以内に使用期限を迎えるものが対象（既定は設定「期限警告（月）」）")] = None,
+    bank: Annotated[Optional[str], typer.Option("--bank", metavar="金庫コード", help="この金庫だけを計画します")] = None,
+    out: OutOption = None,
+) -> None:
+    """交換計画: 使用期限が近く交換の手配がない利用中トークンを、週間発送能力と交換余裕の範囲で週次バッチに割り振り、
+    在庫（預り在庫・CSS在庫、残存期間）を確かめ、金庫ごとの提案ブック（回答欄つき）とCSS向けの集計を作ります。台帳は変えません。"""
+    from .runs import run_plan_replacements
+
+    day = _date_option(as_of, "--as-of")
+    code = _bank_option(bank)
+    _finish(_with_progress(lambda step: run_plan_replacements(Run.here(book), day, months, code, out, step)))
+
+
+def _bank_option(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    from .normalize import Invalid, bank_code
+
+    try:
+        return bank_code(value)
+    except Invalid:
+        _finish(unusable(f"--bank は4桁の金庫コードです: {value!r}"))
+    raise AssertionError("unreachable")
+
+
+@command("intake-replacements", short="交換計画の回答取込: 金庫から戻った提案ブックの承認分を交換の申込にします")
+def intake_replacements(
+    files: Annotated[list[Path], typer.Argument(metavar="ファイル...", help="金庫が回答を記入した交換計画ブック（複数可）")],
+    book: BookOption = DEFAULT_BOOK,
+) -> None:
+    """交換計画の回答取込: 承認の行を「申込」の交換（旧シリアルつき、受付日は予定バッチの締切）にし、保留・対象外は理由とともに
+    「交換計画回答」に記録します。同じファイルを2回取り込んでも何も増えません。1行でもエラーがあれば何も書き込みません。"""
+    from .runs import run_intake_replacements
+
+    _finish(_with_progress(lambda step: run_intake_replacements(Run.here(book), files, step)))
 
 
 def _progress() -> Progress:

@@ -14,8 +14,10 @@ from .runs import (
     Run,
     run_allocate,
     run_confirm,
+    run_intake_replacements,
     run_month_end,
     run_parcels,
+    run_plan_replacements,
     run_receive,
     run_take_forms,
     run_tracking,
@@ -72,6 +74,7 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     month_end = run_month_end(Run(path, now, "demo"), out=directory / "reports")
     failures += list(month_end.failures)
     lines += [f"月次処理: {line}" for line in month_end.lines if not line.startswith("（--send")]
+    lines += _replacement_wave(path, directory, now, step, failures)
     lines.append("メールは送信していません（デモはファイルのみ）。")
     if checked.problems:
         lines.append(f"{summary(checked.problems)}。{where_problems_are(path)}")
@@ -190,3 +193,44 @@ def _card_list(run: Run, inputs: Path, batch: BatchDates, today: dt.date) -> Out
     cards.write_text("依頼番号,金庫コード,顧客番号\n" + "".join(
         f"{r.request_id},{r.bank_code},{r.customer_no}\n" for r in waiting), encoding="utf-8")
     return run_cards(run, cards, min(batch.receipt, today))
+
+# --- issue 11: a replacement wave -------------------------------------------------------------------
+
+def _replacement_wave(path: Path, directory: Path, now: dt.datetime, step: Callable[[str], None],
+                      failures: list[str]) -> list[str]:
+    """Plan the coming replacements, answer the first bank's proposal as a bank would (approve all but
+    one line held and one declined) and take the answer back in."""
+    step("交換計画")
+    planned = run_plan_replacements(Run(path, now, "demo"), out=directory / "reports")
+    lines = [f"交換計画: {planned.headline}"]
+    failures += [f"交換計画: {line}" for line in planned.failures] or (["交換計画"] if planned.exit_code else [])
+    proposals = sorted((directory / "reports" / f"{now:%Y-%m}").glob(f"{now:%Y-%m-%d}_*_交換計画.xlsx"))
+    if not proposals:
+        return lines
+    step("交換計画の回答取込（例: 1金庫）")
+    answered = directory / "回答" / proposals[0].name
+    _answer_as_a_bank(proposals[0], answered)
+    taken = run_intake_replacements(Run(path, now, "demo"), [answered])
+    failures += [f"回答取込: {line}" for line in taken.failures] or (["回答取込"] if taken.exit_code else [])
+    return lines + [f"回答取込（{answered.name}）: {taken.headline}"]
+
+
+def _answer_as_a_bank(proposal: Path, target: Path) -> None:
+    """The bank's answer: 回答 (and 理由, 顧客区分 where blank) typed into the proposal, the rest as it was."""
+    from .files.lists import read_list
+    from .files.xlsxpatch import SheetEdit, patch_package
+    from .replacements import PROPOSAL_SHEET, REQUIRED_HEADERS
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = read_list(proposal, REQUIRED_HEADERS, sheet=PROPOSAL_SHEET)
+    headers = lines.table.headers
+    kinds = lines.column("顧客区分")
+    cells: dict[int, dict[int, object]] = {}
+    count = len(lines)
+    for i, row in enumerate(lines.table.row_numbers):
+        choice = "保留" if i == count - 2 else "対象外" if i == count - 1 and count > 2 else "承認"
+        cells[row] = {headers["回答"]: choice,
+                      headers["理由"]: {"保留": "お客様と日程を調整中", "対象外": "解約予定"}.get(choice, "")}
+        if not kinds[i]:
+            cells[row][headers["顧客区分"]] = "個人"
+    patch_package(proposal, target, {PROPOSAL_SHEET: SheetEdit(cells)})

@@ -152,6 +152,20 @@ class StocktakeLine(NamedTuple):
     note: str = ""
     recorded_at: dt.datetime | None = None
     operator: str = ""
+class ReplacementAnswer(NamedTuple):  # 交換計画回答 (issue 11)
+    row: int
+    planned_on: dt.date | None
+    bank_code: str | None
+    serial: str | None
+    customer_no: str = ""
+    batch: str = ""
+    ship_on: dt.date | None = None
+    answer: str | None = None
+    reason: str = ""
+    request_id: str = ""
+    ask_again_on: dt.date | None = None
+    taken_in_at: dt.datetime | None = None
+    file: str = ""
 
 
 # --- 設定 (design §3.6): one specification ----------------------------------------------------------
@@ -368,6 +382,16 @@ class Settings(BaseModel):
     yupri_registered: CleanText = setting(
         "ゆうプリR書留種別", "", "ゆうパックプリントRの書留／セキュリティ／特定記録種別の値（簡易書留の値は日本郵便に確認してください）")
 
+    # issue 11: replacement waves and the stock forecast
+    weekly_capacity: Count = setting("週間発送能力", 200, "交換計画で1回の週次バッチに入れる交換品の本数の上限（手配済の交換を含む）",
+                                     ge=1, le=10**6)
+    replacement_margin_weeks: Count = setting("交換余裕（週）", 4, "交換品を使用期限のこの週数前までに発送するよう計画します",
+                                              ge=0, le=52)
+    answer_weeks: Count = setting("交換回答期間（週）", 2, "交換計画の作成日から最初に計画するバッチの締切までの週数（金庫の回答期間）",
+                                  ge=0, le=26)
+    order_lot: Count = setting("発注ロット", 100, "SSCへの発注の単位（本）。発注提案はこの倍数です", ge=1, le=10**6)
+    lead_weeks: Count = setting("納品リードタイム（週）", 4, "SSCに発注してから納品されるまでの週数", ge=0, le=52)
+
     @cached_property
     def serial_regex(self) -> nz.Matcher:
         """シリアル形式 compiled with a bounded engine (see normalize.serial_matcher)."""
@@ -407,6 +431,7 @@ class Ledger:
     journal: tuple[JournalEntry, ...] = ()
     holidays: tuple[Holiday, ...] = ()
     stocktakes: tuple[StocktakeLine, ...] = ()  # 棚卸, when the workbook has it
+    replacement_answers: tuple[ReplacementAnswer, ...] = ()  # 交換計画回答, when the book has that sheet
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定
@@ -422,4 +447,4 @@ ROW_TYPES = {
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
 }
-OPTIONAL_ROW_TYPES = {schema.CLOSINGS: Closing}
+OPTIONAL_ROW_TYPES = {schema.CLOSINGS: Closing, schema.REPLACEMENT_ANSWERS: ReplacementAnswer}

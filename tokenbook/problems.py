@@ -140,6 +140,18 @@ CODES: dict[str, tuple[str, str]] = {
     "center-not-waiting": (ERROR, "依頼番号 {request_id} は共同センター伝送の対象ではありません（{reason}）"),
     "center-already-sent": (WARNING, "依頼番号 {request_id} の共同センター伝送日は既に {sent_on} です（変えません）"),
     "center-repeated": (WARNING, "依頼番号 {request_id} は {first} 行目にもあります（一度だけ記録します）"),
+    # --- issue 11: replacement plans and the banks' answers ---
+    "answers-sheet-missing": (ERROR, "台帳ブックに「交換計画回答」シートがありません。tokenbook new-workbook で作った新しいブックに"
+                                     "移すか、見出し（計画日・金庫コード・シリアル番号・回答 …）だけのシートを加えてください"),
+    "proposal-other-bank": (ERROR, "別の金庫の交換計画が混じっています（金庫 {banks}）。金庫ごとのファイルのまま取り込んでください"),
+    "proposal-other-bank-token": (ERROR, "このトークンは金庫 {bank} で利用中のものではありません（別の金庫の交換計画です）"),
+    "proposal-duplicate-line": (ERROR, "同じシリアル番号の行が2つあります"),
+    "proposal-bad-batch": (ERROR, "予定バッチは 2026-W48 の形です（交換計画の値を変えないでください）"),
+    "proposal-kind-unknown": (ERROR, "顧客区分が分かりません。法人 / 個人 を記入してください"),
+    "proposal-answered-before": (WARNING, "この行は回答「{before}」として取込済です。今回の回答は取り込みません（変えるときは"
+                                          "「交換計画回答」シートを直してください）"),
+    "proposal-token-not-in-use": (WARNING, "このトークンは今は利用中ではありません（{state}）。この行は取り込みません"),
+    "proposal-already-arranged": (WARNING, "このトークンの交換は既に手配されています（依頼番号 {request_id}）。この行は取り込みません"),
 }
 
 

@@ -75,6 +75,7 @@ class CssReport:
     tables: list[Table]
     charts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     file_name: str = ""
+    forecast: list[tuple[str, int, int]] = field(default_factory=list)  # (batch, projected CSS stock, 発注点)
 
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
@@ -113,6 +114,7 @@ class Month:
         self.month = month
         self.first, self.last = month_bounds(month)
         self.history = History.of(ledger, archived)  # archived: the entries of archived years (close-year)
+        self.archived = tuple(archived)
         self.closing = self.history.at(self.last)
         self.opening = self.history.at(self.first - dt.timedelta(days=1))
         self.warn_until = add_months(self.last, ledger.settings.warn_months)
@@ -245,7 +247,7 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
     code = bank.bank_code
     users = sorted(m.in_use.get(code, []), key=lambda t: (t.branch_code or "", t.customer_no, t.serial))
     user_rows = [_user_row(m, t) for t in users]
-    replace = [r for r in user_rows if r.flag]
+    replace = replacement_rows(m, user_rows)
     held = sorted(m.held.get(code, []), key=lambda t: (t.branch_code or "", t.serial))
     custody = sorted(m.custody.get(code, []), key=lambda t: (t.expires_on or dt.date.max, t.serial))
     opening, moved_in, moved_out, closing = m.custody_flows.get(code, (0, 0, 0, 0))
@@ -260,13 +262,14 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
         summary += [("預り在庫 期首", opening), ("預り在庫 受入", moved_in), ("預り在庫 払出", moved_out),
                     ("預り在庫 期末", closing)]
     following = m.last + dt.timedelta(days=1)
-    chart = count_by_month((t.expires_on for t in users if t.expires_on), following, 24)
-    tables = [Table("利用者一覧", USER_COLUMNS, user_rows), Table("交換対象", USER_COLUMNS, replace),
+    chart = count_by_month((t.expires_on for t in users if t.expires_on), following, EXPIRY_MONTHS)
+    tables = [Table("利用者一覧", USER_COLUMNS, user_rows), Table("交換対象", REPLACE_COLUMNS, replace),
               Table("当月発送", SHIPPED_COLUMNS, shipped)]
     if has_custody:
         tables.append(Table("預り在庫", STOCK_COLUMNS[:1] + STOCK_COLUMNS[2:], [
             (r.serial, *r[2:]) for r in (_stock_row(m, t) for t in custody)]))
     tables.append(Table("金庫保管", STOCK_COLUMNS, [_stock_row(m, t) for t in held]))
+    tables.append(Table("利用明細", STATEMENT_COLUMNS, statement_rows(m, code, shipped, len(held))))
     return BankReport(code, bank.name, m.month, m.last, created, summary, chart, tables, bank_file_name(m.month, bank))
 
 
@@ -331,9 +334,15 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
         stock[schema.CSS][b] for b in BANDS[1:])
     demand = _monthly_demand(m)
     target = settings.reorder_point + math.ceil(3 * demand)
-    order = max(0, math.ceil((target - usable) / 100) * 100) if usable < target else 0
+    lot = settings.order_lot
+    order = max(0, math.ceil((target - usable) / lot) * lot) if usable < target else 0
+    ahead = forecast(m)
+    first_order = ahead.orders[0] if ahead.orders else None
     reorder_rows = [("CSS在庫（使用可：残存24か月以上）", usable), ("直近3か月の月平均需要", round(demand, 1)),
-                    ("発注点", settings.reorder_point), ("目標在庫（発注点＋3か月分）", target), ("発注提案数", order)]
+                    ("発注点", settings.reorder_point), ("目標在庫（発注点＋3か月分）", target), ("発注提案数", order),
+                    ("発注ロット", lot), ("納品リードタイム（週）", settings.lead_weeks),
+                    ("26週予測の発注合計", sum(o.quantity for o in ahead.orders)),
+                    ("26週予測の最初の発注数", first_order.quantity if first_order else 0)]
     kpi_rows = []
     shipped = m.shipped
     for bank in ledger.banks:
@@ -345,7 +354,9 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
                                 len(shipped.get(code, []))))
     summary = [("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
                ("在庫合計", sum(r.total for r in stock_rows)), ("うちCSS所有", sum(stock[schema.CSS].values())),
-               ("期限切れ在庫", len(expired_rows)), ("発注提案数", order)]
+               ("期限切れ在庫", len(expired_rows)), ("発注提案数", order),
+               ("次の発注（26週予測）", f"{first_order.order_by:%Y/%m/%d}までに{first_order.quantity:,}本"
+                + ("（至急）" if first_order.urgent else "") if first_order else "なし")]
     tables = [
         Table("所有者別在庫", (("所有者", TEXT, 10), ("名称", TEXT, 24), ("在庫", INT, 9),
                          *((b, INT, 11) for b in BANDS)), [(*r[:3], *r.bands) for r in stock_rows]),
@@ -360,9 +371,11 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
     ]
     tables.append(Table("監査", AUDIT_COLUMNS, audit_rows(m)))
     summary, tables = _with_stocktake(ledger, m, summary, tables)
+    tables += forecast_tables(ahead)
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
               "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
-    return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
+    return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month),
+                     forecast_points(ahead, settings.reorder_point))
 
 
 def _monthly_demand(m: Month) -> float:
@@ -422,3 +435,121 @@ def _with_stocktake(ledger: Ledger, m: Month, summary: list[tuple[str, Any]],
     table = Table("棚卸差異", (("区分", TEXT, 9), ("所有者", TEXT, 9), ("シリアル番号", TEXT, 16), ("台帳の状態", TEXT, 11),
                             ("ファイル", TEXT, 22), ("行", INT, 7), ("備考", TEXT, 40)), rows)
     return summary, [*tables, table]
+
+
+# --- issue 11: replacements under way, the five-year expiry view, the statement, the forecast --------
+
+EXPIRY_MONTHS = 60  # the bank sees its next replacement wave years ahead
+REPLACE_COLUMNS = USER_COLUMNS + (("交換手配", TEXT, 11), ("発送予定日", DATE, 12))
+STATEMENT_COLUMNS = (("区分", TEXT, 16), ("項目", TEXT, 26), ("数量", INT, 10), ("単位", TEXT, 6))
+
+
+def replacement_rows(m: Month, user_rows: list[UserRow]) -> list[tuple]:
+    """交換対象: the flagged users, each with the replacement under way for it (交換手配中 and its
+    planned ship date), so a bank sees which of its customers are already being taken care of."""
+    from .replacements import arranged_replacements
+
+    arranged = arranged_replacements(m.ledger, m.last) if any(r.flag for r in user_rows) else {}
+    rows = []
+    for r in user_rows:
+        if r.flag:
+            a = arranged.get(r.serial)
+            rows.append((*r, "交換手配中" if a else "", a.ship_on if a else None))
+    return rows
+
+
+def statement_rows(m: Month, code: str, shipped: list[ShippedRow], at_bank: int) -> list[tuple]:
+    """利用明細: what CSS did for the bank in the month, the figures it bills by. Tokens are the rows
+    of 当月発送 (so the totals match it), parcels are distinct 発送番号 by the request's method."""
+    kinds = Counter(r.kind for r in shipped if r.method != Method.HANDOVER)
+    handed = sum(1 for r in shipped if r.method == Method.HANDOVER)
+    methods = {r.request_id: r.method for r in m.ledger.requests if r.request_id}
+    parcels: dict[str, set[str]] = defaultdict(set)
+    cards: set[str] = set()
+    for d in m.ledger.dispatches:
+        if d.bank_code == code and d.state == DispatchState.SHIPPED and d.shipped_on and m.first <= d.shipped_on <= m.last:
+            parcels[methods.get(d.request_id) or ""].add(d.dispatch_id)
+            if d.ib_card == schema.YesNo.YES:
+                cards.add(d.dispatch_id)
+    opening, _, _, closing = m.custody_flows.get(code, (0, 0, 0, 0))
+    rows: list[tuple] = [("発送トークン", kind, kinds[kind], "本") for kind in schema.REQUEST_KINDS]
+    rows.append(("発送トークン", "計", sum(kinds.values()), "本"))
+    rows += [("発送（小包）", method, len(parcels[method]), "個") for method in schema.POSTAL_METHODS]
+    rows.append(("発送（小包）", "計", sum(len(v) for v in parcels.values()), "個"))
+    rows += [("窓口手交", "手交したトークン", handed, "本"), ("IBカード", "IBカード同封の発送", len(cards), "個"),
+             ("預り在庫", "月初", opening, "本"), ("預り在庫", "月末", closing, "本"),
+             ("金庫保管", "月末（手交待ち）", at_bank, "本"), ("合計", "当月発送・手交のトークン", len(shipped), "本")]
+    return rows
+
+
+def month_end_ledger(m: Month) -> Ledger:
+    """The ledger as it stood at the month's end, as far as the journal tells: every token in the
+    state and with the owner of the closing snapshot; requests received by then (a planned 交換
+    request counted from when its answer was taken in), open then if they are open now or had their
+    tokens allocated only later; planned parcels of then; answers taken in by then. So the forecast
+    of a past month comes out the same when made again later."""
+    from dataclasses import replace as changed
+
+    tokens = tuple(t._replace(state=m.closing[t.serial][0], owner=m.closing[t.serial][1])
+                   for t in m.ledger.tokens if t.serial in m.closing)
+    answers = tuple(a for a in m.ledger.replacement_answers if a.taken_in_at and a.taken_in_at.date() <= m.last)
+    planned = {a.request_id for a in answers if a.request_id}
+    # the journal as it stood: archived years (close-year) first, without the opening 繰越 rows
+    full = [e for e in (*m.archived, *m.ledger.journal) if e.operation != Operation.CARRY]
+    allocated_on: dict[str, dt.date] = {}
+    for e in full:
+        if e.operation == Operation.ALLOCATE and e.effective_on and e.request_id:
+            allocated_on[e.request_id] = min(e.effective_on, allocated_on.get(e.request_id, e.effective_on))
+    later = {request_id for request_id, day in allocated_on.items() if day > m.last}
+    shipped_later = {d.request_id for d in m.ledger.dispatches
+                     if d.state == DispatchState.SHIPPED and d.shipped_on and d.shipped_on > m.last}
+    requests = []
+    for r in m.ledger.requests:
+        if r.received_on is None or r.state == schema.RequestState.CANCELLED:
+            continue
+        if r.received_on > m.last and r.request_id not in planned:
+            continue
+        if r.request_id in later:
+            requests.append(r._replace(state=schema.RequestState.RECEIVED))
+        elif r.request_id in shipped_later and r.state == schema.RequestState.DONE:
+            requests.append(r._replace(state=schema.RequestState.ALLOCATED))
+        else:
+            requests.append(r)
+    dispatches = tuple(d._replace(state=DispatchState.PLANNED, shipped_on=None)
+                       if d.state == DispatchState.SHIPPED and d.shipped_on and d.shipped_on > m.last else d
+                       for d in m.ledger.dispatches if d.request_id not in later)
+    journal = tuple(e for e in full if e.effective_on and e.effective_on <= m.last)
+    return changed(m.ledger, tokens=tokens, requests=tuple(requests), dispatches=dispatches, journal=journal,
+                   replacement_answers=answers)
+
+
+def forecast(m: Month):
+    """The 26-week stock forecast from the month's end (replacements.plan over `month_end_ledger`)."""
+    from .replacements import FORECAST_WEEKS, plan
+
+    ledger = month_end_ledger(m)
+    weeks = dt.timedelta(weeks=FORECAST_WEEKS + ledger.settings.replacement_margin_weeks)
+    return plan(ledger, m.last + dt.timedelta(days=1), until=m.last + weeks)
+
+
+def forecast_tables(ahead) -> list[Table]:
+    """在庫予測 (26 weeks, per owner) and 発注予定 (the purchases it suggests)."""
+    first = {b.batch_id for b in ahead.batches[:26]}
+    rows = [(w.batch.batch_id, w.batch.ship, w.owner, w.opening, w.aged_out, w.requests, w.demand, w.replacements,
+             w.arriving, w.closing, w.short) for w in ahead.stock if w.batch.batch_id in first]
+    orders = [(o.order_by, o.batch.batch_id, o.batch.ship, o.quantity, "至急" if o.urgent else "")
+              for o in ahead.orders if o.batch.batch_id in first]
+    return [
+        Table("在庫予測", (("バッチ", TEXT, 10), ("発送日", DATE, 12), ("所有者", TEXT, 9), ("使用可（期首）", INT, 12),
+                       ("残存不足で除外", INT, 12), ("申込", INT, 8), ("見込需要", INT, 9), ("交換", INT, 8),
+                       ("発注分納品", INT, 10), ("使用可（期末）", INT, 12), ("不足", INT, 8)), rows),
+        Table("発注予定", (("発注期限", DATE, 12), ("納品バッチ", TEXT, 10), ("発送日", DATE, 12), ("数量", INT, 10),
+                       ("至急", FLAG, 8)), orders),
+    ]
+
+
+def forecast_points(ahead, reorder_point: int) -> list[tuple[str, int, int]]:
+    """The forecast chart's points: CSS's usable stock after each of the 26 batches, and 発注点."""
+    first = {b.batch_id for b in ahead.batches[:26]}
+    return [(w.batch.batch_id, w.closing, reorder_point) for w in ahead.stock
+            if w.owner == schema.CSS and w.batch.batch_id in first]

@@ -474,6 +474,76 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
                    table=table({**{d.bank_code: d.result for d in deliveries}, **not_made}))
 
 
+# --- issue 11: replacement plans and the banks' answers ---------------------------------------------
+
+def run_plan_replacements(run: Run, as_of: dt.date | None = None, months: int | None = None, bank: str | None = None,
+                          out: Path | None = None, step: Step = _quiet) -> Outcome:
+    """交換計画: one proposal workbook per bank with tokens due, and the CSS summary. Reads the ledger
+    (refusing on input errors) and writes only the proposal files, never the ledger."""
+    from .books.planbook import write_plan_summary, write_proposal
+    from .normalize import add_months
+    from .replacements import plan
+
+    store = run.ledger_store
+    day = as_of or run.now.date()
+
+    def work() -> Outcome:
+        step("交換計画: 読み込みと入力チェック")
+        with store.hold():
+            checked = store.read(run.now.date())
+        if checked.errors:
+            store.show(checked.problems)
+            return stopped_by(checked.errors, "交換計画", run.book)
+        ledger = checked.ledger
+        banks = {b.bank_code: b for b in ledger.banks if b.bank_code}
+        if bank is not None and bank not in banks:
+            return unusable(f"--bank {bank}: 金庫コード {bank} は「{schema.BANKS}」シートにありません")
+        step("交換計画: 計算")
+        until = add_months(day, ledger.settings.warn_months if months is None else months)
+        made = plan(ledger, day, until, bank)
+        folder = report_folder(run, ledger.settings.report_dir, out, f"{day:%Y-%m}")
+        folder.mkdir(parents=True, exist_ok=True)
+        requests = {r.request_id: r for r in ledger.requests if r.request_id}
+        rows = []
+        by_bank = made.by_bank()
+        for done, (code, lines) in enumerate(sorted(by_bank.items()), start=1):
+            step(f"交換計画 {done}/{len(by_bank)}")
+            write_proposal(made, banks[code], lines, requests, folder)
+            rows.append((f"{code} {banks[code].name}", f"{len(lines):,}", f"{sum(l.late for l in lines):,}",
+                         f"{made.arranged_per_bank.get(code, 0):,}"))
+        summary = write_plan_summary(made, banks, folder, run.now)
+        late = sum(l.late for l in made.lines)
+        headline = f"交換提案 {len(made.lines):,}本（金庫 {len(by_bank)} 件）・期限に間に合わない {late:,}本"
+        first = made.batches[made.first]
+        lines = [f"交換計画 {day:%Y/%m/%d}: 使用期限が {until:%Y/%m/%d} までの利用中トークン"
+                 + (f"（金庫 {bank}）" if bank else ""), headline,
+                 f"最初の計画バッチ {first.batch_id}（締切 {first.cutoff:%m/%d}・★{first.ship:%m/%d}）・週間発送能力 {made.capacity:,}本",
+                 f"手配済の交換 {made.arranged_per_bank.get(bank, 0) if bank else len(made.arranged):,}本（再提案しません）"]
+        for order in made.orders[:5]:
+            lines.append(f"  発注提案: {order.order_by:%Y/%m/%d}までに {order.quantity:,}本（{order.batch.batch_id} ★{order.batch.ship:%m/%d} 納品）"
+                         + ("・至急" if order.urgent else ""))
+        if len(made.orders) > 5:
+            lines.append(f"  …ほか発注提案 {len(made.orders) - 5} 回（集計の「発注予定」シート）")
+        lines += [f"出力先 {folder}（金庫別 {len(by_bank)} ファイル: {{計画日}}_{{金庫コード}}_{{金庫名}}_交換計画.xlsx）",
+                  f"CSS集計: {summary.name}"]
+        table = (("金庫", "交換提案", "期限後", "手配済"), rows) if rows else None
+        return Outcome(lines, headline=headline, problems=checked.problems, table=table)
+
+    return guarded(work)
+
+
+def run_intake_replacements(run: Run, files: Sequence[Path], step: Step = _quiet) -> Outcome:
+    """交換計画の回答取込: the proposals the banks sent back, all or nothing."""
+    from .files.lists import read_list
+    from .replacements import PROPOSAL_SHEET, REQUIRED_HEADERS, describe_answers, take_in_answers
+
+    def compute(checked: CheckResult):
+        lists = [read_list(path, REQUIRED_HEADERS, sheet=PROPOSAL_SHEET) for path in files]
+        return take_in_answers(checked.ledger, lists, run.context)
+
+    return run_intake(run, "交換計画の回答取込", compute, describe_answers, step=step)
+
+
 # --- Excel set-up ----------------------------------------------------------------------------------
 
 def run_setup_excel(run: Run, interpreter: Path) -> Outcome:

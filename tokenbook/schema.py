@@ -293,6 +293,37 @@ TABLES: dict[str, tuple[Column, ...]] = {
     HOLIDAYS: HOLIDAY_COLUMNS,
 }
 
+# --- issue 11: replacement plans ----------------------------------------------------------------
+# 交換計画回答 records every answer a bank gave to a replacement proposal, so that a later plan knows
+# what not to propose again. It is optional: a ledger made before it existed still works (only
+# `intake-replacements` needs it). A token is not proposed again while its latest answer's 再提案日 is
+# in the future, or blank for 対象外 (承認 lines are kept out by their 交換 request instead).
+REPLACEMENT_ANSWERS = "交換計画回答"
+
+
+class Answer(StrEnum):
+    APPROVE = "承認"
+    HOLD = "保留"
+    DECLINE = "対象外"
+
+
+ANSWERS = tuple(Answer)
+
+ANSWER_COLUMNS = (
+    Column("計画日", "planned_on", Kind.DATE, required=True, width=12),
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, required=True, width=10),
+    Column("シリアル番号", "serial", Kind.SERIAL, required=True, width=16),
+    Column("顧客番号", "customer_no", Kind.CODE, width=14),
+    Column("予定バッチ", "batch", Kind.CODE, width=10),
+    Column("発送予定日", "ship_on", Kind.DATE, width=12),
+    Column("回答", "answer", Kind.ENUM, required=True, choices=ANSWERS, width=9),
+    Column("理由", "reason", width=30),
+    Column("依頼番号", "request_id", Kind.CODE, width=16),
+    Column("再提案日", "ask_again_on", Kind.DATE, width=12),
+    Column("取込日時", "taken_in_at", Kind.DATETIME, width=18),
+    Column("ファイル", "file", width=40),
+)
+
 # 履歴照会 (and `tokenbook history --json`): one row per movement, no customer names.
 HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変更前", "変更後", "所有者", "金庫コード", "依頼番号",
                    "バッチ", "担当者", "備考")
@@ -300,10 +331,12 @@ HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変�
 # Sheets added after ledgers were in use: read when present, an empty table when absent.
 OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
     CLOSINGS: CLOSING_COLUMNS,
+    REPLACEMENT_ANSWERS: ANSWER_COLUMNS,
 }
 
 # Every sheet a tokenbook workbook has, in tab order.
-SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, HISTORY_LOOKUP, CHECKS)
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, REPLACEMENT_ANSWERS,
+          HISTORY_LOOKUP, CHECKS)
 
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
@@ -368,8 +401,11 @@ STOCKTAKE_COLUMNS = (
 
 # Sheets read as tables when the workbook has them (a ledger made before them still reads).
 OPTIONAL_TABLES = {**OPTIONAL_TABLES, STOCKTAKE: STOCKTAKE_COLUMNS}
-# tab order: the tables, the optional tables, 履歴照会, 作業一覧, チェック結果 last
-SHEETS = (*SHEETS[:SHEETS.index(CLOSINGS) + 1], STOCKTAKE, *SHEETS[SHEETS.index(CLOSINGS) + 1:-1], WORKLIST, SHEETS[-1])
+# Every sheet, in tab order: the tables, the optional tables, 履歴照会, 作業一覧, チェック結果 last.
+SHEETS = (MENU, *TABLES, *OPTIONAL_TABLES, HISTORY_LOOKUP, WORKLIST, CHECKS)
+
+
+ALL_TABLES: dict[str, tuple[Column, ...]] = {**TABLES, **OPTIONAL_TABLES}
 
 
 def table_columns(sheet: str) -> tuple[Column, ...]:

@@ -115,8 +115,9 @@ def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     tokens = {t.serial: t for t in ledger.tokens if t.serial}
     yield from _duplicates(ledger.requests, lambda r: r.request_id, at, "依頼番号")
     open_keys: dict[tuple, int] = {}
+    planned = planned_replacements(ledger)
     for r in ledger.requests:
-        if r.received_on and r.received_on > today:
+        if r.received_on and r.received_on > today and r.request_id not in planned:
             yield at("future-date", r.row, "受付日", r.received_on, today=today.isoformat())
         if r.bank_code is not None and r.bank_code not in banks:
             yield at("unknown-bank", r.row, "金庫コード", r.bank_code, bank=r.bank_code)
@@ -136,11 +137,20 @@ def check_requests(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             if not (old and old.state == TokenState.IN_USE and old.bank_code == r.bank_code and old.customer_no == r.customer_no):
                 yield at("old-serial-not-in-use", r.row, "旧シリアル", r.old_serial, serial=r.old_serial)
         if r.state in (*OPEN_REQUEST_STATES, RequestState.ALLOCATED) and r.customer_no and r.kind:
-            key = (r.bank_code, r.customer_no, r.kind)
+            # two replacements of a customer's two tokens are not a duplicate: the old serial tells them apart
+            replaced = r.old_serial if r.kind in (RequestKind.REPLACEMENT, RequestKind.REISSUE) else None
+            key = (r.bank_code, r.customer_no, r.kind, replaced)
             if key in open_keys:
                 yield at("suspicious-duplicate", r.row, "顧客番号", r.customer_no, first=open_keys[key])
             else:
                 open_keys[key] = r.row
+
+
+def planned_replacements(ledger: Ledger) -> frozenset[str]:
+    """依頼番号 of 交換 requests made from an approved replacement plan (issue 11): their 受付日 is the
+    planned batch's cutoff, which may lie ahead (the batch takes them in when it comes)."""
+    return frozenset(a.request_id for a in ledger.replacement_answers
+                     if a.answer == schema.Answer.APPROVE and a.request_id)
 
 
 def _request_method(r: Request, bank: Bank | None, tokens: dict[str, Token], at: _At) -> Iterator[Problem]:

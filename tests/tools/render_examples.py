@@ -59,7 +59,7 @@ def main() -> None:
         folder = Path(scratch)
         subprocess.run([sys.executable, "-m", "tokenbook", "demo", "--dir", str(folder / "demo"), "--banks", "6",
                         "--tokens", "1500"], check=True, capture_output=True)
-        month = next(p for p in (folder / "demo" / "reports").iterdir() if p.is_dir())
+        month = next(m for m in sorted((folder / "demo" / "reports").iterdir()) if any(m.glob("*_CSS_在庫月報.xlsx")))
         bank = max(month.glob("*_トークン月次報告.xlsx"), key=lambda p: p.stat().st_size)
         for sheet, name in (("概要", "bank-summary"), ("利用者一覧", "bank-users"), ("交換対象", "bank-replacement"),
                             ("当月発送", "bank-shipped"), ("金庫保管", "bank-held")):
@@ -67,9 +67,16 @@ def main() -> None:
         if "預り在庫" in openpyxl.load_workbook(bank).sheetnames:
             render(one_sheet(bank, "預り在庫", folder), "bank-custody", folder)
         css = next(month.glob("*_CSS_在庫月報.xlsx"))
-        for sheet, name in (("概要", "css-summary"), ("所有者別在庫", "css-stock"), ("金庫別KPI", "css-kpi"),
-                            ("監査", "css-audit")):
+        render(css, "css-summary", folder)  # 概要 is the first page; the combined forecast chart is kept as written
+        for sheet, name in (("所有者別在庫", "css-stock"), ("金庫別KPI", "css-kpi"), ("監査", "css-audit"),
+                            ("在庫予測", "css-forecast")):
             render(one_sheet(css, sheet, folder), name, folder)
+        render(one_sheet(bank, "利用明細", folder), "bank-statement", folder)
+        # issue 11: a bank's replacement proposal (its first page is the list to answer) and the CSS summary
+        proposal = max((folder / "demo" / "reports").glob("*/*_交換計画.xlsx"), key=lambda p: p.stat().st_size)
+        render(proposal, "replacement-proposal", folder)
+        render(one_sheet(proposal, "説明", folder), "replacement-instructions", folder)
+        render(next((folder / "demo" / "reports").glob("*/*_CSS_交換計画集計.xlsx")), "replacement-summary", folder)
         ledger = folder / "demo" / "tokenbook.xlsm"
         render(printable_buttons(ledger, folder), "ledger-menu", folder)  # メニュー is the book's first page
         for sheet, name in (("申込", "ledger-requests"), ("チェック結果", "ledger-checks"),

@@ -112,8 +112,9 @@ def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, t
     _print_setup(ws, f"{title}　{table.name}", 2)
 
 
-def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, summary: list[tuple[str, Any]]) -> Any:
-    ws = book.add_worksheet("概要")
+def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, summary: list[tuple[str, Any]],
+                   name: str = "概要") -> Any:
+    ws = book.add_worksheet(name)
     ws.set_column(0, 0, 24)
     ws.set_column(1, 1, 30)
     ws.write_string(0, 0, title, fmt["title"])
@@ -145,7 +146,7 @@ def _chart_data(ws: Any, fmt: dict[str, Any], first_row: int, col: int, title: s
 
 
 def _column_chart(book: xlsxwriter.Workbook, sheet: str, title: str, rows: tuple[int, int], col: int,
-                  axis: tuple[str, str]) -> Any:
+                  axis: tuple[str, str], data: list[tuple[str, int]] = ()) -> Any:
     chart = book.add_chart({"type": "column"})
     chart.add_series({
         "name": title,
@@ -155,9 +156,10 @@ def _column_chart(book: xlsxwriter.Workbook, sheet: str, title: str, rows: tuple
     })
     chart.set_title({"name": title, "name_font": {"name": FONT, "size": 12}})
     chart.set_x_axis({"name": axis[0], "num_font": {"name": FONT, "size": 8, "rotation": -45},
-                      "name_font": {"name": FONT, "size": 9}})
+                      "name_font": {"name": FONT, "size": 9}, **({"interval_unit": 3} if len(data) > 30 else {})})
     chart.set_y_axis({"name": axis[1], "num_font": {"name": FONT, "size": 9}, "name_font": {"name": FONT, "size": 9},
-                      "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}}})
+                      "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+                      **count_axis(max((n for _, n in data), default=0))})
     chart.set_legend({"none": True})
     chart.set_size({"width": 760, "height": 330})
     return chart
@@ -167,9 +169,9 @@ Chart = tuple[str, list[tuple[str, int]], tuple[str, str], tuple[str, str]]  # n
 
 
 def _write_report(folder: Path, file_name: str, title: str, summary: list[tuple[str, Any]], charts: list[Chart],
-                  tables: list[Table]) -> Path:
-    """概要 (figures, then each chart's data with its chart beside), then one sheet per table;
-    written beside its final name and moved into place."""
+                  tables: list[Table], forecast: list[tuple[str, int, int]] | None = None) -> Path:
+    """概要 (figures, then each chart's data with its chart beside, then the stock forecast's when
+    given), then one sheet per table; written beside its final name and moved into place."""
     path = folder / file_name
     tmp = folder / f".{file_name}.{os.getpid()}.tmp"
     book, fmt = _new_book(tmp)
@@ -178,8 +180,10 @@ def _write_report(folder: Path, file_name: str, title: str, summary: list[tuple[
         row = len(summary) + 3
         for offset, (name, data, headers, axis) in enumerate(charts):
             rows = _chart_data(ws, fmt, row, 0, name, data, headers)
-            ws.insert_chart(2 + offset * 18, 3, _column_chart(book, "概要", name, rows, 0, axis))
+            ws.insert_chart(2 + offset * 18, 3, _column_chart(book, "概要", name, rows, 0, axis, data))
             row = rows[1] + 2
+        if forecast:
+            forecast_chart(book, ws, fmt, row, 2 + len(charts) * 18, forecast)
         for table in tables:
             _table_sheet(book, fmt, table, title)
         book.close()
@@ -191,14 +195,58 @@ def _write_report(folder: Path, file_name: str, title: str, summary: list[tuple[
 
 def write_bank_report(report: BankReport, folder: Path) -> Path:
     title = f"{report.bank_name} ハードウェアトークン月次報告（{report.month}）"
-    chart = ("使用期限の到来（今後24か月）", report.expiry_chart, ("月", "本数"), ("月", "本数"))
+    chart = (f"使用期限の到来（今後{len(report.expiry_chart)}か月）", report.expiry_chart, ("月", "本数"), ("月", "本数"))
     return _write_report(folder, report.file_name, title, report.summary, [chart], report.tables)
 
 
 def write_css_report(report: CssReport, folder: Path) -> Path:
     charts = [(name, data, ("区分", "本数"), ("", "本数")) for name, data in report.charts.items()]
     return _write_report(folder, report.file_name, f"CSS トークン在庫月報（{report.month}）", report.summary, charts,
-                         report.tables)
+                         report.tables, report.forecast)
+
+
+# --- issue 11: the stock forecast's chart, and axes that stay readable with small counts -------------
+
+FORECAST_TITLE = "CSS在庫の予測（使用可・26週）と発注点"
+
+
+def forecast_chart(book: xlsxwriter.Workbook, ws: Any, fmt: dict[str, Any], first_row: int, chart_row: int,
+                   weeks: list[tuple[str, int, int]], col: int = 0) -> None:
+    """The forecast's data (週, 予測在庫, 発注点) under the sheet's figures and a chart of it beside:
+    projected CSS stock as columns, the reorder point as a line."""
+    ws.write_string(first_row, col, FORECAST_TITLE, fmt["label"])
+    for offset, header in enumerate(("週", "予測在庫", "発注点")):
+        ws.write_string(first_row + 1, col + offset, header, fmt["header"])
+    for r, (label, projected, reorder) in enumerate(weeks, start=first_row + 2):
+        ws.write_string(r, col, label, fmt["text"])
+        ws.write_number(r, col + 1, projected, fmt["int"])
+        ws.write_number(r, col + 2, reorder, fmt["int"])
+    top, bottom = first_row + 2, first_row + 1 + len(weeks)
+    name = ws.get_name()
+    chart = book.add_chart({"type": "column"})
+    chart.add_series({"name": "予測在庫（使用可）", "categories": [name, top, col, bottom, col],
+                      "values": [name, top, col + 1, bottom, col + 1], "fill": {"color": "#2E75B6"}, "gap": 40})
+    line = book.add_chart({"type": "line"})
+    line.add_series({"name": "発注点", "categories": [name, top, col, bottom, col],
+                     "values": [name, top, col + 2, bottom, col + 2], "line": {"color": "#C00000", "width": 2.25}})
+    chart.combine(line)
+    chart.set_title({"name": FORECAST_TITLE, "name_font": {"name": FONT, "size": 12}})
+    chart.set_x_axis({"name": "週次バッチ", "num_font": {"name": FONT, "size": 8, "rotation": -45},
+                      "name_font": {"name": FONT, "size": 9}, "interval_unit": 2})
+    chart.set_y_axis({"name": "本数", "min": 0, "num_font": {"name": FONT, "size": 9}, "name_font": {"name": FONT, "size": 9},
+                      "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+                      **count_axis(max([v for _, p, r in weeks for v in (p, r)], default=0))})
+    chart.set_legend({"position": "bottom", "font": {"name": FONT, "size": 9}})
+    chart.set_size({"width": 760, "height": 330})
+    ws.insert_chart(chart_row, 3 + col, chart)
+
+
+def count_axis(largest: int) -> dict[str, Any]:
+    """A count axis that shows whole numbers only: with small counts (a bank with 3 tokens due in a
+    month) a chart program would otherwise label 0.5 steps."""
+    if largest <= 10:
+        return {"min": 0, "major_unit": 1, "num_format": "0", **({"max": largest + 1} if largest < 4 else {})}
+    return {"min": 0, "num_format": "#,##0"}
 
 
 _SHARED: dict[str, Any] = {}

@@ -132,7 +132,11 @@ def confirm(
 ) -> None:
     """発送確定: バッチの発送予定を発送済にし、トークンを利用中（金庫補充は金庫保管）にします。"""
     day = _date_option(shipped_on, "--shipped-on")
-    _finish(_with_progress(lambda step: run_confirm(Run.here(book), batch, day, step)))
+    run = Run.here(book)
+    if day is not None and day > run.now.date():
+        _finish(unusable(f"--shipped-on {shipped_on!r}: 発送日 {day:%Y/%m/%d} は未来の日付です（今日は {run.now:%Y/%m/%d}）。"
+                         "発送した日を指定してください"))
+    _finish(_with_progress(lambda step: run_confirm(run, batch, day, step)))
 
 
 @command("cancel-batch", short="バッチ取消: 未発送のバッチの引当を在庫に戻します")

@@ -52,6 +52,7 @@ class Token(NamedTuple):
     request_id: str = ""
     stop_reason: str | None = None
     note: str = ""
+    customer_kind: str | None = None
 
 
 class Request(NamedTuple):

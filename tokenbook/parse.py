@@ -196,11 +196,9 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
     rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()}
-    battery = settings.battery_months
-    tokens = tuple(
-        t._replace(expires_on=nz.add_months(t.delivered_on, battery)) if t.expires_on is None and t.delivered_on else t
-        for t in rows[schema.TOKENS]
-    )
+    tokens, derived = derive_expiry(rows[schema.TOKENS], settings.battery_months)
+    if derived:
+        problems.append(expiry_note(derived, tables[schema.TOKENS].letter("使用期限"), settings.battery_months))
     ledger = Ledger(
         banks=rows[schema.BANKS],
         tokens=tokens,
@@ -213,6 +211,22 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
                  for sheet, table in tables.items()},
     )
     return ledger, problems
+
+
+def derive_expiry(tokens: tuple, battery_months: int) -> tuple[tuple, list[int]]:
+    """A blank 使用期限 is 納品日 + 電池寿命（月） (design §3.2); also the rows where it was derived."""
+    derived = [t.row for t in tokens if t.expires_on is None and t.delivered_on]
+    if not derived:
+        return tokens, derived
+    return tuple(t._replace(expires_on=nz.add_months(t.delivered_on, battery_months))
+                 if t.expires_on is None and t.delivered_on else t for t in tokens), derived
+
+
+def expiry_note(rows: list[int], letter: str | None, battery_months: int) -> Problem:
+    """One warning for every blank 使用期限 derived (a ledger may leave thousands blank), at the first."""
+    cells = "、".join(f"{letter}{r}" for r in rows[:5]) + (f" ほか{len(rows) - 5}" if len(rows) > 5 else "")
+    return problem("expiry-derived", schema.TOKENS, rows[0], "使用期限", letter, "", count=len(rows),
+                   months=battery_months, cells=cells)
 
 
 def _short(text: str) -> str:

@@ -199,7 +199,8 @@ class ShippedRow(NamedTuple):  # SHIPPED_COLUMNS
 
 
 def _user_row(m: Month, t: Token) -> UserRow:
-    return UserRow(t.customer_no, t.customer_name, m.kinds.get((t.bank_code, t.customer_no), ""), t.branch_code,
+    kind = t.customer_kind or m.kinds.get((t.bank_code, t.customer_no), "")  # the token's own first
+    return UserRow(t.customer_no, t.customer_name, kind, t.branch_code,
                    t.serial, t.started_on, t.expires_on, m.remaining(t), m.flag(t))
 
 

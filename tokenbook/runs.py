@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence
 
 from . import schema
-from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
+from .batch import (
+    BatchError,
+    BatchResult,
+    Confirmations,
+    allocate,
+    awaiting_confirmation,
+    cancel_batch,
+    confirm,
+    confirm_ready,
+)
 from .books.panel import panel
 from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
 from .files.sheetio import UnusableInput
@@ -229,6 +238,12 @@ def run_confirm(run: Run, batch_id: str, shipped_on: dt.date | None = None, step
                    lambda p: True, False, describe_confirmation, step)
 
 
+def run_confirm_ready(run: Run, step: Step = _quiet) -> Outcome:
+    """発送確定 of every batch with parcels that can ship today (the button); any input error stops it."""
+    return _change(run, "発送確定", lambda c: confirm_ready(c.ledger, run.context), lambda p: True, False,
+                   describe_confirmations, step)
+
+
 def run_cancel(run: Run, batch_id: str, step: Step = _quiet) -> Outcome:
     """バッチ取消; any input error stops it."""
     return _change(run, "バッチ取消", lambda c: cancel_batch(c.ledger, batch_id, run.context),
@@ -282,12 +297,27 @@ def describe_allocation(result: BatchResult) -> tuple[str, list[str]]:
 def describe_confirmation(result: BatchResult) -> tuple[str, list[str]]:
     """(headline, lines) of a 発送確定."""
     s = result.summary
-    headline = f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting_for_card)}件"
+    headline = f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting)}件"
     lines = [f"発送確定 {_dates(result)}", headline]
-    lines += [f"  IBカード待ち {request_id}（IBカード受領日が未入力）" for request_id in sorted(set(s.waiting_for_card))]
+    lines += [f"  IBカード待ち {request_id}（{reason}）" for request_id, reason in sorted(s.waiting)]
     if s.stopped:
         lines.append(f"交換・再発行で停止した旧トークン: {len(s.stopped)}本")
     lines += [p.render() for p in result.problems if p.is_error]
+    return headline, lines
+
+
+def describe_confirmations(result: Confirmations) -> tuple[str, list[str]]:
+    """(headline, lines) of the 発送確定 button: each batch confirmed, then what still waits, and for what."""
+    shipped = sum(len(r.summary.shipped) for r in result.results)
+    left = awaiting_confirmation(result.ledger, result.today)
+    waiting = [(b.batch_id, request_id, reason) for b in left for request_id, reason in b.waiting]
+    batches = "・".join(r.summary.dates.batch_id for r in result.results) or "なし"
+    headline = f"発送済 {shipped}本（バッチ {batches}）・発送確定待ち {len(waiting)}件"
+    lines = []
+    for r in result.results:  # what still waits is listed once, below, as it stands after all of them
+        lines += [line for line in describe_confirmation(r)[1] if not line.startswith("  IBカード待ち")]
+    lines.append(headline)
+    lines += [f"  IBカード待ち {batch_id} {request_id}（{reason}）" for batch_id, request_id, reason in waiting]
     return headline, lines
 
 

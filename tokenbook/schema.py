@@ -167,6 +167,8 @@ TOKEN_COLUMNS = (
     Column("依頼番号", "request_id", Kind.CODE, width=16),
     Column("停止理由", "stop_reason", Kind.ENUM, choices=STOP_REASONS, width=10),
     Column("備考", "note", width=30),
+    # kept on the token when it goes 利用中 from a request, so 利用者一覧 has it after the request is gone
+    Column("顧客区分", "customer_kind", Kind.ENUM, choices=CUSTOMER_KINDS, width=10),
 )
 
 REQUEST_COLUMNS = (

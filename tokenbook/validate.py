@@ -17,6 +17,7 @@ from .models import Bank, Ledger, Request, Token
 from .problems import Problem, problem
 from .schema import (
     OPEN_REQUEST_STATES,
+    DispatchState,
     Method,
     RequestKind,
     RequestState,
@@ -172,6 +173,26 @@ def check_dispatches(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("unknown-request", d.row, "依頼番号", d.request_id, request_id=d.request_id)
         if d.bank_code is not None and d.bank_code not in banks:
             yield at("unknown-bank", d.row, "金庫コード", d.bank_code, bank=d.bank_code)
+    yield from check_ship_dates(ledger, today)
+
+
+def check_ship_dates(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    """A 発送済 row's 発送日 is not after today and, for a parcel with an IB card, not before the
+    card arrived (IBカード受領日 of its request): the card goes in the same parcel."""
+    at = _At(ledger, schema.DISPATCH)
+    cards = {r.request_id: r.ib_card_received_on for r in ledger.requests if r.request_id}
+    for d in ledger.dispatches:
+        if d.state != DispatchState.SHIPPED or d.shipped_on is None:
+            continue
+        if d.shipped_on > today:
+            yield at("shipped-in-future", d.row, "発送日", d.shipped_on, today=f"{today:%Y/%m/%d}")
+        if d.ib_card == YesNo.YES and d.request_id in cards:
+            received = cards[d.request_id]
+            if received is None:
+                yield at("shipped-without-card", d.row, "発送日", d.shipped_on, request_id=d.request_id)
+            elif d.shipped_on < received:
+                yield at("shipped-before-card", d.row, "発送日", d.shipped_on, request_id=d.request_id,
+                         received=f"{received:%Y/%m/%d}")
 
 
 def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:

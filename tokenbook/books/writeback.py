@@ -160,7 +160,9 @@ def checks_edit(problems: Sequence[Problem]) -> SheetEdit:
 
 def menu_edit(panel: dict[str, str]) -> SheetEdit:
     """The メニュー status panel: one value beside each label."""
-    return SheetEdit({MENU_PANEL_ROW + offset: {5: panel.get(label, "")} for offset, label in enumerate(MENU_PANEL)})
+    # the label too: a book built before a label was added gets it beside its value
+    return SheetEdit({MENU_PANEL_ROW + offset: {4: label, 5: panel.get(label, "")}
+                      for offset, label in enumerate(MENU_PANEL)})
 
 
 # --- writing ------------------------------------------------------------------------------------

@@ -30,12 +30,11 @@ from ..runs import (
     guarded,
     run_allocate,
     run_check,
-    run_confirm,
+    run_confirm_ready,
     run_month_end,
     stopped_by,
 )
-from ..schedule import Calendar, batch_by_id
-from ..schema import DispatchState
+from ..batch import awaiting_confirmation
 from ..validate import CheckResult, check_ledger
 
 log = logging.getLogger("tokenbook.excel.buttons")
@@ -152,28 +151,27 @@ def weekly_allocate(book: Book, now: dt.datetime, operator: str) -> Outcome:
     return _told(run_allocate(_run(book, now, operator), now.date(), step=book.status))
 
 
-def _batch_to_confirm(checked: CheckResult) -> str | None:
-    """The earliest batch with planned parcels."""
-    planned = sorted({d.batch for d in checked.ledger.dispatches if d.state == DispatchState.PLANNED and d.batch})
-    return planned[0] if planned else None
-
-
 def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
-    """発送確定 of the earliest batch with planned parcels, shipped on its ★ date."""
+    """発送確定 of every batch with parcels that can ship today (never re-confirming one that only
+    waits for IB cards); the clerk is told which parcels still wait, and for what."""
     book.status("発送確定: 入力チェック中…")
     store = OpenBook(book)
     checked = store.read(now.date())
     if checked.errors:
         store.show(checked.problems)
         return _told(stopped_by(checked.errors, "発送確定", book.path))
-    batch = _batch_to_confirm(checked)
-    if batch is None:
-        return Outcome(["発送確定する発送予定がありません"])
-    dates = batch_by_id(batch, checked.ledger.settings, Calendar.of(h.day for h in checked.ledger.holidays))
-    ship = dates.ship if dates else now.date()
-    if not book.ask(f"バッチ {batch} を発送日 {ship:%Y/%m/%d} で発送確定します。よろしいですか？"):
+    batches = awaiting_confirmation(checked.ledger, now.date())
+    ready = [b for b in batches if b.ready]
+    waiting = [f"  IBカード待ち {b.batch_id} {request_id}（{reason}）" for b in batches for request_id, reason in b.waiting]
+    if not ready:
+        return Outcome(["発送確定できる発送予定がありません", *waiting])
+    plan = "、".join(f"{b.batch_id} {b.ready}本（★{b.ship:%m/%d}）" if b.ship else f"{b.batch_id} {b.ready}本"
+                    for b in ready)
+    rest = f"\nIBカード待ちの {len(waiting)} 件は発送予定のまま残ります。" if waiting else ""
+    if not book.ask(f"発送確定します: {plan}。発送日は★（過ぎていなければ今日、IBカードはその受領日以降）です。{rest}"
+                    "よろしいですか？"):
         return Outcome(["発送確定を取りやめました"])
-    return _told(run_confirm(_run(book, now, operator), batch, ship, step=book.status))
+    return _told(run_confirm_ready(_run(book, now, operator), step=book.status))
 
 
 def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = False) -> Outcome:

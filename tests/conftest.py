@@ -43,7 +43,7 @@ POSTAL_REQUEST = {"依頼番号": "R20261120-001", "受付日": dt.date(2026, 11
 
 def rows_for(sheet: str, records: list[dict[str, Any]]) -> list[list[Any]]:
     """Records keyed by header -> rows in schema column order (unknown headers are a test bug)."""
-    headers = [c.header for c in schema.TABLES[sheet]]
+    headers = [c.header for c in schema.columns_of(sheet)]
     for record in records:
         unknown = set(record) - set(headers)
         assert not unknown, f"unknown headers for {sheet}: {unknown}"
@@ -60,7 +60,7 @@ def default_sheets(**records: list[dict[str, Any]]) -> dict[str, list[list[Any]]
 def _sheet(key: str) -> str:
     return {"banks": schema.BANKS, "tokens": schema.TOKENS, "requests": schema.REQUESTS,
             "dispatches": schema.DISPATCH, "journal": schema.JOURNAL, "holidays": schema.HOLIDAYS,
-            "settings": schema.SETTINGS}[key]
+            "settings": schema.SETTINGS, "schedule": schema.BATCH_SCHEDULE}[key]
 
 
 def grid(sheet: str, rows: list[list[Any]]) -> list[list[Any]]:

@@ -103,7 +103,7 @@ class MemoryBook:
 
     def ledger(self):
         tables = {sheet: table_from_rows(sheet, self.values(sheet), [c.header for c in columns])
-                  for sheet, columns in schema.TABLES.items()}
+                  for sheet, columns in (*schema.TABLES.items(), *schema.OPTIONAL_TABLES.items()) if sheet in self.grids}
         return parse_tables(tables)[0]
 
 

@@ -209,3 +209,57 @@ def test_a_blank_expiry_is_derived_and_the_check_result_says_so(book_file):
     (note,) = [p for p in result.problems if p.code == "expiry-derived"]
     assert (note.sheet, note.cell, note.is_error) == ("在庫", "E2", False)
     assert "2 本" in note.message and "電池寿命（月）60" in note.message and "E3" in note.message
+
+
+# --- 5. year-end: SSC's own schedule for a batch ---------------------------------------------------
+
+SSC_YEAR_END = [{"バッチ": "2026-W53", "カード受領日": D(2027, 1, 4), "発送日": D(2027, 1, 5),
+                 "備考": "SSC年末年始日程（1/4受領・1/5発送）"}]
+
+
+def year_end_book(tmp_path: Path, schedule=None) -> Path:
+    requests = [request("R20261224-001", D(2026, 12, 24)), card_request("R20261228-001", D(2026, 12, 28),
+                                                                        IBカード受領日=D(2027, 1, 4))]
+    return ledger_book(tmp_path, [token("TK00000011"), token("TK00000012")], requests,
+                       **({"schedule": schedule} if schedule else {}))
+
+
+def test_without_sscs_schedule_the_year_end_batch_waits_until_january_12(tmp_path):
+    book = year_end_book(tmp_path)
+    run_allocate(Run(book, at(D(2026, 12, 29)), "clerk"), D(2026, 12, 29))
+    assert {d.planned_on for d in check_book(book, D(2026, 12, 29)).ledger.dispatches} == {D(2027, 1, 12)}
+
+
+def test_sscs_year_end_schedule_is_used_by_allocate_the_menu_confirm_and_the_reports(tmp_path):
+    book = year_end_book(tmp_path, SSC_YEAR_END)
+    outcome = run_allocate(Run(book, at(D(2026, 12, 29)), "clerk"), D(2026, 12, 29))
+    assert outcome.exit_code == 0, outcome.lines
+    assert outcome.lines[0] == "週次割当 2026-W53（締切 12/29・●12/30・◆01/04・★発送 01/05）"
+    ledger = check_book(book, D(2026, 12, 29)).ledger
+    assert {(d.request_id, d.planned_on) for d in ledger.dispatches} == {("R20261224-001", D(2027, 1, 5)),
+                                                                       ("R20261228-001", D(2027, 1, 5))}
+    assert {r.memo for r in ledger.requests} == {"01/05発送予定（1本・2026-W53）"}
+    # the menu's next batch (W01 keeps the usual dates) and the batch awaiting confirmation
+    memory = MemoryBook(book)
+    panel = {row[4]: row[5] for row in memory.grids["メニュー"] if len(row) > 5 and row[4]}
+    assert panel["発送確定待ち"] == "2026-W53 ★01/05 2本（うち確定可 1本）"
+    # confirmed on 01-05 by the button: both parcels (the card came 01-04) ship on SSC's ★
+    assert press("confirm", memory, at(D(2027, 1, 5), 16), "clerk").exit_code == 0
+    assert {(d.request_id, d.shipped_on) for d in memory.ledger().dispatches} == {
+        ("R20261224-001", D(2027, 1, 5)), ("R20261228-001", D(2027, 1, 5))}
+    # the CSS report lists the month's batches with their dates and where they came from
+    from tokenbook.report import css_report
+
+    report = css_report(memory.ledger(), "2026-12", at(D(2027, 1, 6)))
+    (table,) = [t for t in report.tables if t.name == "バッチ日程"]
+    assert [r[:6] for r in table.rows if r[0] == "2026-W53"] == [
+        ("2026-W53", D(2026, 12, 29), D(2026, 12, 30), D(2027, 1, 4), D(2027, 1, 5), "バッチ日程")]
+
+
+def test_a_wrong_schedule_row_is_located(book_file):
+    rows = [{"バッチ": "2026-W53", "カード作成日": D(2027, 1, 6), "カード受領日": D(2027, 1, 4)},
+            {"バッチ": "W53"}, {"バッチ": "2027-W01", "発送日": D(2027, 1, 11)}]
+    found = check_book(book_file(schedule=rows), D(2026, 12, 1)).problems
+    assert {(p.sheet, p.cell, p.code) for p in found if p.sheet == "バッチ日程"} == {
+        ("バッチ日程", "C2", "schedule-order"), ("バッチ日程", "A3", "bad-batch-id"),
+        ("バッチ日程", "D4", "schedule-closed-day")}

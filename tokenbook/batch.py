@@ -18,7 +18,7 @@ from .journal import Context, entry, reconcile
 from .models import Dispatch, JournalEntry, Ledger, Request, Token
 from .normalize import add_months
 from .problems import Problem, problem
-from .schedule import BatchDates, Calendar, batch_by_id, batch_for
+from .schedule import BatchDates, Calendar, batch_by_id, batch_for, ledger_calendar
 from .schema import (
     OPEN_REQUEST_STATES,
     CustomerKind,
@@ -179,7 +179,7 @@ def cancelled_memo(day: dt.date, released: int, old: str) -> str:
 
 
 def _calendar(ledger: Ledger) -> Calendar:
-    return Calendar.of(h.day for h in ledger.holidays)
+    return ledger_calendar(ledger)
 
 
 # --- allocate -----------------------------------------------------------------------------------

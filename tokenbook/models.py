@@ -120,6 +120,15 @@ class Holiday(NamedTuple):
     name: str = ""
 
 
+class ScheduleRow(NamedTuple):  # バッチ日程
+    row: int
+    batch: str
+    card_on: dt.date | None = None
+    receipt_on: dt.date | None = None
+    ship_on: dt.date | None = None
+    note: str = ""
+
+
 # --- 設定 (design §3.6): one specification ----------------------------------------------------------
 # Each field of `Settings` is one 設定 row: its Japanese key (`title`), default, description and the
 # constraints its value must meet. The parser (`parse.read_settings`), the 設定 sheet a new workbook
@@ -290,6 +299,7 @@ class Ledger:
     dispatches: tuple[Dispatch, ...] = ()
     journal: tuple[JournalEntry, ...] = ()
     holidays: tuple[Holiday, ...] = ()
+    schedule: tuple[ScheduleRow, ...] = ()  # バッチ日程, when the workbook has it
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -301,4 +311,7 @@ ROW_TYPES = {
     schema.DISPATCH: Dispatch,
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
+}
+OPTIONAL_ROW_TYPES = {
+    schema.BATCH_SCHEDULE: ScheduleRow,
 }

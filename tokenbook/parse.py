@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from . import normalize as nz
 from . import schema
 from .files.sheetio import Table, column_letter
-from .models import ROW_TYPES, Ledger, Settings, setting_rows
+from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
 
@@ -133,7 +133,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
 
 def read_rows(table: Table, row_type: type, serial_pattern: re.Pattern[str], problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
-    columns = schema.TABLES[table.sheet]
+    columns = schema.columns_of(table.sheet)
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
     return tuple(map(row_type._make, zip(table.row_numbers, *data)))
 
@@ -196,6 +196,8 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
     rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()}
+    rows.update({sheet: read_rows(tables[sheet], row_type, pattern, problems)
+                 for sheet, row_type in OPTIONAL_ROW_TYPES.items() if sheet in tables})
     tokens, derived = derive_expiry(rows[schema.TOKENS], settings.battery_months)
     if derived:
         problems.append(expiry_note(derived, tables[schema.TOKENS].letter("使用期限"), settings.battery_months))
@@ -206,6 +208,7 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
         dispatches=rows[schema.DISPATCH],
         journal=rows[schema.JOURNAL],
         holidays=rows[schema.HOLIDAYS],
+        schedule=rows.get(schema.BATCH_SCHEDULE, ()),
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
                  for sheet, table in tables.items()},

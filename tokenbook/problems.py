@@ -67,6 +67,9 @@ CODES: dict[str, tuple[str, str]] = {
     "shipped-before-card": (ERROR, "IBカード同封の発送日が依頼 {request_id} のIBカード受領日 {received} より前です"),
     "shipped-without-card": (ERROR, "IBカード同封で発送済ですが、依頼 {request_id} にIBカード受領日がありません"),
     "expiry-derived": (WARNING, "使用期限が空欄の {count} 本（{cells}）は納品日＋電池寿命（月）{months}か月を使用期限とします"),
+    "bad-batch-id": (ERROR, "バッチは 2026-W53 の形で、締切曜日のある週を書きます"),
+    "schedule-order": (ERROR, "「{header}」が「{before}」（{earlier}）より前です"),
+    "schedule-closed-day": (WARNING, "「{header}」が休業日です"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
 }
 

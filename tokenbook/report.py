@@ -346,9 +346,36 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
                          ("当月停止", INT, 9), ("期限警告", INT, 9), ("期限切れ利用中", INT, 12), ("金庫保管", INT, 9),
                          ("預り在庫", INT, 9), ("当月発送", INT, 9)), kpi_rows),
     ]
+    tables.append(batch_table(m))
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
               "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
     return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
+
+
+def month_batches(ledger: Ledger, first: dt.date, last: dt.date) -> list:
+    """The batches whose cutoff or ★ falls in the month, with their dates (バッチ日程 applied)."""
+    from .schedule import dates_from_cutoff, last_weekday_on_or_before, ledger_calendar
+
+    calendar = ledger_calendar(ledger)
+    cutoff = last_weekday_on_or_before(first - dt.timedelta(days=21), ledger.settings.cutoff_weekday)
+    found = []
+    while cutoff <= last:
+        dates = dates_from_cutoff(cutoff, ledger.settings, calendar)
+        if cutoff >= first or dates.ship >= first:
+            found.append(dates)
+        cutoff += dt.timedelta(days=7)
+    return found
+
+
+def batch_table(m: Month) -> Table:
+    """バッチ日程: the month's batches, where their dates came from, and their parcels."""
+    planned = Counter(d.batch for d in m.ledger.dispatches if d.state != DispatchState.CANCELLED)
+    shipped = Counter(d.batch for d in m.ledger.dispatches if d.state == DispatchState.SHIPPED)
+    rows = [(d.batch_id, d.cutoff, d.card, d.receipt, d.ship, "バッチ日程" if d.override else "標準",
+             planned[d.batch_id], shipped[d.batch_id]) for d in month_batches(m.ledger, m.first, m.last)]
+    return Table("バッチ日程", (("バッチ", TEXT, 10), ("締切", DATE, 12), ("●カード作成", DATE, 12),
+                            ("◆カード受領", DATE, 12), ("★発送", DATE, 12), ("日程", TEXT, 11),
+                            ("引当", INT, 8), ("発送済", INT, 8)), rows)
 
 
 def _monthly_demand(m: Month) -> float:

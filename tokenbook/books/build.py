@@ -77,6 +77,8 @@ def build_workbook(path: Path, data: Mapping[str, Iterable[Sequence[Any]]] | Non
             if sheet == schema.SETTINGS and not rows:
                 rows = [(s.key, s.default, s.description) for s in setting_rows()]
             _table(workbook, formats, sheet, columns, rows or ())
+        for sheet, columns in schema.OPTIONAL_TABLES.items():
+            _table(workbook, formats, sheet, columns, data.get(sheet) or ())
         _table(workbook, formats, schema.CHECKS, schema.CHECK_COLUMNS, ())
         if macro_enabled:
             conf = workbook.add_worksheet(XLWINGS_CONF)  # `tokenbook setup-excel` writes the interpreter here

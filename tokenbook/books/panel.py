@@ -7,7 +7,7 @@ from collections import Counter
 
 from .. import schema
 from ..models import Ledger
-from ..schedule import Calendar, batch_for, next_weekday_after
+from ..schedule import batch_for, ledger_calendar, next_weekday_after
 from ..schema import OPEN_REQUEST_STATES, DispatchState, RequestState, TokenState
 from ..batch import awaiting_confirmation
 from .build import LEGEND, MENU_PANEL
@@ -19,14 +19,14 @@ def panel(ledger: Ledger, now: dt.datetime, last_run: str) -> dict[str, str]:
     owners = sorted(stock, key=lambda o: (o != schema.CSS, o))
     shown = "・".join(f"{o} {stock[o]:,}本" for o in owners[:6]) + (f" ほか{len(owners) - 6}" if len(owners) > 6 else "")
     states = Counter(r.state for r in ledger.requests if r.state in (*OPEN_REQUEST_STATES, RequestState.ALLOCATED))
-    calendar = Calendar.of(h.day for h in ledger.holidays)
+    calendar = ledger_calendar(ledger)
     upcoming = batch_for(next_weekday_after(now.date() - dt.timedelta(days=1), ledger.settings.cutoff_weekday),
                          ledger.settings, calendar)
     values = (
         shown or "在庫なし",
         f"受付 {states['受付']}件・保留 {states['保留']}件・割当済 {states['割当済']}件",
         f"{upcoming.batch_id} 締切{upcoming.cutoff:%m/%d} ●{upcoming.card:%m/%d} ◆{upcoming.receipt:%m/%d} "
-        f"★{upcoming.ship:%m/%d}",
+        f"★{upcoming.ship:%m/%d}" + ("（バッチ日程による）" if upcoming.override else ""),
         f"{now:%Y/%m/%d %H:%M} {last_run}",
         *confirmation_panel(ledger, now.date()),
         LEGEND,

@@ -77,6 +77,8 @@ class OpenBook:
                                 + "がありません")
         tables = {sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns])
                   for sheet, columns in schema.TABLES.items()}
+        tables.update({sheet: table_from_rows(sheet, self.book.values(sheet), [c.header for c in columns if c.required])
+                       for sheet, columns in schema.OPTIONAL_TABLES.items() if sheet in names})
         ledger, problems = parse_tables(tables)
         return check_ledger(ledger, problems, today)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from conftest import BANK, POSTAL_REQUEST, default_sheets
 from test_buttons import MemoryBook
+from test_mail import certificate, server  # noqa: F401  (fixtures: a real SMTP server on loopback)
 from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.excel.buttons import press
@@ -130,10 +131,12 @@ def test_shipped_on_in_the_future_is_refused_and_changes_nothing(tmp_path, capsy
     book = ledger_book(tmp_path, [token("TK00000011")], [request("R20261116-001", D(2026, 11, 16))])
     run_allocate(Run(book, at(D(2026, 11, 17)), "clerk"), D(2026, 11, 17))
     before = book.read_bytes()
-    tomorrow = dt.date.today() + dt.timedelta(days=1)  # the CLI's own clock: the only future it knows
-    assert main(["confirm", "--book", str(book), "--batch", "2026-W47", "--shipped-on", f"{tomorrow:%Y/%m/%d}"]) == 2
-    assert "未来の日付です" in capsys.readouterr().out
+    outcome = run_confirm(Run(book, at(D(2026, 11, 24), 9), "clerk"), "2026-W47", D(2026, 11, 25))
+    assert outcome.exit_code == 2 and "未来の日付です" in outcome.lines[0]
     assert book.read_bytes() == before
+    # the command line says the same, with its own clock: a day far ahead is always the future
+    assert main(["confirm", "--book", str(book), "--batch", "2026-W47", "--shipped-on", "2099-12-31"]) == 2
+    assert "未来の日付です" in capsys.readouterr().out and book.read_bytes() == before
 
 
 def test_validate_reports_backdated_and_future_ship_dates_already_in_the_ledger(book_file):
@@ -263,3 +266,91 @@ def test_a_wrong_schedule_row_is_located(book_file):
     assert {(p.sheet, p.cell, p.code) for p in found if p.sheet == "バッチ日程"} == {
         ("バッチ日程", "C2", "schedule-order"), ("バッチ日程", "A3", "bad-batch-id"),
         ("バッチ日程", "D4", "schedule-closed-day")}
+
+
+# --- 4. a closed month does not change silently ------------------------------------------------
+
+def month_book(tmp_path: Path, port: int | None = None) -> Path:
+    from tokenbook.models import setting_rows
+
+    values = {"差出人": "token@css.example", "SMTPサーバー": "localhost", "SMTPポート": str(port or 25)}
+    settings = [{"項目": s.key, "値": values.get(s.key, s.default)} for s in setting_rows()]
+    users = [token(f"TK0000010{i}", 状態="利用中", 金庫コード="1234", 店番="001", 顧客番号=f"C{i}", 顧客名=f"顧客{i}",
+                   利用開始日=D(2026, 6, 1), 顧客区分="個人") for i in range(1, 7)]
+    return ledger_book(tmp_path, users, [], settings=settings)
+
+
+def month_end(book: Path, out: Path, *extra: str) -> int:
+    return main(["month-end", "--book", str(book), "--out", str(out), *extra])
+
+
+def test_a_month_not_over_is_refused_unless_preliminary_and_then_every_sheet_says_so(tmp_path):
+    import openpyxl
+
+    from tokenbook.runs import run_month_end
+
+    book = month_book(tmp_path)
+    now = at(D(2026, 11, 24), 10)
+    out = tmp_path / "r"
+    refused = run_month_end(Run(book, now, "op"), "2026-11", out, make_mail=False)
+    assert refused.exit_code == 2 and "2026年11月はまだ終わっていません（末日は 2026/11/30）" in refused.lines[0]
+    future = run_month_end(Run(book, now, "op"), "2027-01", out)
+    assert future.exit_code == 2 and "2027年1月は未来の月です" in future.lines[0]
+    assert not out.exists()
+    assert run_month_end(Run(book, now, "op"), "2026-11", out, send=True, preliminary=True).exit_code == 2
+    assert run_month_end(Run(book, now, "op"), "2026-10", out, make_mail=False).exit_code == 0  # October is over
+    made = run_month_end(Run(book, now, "op"), "2026-11", out, preliminary=True)
+    assert made.exit_code == 0 and not (out / "2026-11" / "outbox").exists()  # a preliminary is not mailed
+    files = sorted((out / "2026-11").glob("*.xlsx"))
+    assert len(files) == 2
+    for path in files:
+        wb = openpyxl.load_workbook(path)
+        for ws in wb.worksheets:
+            assert str(ws["A1"].value).startswith("【速報】"), (path.name, ws.title)
+            assert "速報" in ws.oddHeader.left.text, (path.name, ws.title)
+    assert main(["report", "--book", str(book), "--month", "2099-01", "--out", str(out)]) == 2  # the CLI too
+
+
+def test_a_sent_month_made_again_lists_what_changed_and_goes_only_as_a_correction(server, tmp_path, capsys):
+    import email
+    import io
+
+    import openpyxl
+    from email import policy
+
+    mailbox, port = server("starttls")
+    book = month_book(tmp_path, port)
+    out = tmp_path / "out"
+    with_month = ("--month", "2026-10")
+    assert month_end(book, out, *with_month, "--send") == 0
+    assert len(mailbox.messages) == 1
+    capsys.readouterr()
+    # a handover received in October, typed in after the report went out: 利用中 6 -> 7
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    headers = [c.value for c in wb["在庫"][1]]
+    late = {"シリアル番号": "TK00000199", "所有者": "1234", "状態": "利用中", "納品日": dt.datetime(2025, 6, 1),
+            "使用期限": dt.datetime(2030, 6, 1), "金庫コード": "1234", "店番": "001", "顧客番号": "C9", "顧客名": "顧客9",
+            "利用開始日": dt.datetime(2026, 10, 30), "顧客区分": "個人"}
+    wb["在庫"].append([late.get(h) for h in headers])
+    journal = [c.value for c in wb["履歴"][1]]
+    handover = {"日時": dt.datetime(2026, 11, 2, 9), "発効日": dt.datetime(2026, 10, 30), "操作": "手交",
+                "シリアル番号": "TK00000199", "変更前": "金庫保管", "変更後": "利用中", "所有者": "1234", "金庫コード": "1234"}
+    wb["履歴"].append([handover.get(h) for h in journal])
+    wb.save(book)
+
+    assert month_end(book, out, *with_month, "--send") == 1  # changed: not sent without --correction
+    said = capsys.readouterr().out
+    assert "送信済みの報告と内容が変わった金庫: 1 件" in said
+    assert "概要: 利用中 6 → 7" in said and "利用者一覧: 1 行追加・0 行削除（6 行 → 7 行）" in said
+    assert "--send --correction" in said and len(mailbox.messages) == 1
+
+    assert month_end(book, out, *with_month, "--send", "--correction") == 0
+    assert len(mailbox.messages) == 2
+    message = mailbox.messages[-1][2]
+    assert message["Subject"].startswith("【訂正版】")
+    (part,) = [p for p in message.iter_attachments()]
+    sent = openpyxl.load_workbook(io.BytesIO(part.get_content()))
+    assert sent["概要"]["A1"].value.startswith("【訂正版】") and sent["利用者一覧"]["A1"].value.startswith("【訂正版】")
+    assert month_end(book, out, *with_month, "--send") == 0  # made again alike: the correction is not resent
+    assert len(mailbox.messages) == 2
+    del email, policy

@@ -64,6 +64,7 @@ class BankReport:
     expiry_chart: list[tuple[str, int]]
     tables: list[Table]
     file_name: str
+    mark: str = ""  # PRELIMINARY / CORRECTION, shown in every title
 
 
 @dataclass
@@ -75,6 +76,35 @@ class CssReport:
     tables: list[Table]
     charts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     file_name: str = ""
+    mark: str = ""
+
+
+# Marks a report's titles carry: 速報 (a month not over yet), 訂正版 (a sent month made again).
+PRELIMINARY, CORRECTION = "速報", "訂正版"
+_MARK = re.compile(r"【(?:速報|訂正版)】")
+
+
+def marked(text: str, mark: str) -> str:
+    """`text` with `mark` in front, as every title of a marked report shows it."""
+    return f"【{mark}】{text}" if mark else text
+
+
+def unmarked(text: str) -> str:
+    """
+    >>> unmarked("【訂正版】あおば信用金庫 ハードウェアトークン月次報告（2026年10月）")
+    'あおば信用金庫 ハードウェアトークン月次報告（2026年10月）'
+    """
+    return _MARK.sub("", text)
+
+
+def month_label(month: str) -> str:
+    """`2026-01` -> `2026年1月`, the one way a report names its month (title, body, mail).
+
+    >>> month_label("2026-01")
+    '2026年1月'
+    """
+    year, number = month.split("-")
+    return f"{int(year)}年{int(number)}月"
 
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
@@ -109,6 +139,8 @@ class Month:
         self.ledger = ledger
         self._shipped: dict[str, list[tuple]] | None = None
         self.month = month
+        self.mark = ""  # PRELIMINARY for every report of a month not over
+        self.marks: dict[str, str] = {}  # bank -> CORRECTION for a sent report made again
         self.first, self.last = month_bounds(month)
         self.history = History.of(ledger)
         self.closing = self.history.at(self.last)
@@ -239,7 +271,7 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
     opening, moved_in, moved_out, closing = m.custody_flows.get(code, (0, 0, 0, 0))
     has_custody = bool(opening or moved_in or moved_out or closing)
     summary: list[tuple[str, Any]] = [
-        ("金庫", f"{code} {bank.name}"), ("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
+        ("金庫", f"{code} {bank.name}"), ("対象月", month_label(m.month)), ("基準日", m.last), ("作成日時", created),
         ("利用中", len(users)), ("当月利用開始", m.started[code]), ("当月停止", m.stopped[code]),
         (f"期限{m.ledger.settings.warn_months}か月以内", sum(1 for r in user_rows if r.flag == Flag.DUE)),
         ("期限切れで利用中", sum(1 for r in user_rows if r.flag == Flag.EXPIRED)), ("金庫保管", len(held)),
@@ -255,7 +287,8 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
         tables.append(Table("預り在庫", STOCK_COLUMNS[:1] + STOCK_COLUMNS[2:], [
             (r.serial, *r[2:]) for r in (_stock_row(m, t) for t in custody)]))
     tables.append(Table("金庫保管", STOCK_COLUMNS, [_stock_row(m, t) for t in held]))
-    return BankReport(code, bank.name, m.month, m.last, created, summary, chart, tables, bank_file_name(m.month, bank))
+    return BankReport(code, bank.name, m.month, m.last, created, summary, chart, tables, bank_file_name(m.month, bank),
+                      m.marks.get(code, m.mark))
 
 
 # --- CSS ----------------------------------------------------------------------------------------
@@ -331,7 +364,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
         kpi_rows.append(BankKpi(code, bank.name, len(users), m.started[code], m.stopped[code], flags[Flag.DUE],
                                 flags[Flag.EXPIRED], len(m.held.get(code, [])), len(m.custody.get(code, [])),
                                 len(shipped.get(code, []))))
-    summary = [("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
+    summary = [("対象月", month_label(m.month)), ("基準日", m.last), ("作成日時", created),
                ("在庫合計", sum(r.total for r in stock_rows)), ("うちCSS所有", sum(stock[schema.CSS].values())),
                ("期限切れ在庫", len(expired_rows)), ("発注提案数", order)]
     tables = [
@@ -349,7 +382,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
     tables.append(batch_table(m))
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
               "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
-    return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month))
+    return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month), m.mark)
 
 
 def month_batches(ledger: Ledger, first: dt.date, last: dt.date) -> list:

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import xlsxwriter
 
 from ..models import Bank
-from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Table
+from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Table, marked, month_label
 
 FONT = "Meiryo UI"
 PAPER_A4 = 9
@@ -190,15 +190,15 @@ def _write_report(folder: Path, file_name: str, title: str, summary: list[tuple[
 
 
 def write_bank_report(report: BankReport, folder: Path) -> Path:
-    title = f"{report.bank_name} ハードウェアトークン月次報告（{report.month}）"
+    title = marked(f"{report.bank_name} ハードウェアトークン月次報告（{month_label(report.month)}）", report.mark)
     chart = ("使用期限の到来（今後24か月）", report.expiry_chart, ("月", "本数"), ("月", "本数"))
     return _write_report(folder, report.file_name, title, report.summary, [chart], report.tables)
 
 
 def write_css_report(report: CssReport, folder: Path) -> Path:
     charts = [(name, data, ("区分", "本数"), ("", "本数")) for name, data in report.charts.items()]
-    return _write_report(folder, report.file_name, f"CSS トークン在庫月報（{report.month}）", report.summary, charts,
-                         report.tables)
+    return _write_report(folder, report.file_name, marked(f"CSS トークン在庫月報（{month_label(report.month)}）", report.mark),
+                         report.summary, charts, report.tables)
 
 
 _SHARED: dict[str, Any] = {}

@@ -78,7 +78,7 @@ def test_the_confirm_button_ships_a_later_batch_while_an_earlier_one_waits_for_i
     rows = {(d.request_id, d.batch): (d.state, d.shipped_on) for d in ledger.dispatches}
     assert rows == {("R20261116-001", "2026-W47"): ("予定", None),
                     ("R20261118-001", "2026-W48"): ("発送済", D(2026, 11, 30))}
-    assert "2026-W48 1本" in memory.questions[-1]
+    assert "バッチ 2026-W48 1本（発送日 2026/11/30）" in memory.questions[-1]
     message = memory.messages[-1][0]
     assert "発送済 1本（バッチ 2026-W48）" in message
     assert "IBカード待ち 2026-W47 R20261116-001（IBカード受領日が未入力）" in message
@@ -354,3 +354,17 @@ def test_a_sent_month_made_again_lists_what_changed_and_goes_only_as_a_correctio
     assert month_end(book, out, *with_month, "--send") == 0  # made again alike: the correction is not resent
     assert len(mailbox.messages) == 2
     del email, policy
+
+
+# --- チェック結果: which run wrote it, dates as the book shows them --------------------------------
+
+def test_check_results_carry_a_run_summary_and_slash_dates(tmp_path):
+    import openpyxl
+
+    expired = token("TK00000011", 納品日=D(2021, 6, 1), 使用期限=D(2026, 6, 1))
+    book = ledger_book(tmp_path, [expired, token("TK00000012")], [request("R20261116-001", D(2026, 11, 16))])
+    assert run_allocate(Run(book, at(D(2026, 11, 17)), "clerk"), D(2026, 11, 17)).exit_code == 0
+    ws = openpyxl.load_workbook(book)["チェック結果"]
+    assert [c.value for c in ws[2]][:5] == ["警告", "在庫", "E2", "使用期限", "2026/06/01"]
+    assert ws.cell(1, 9).value.startswith("2026/11/17 18:00 週次割当: 引当 1件（1本）")
+    assert ws.cell(1, 9).value.endswith("— エラー 0 件・警告 1 件")

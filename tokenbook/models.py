@@ -263,6 +263,16 @@ class Settings(BaseModel):
         "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
         "本文（{金庫名} {金庫コード} {対象月} が使えます）")
 
+    # issue 9: the contact line every bank report carries
+    contact_name: Text = setting("問い合わせ先", "CSS トークン管理係", "報告書に載せるCSSの問い合わせ先（部署・担当）")
+    contact_phone: Text = setting("問い合わせ電話", "", "報告書に載せる問い合わせ先の電話番号（空欄なら載せません）")
+
+    @cached_property
+    def contact_line(self) -> str:
+        """`CSS トークン管理係　TEL 03-…　token@css.example`: whatever of it is set."""
+        parts = [self.contact_name, f"TEL {self.contact_phone}" if self.contact_phone else "", self.sender]
+        return "　".join(p for p in parts if p)
+
     @cached_property
     def serial_regex(self) -> re.Pattern[str]:
         return re.compile(self.serial_pattern)

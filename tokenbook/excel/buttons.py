@@ -18,7 +18,7 @@ from typing import Any, ContextManager, Protocol, Sequence
 
 from .. import schema
 from ..books.panel import panel
-from ..books.writeback import checks_edit, ledger_edits, menu_edit
+from ..books.writeback import checks_edit, checks_summary, ledger_edits, menu_edit
 from ..files.sheetio import UnusableInput, table_from_rows
 from ..files.xlsxpatch import SheetEdit
 from ..models import Ledger
@@ -88,14 +88,14 @@ class OpenBook:
             _write_edit(self.book, sheet, edit)
         if schema.MENU in self.book.sheet_names():
             _write_edit(self.book, schema.MENU, menu_edit(panel(new, now, last_run)))
-        _show_problems(self.book, list(problems))
+        _show_problems(self.book, list(problems), checks_summary(problems, f"{now:%Y/%m/%d %H:%M} {last_run}"))
         return ["保存はブックを保存してください（Ctrl+S）。"]
 
     def show(self, problems: Sequence[Problem]) -> None:
         _show_problems(self.book, list(problems))
 
 
-def _show_problems(book: Book, problems: list[Problem]) -> None:
+def _show_problems(book: Book, problems: list[Problem], summary: str | None = None) -> None:
     """チェック結果 rewritten with links; the cells of the last run unhighlighted, this run's highlighted."""
     if schema.CHECKS not in book.sheet_names():
         return  # a ledger made elsewhere, without tokenbook's own sheet: the dialog still says it all
@@ -107,7 +107,7 @@ def _show_problems(book: Book, problems: list[Problem]) -> None:
     for sheet, cells in stale.items():
         if sheet in schema.TABLES:
             book.highlight(sheet, cells, None)
-    edit = checks_edit(problems)
+    edit = checks_edit(problems, summary)
     book.clear_rows(schema.CHECKS, 2)
     _write_edit(book, schema.CHECKS, edit)
     book.links(schema.CHECKS, edit.hyperlinks or [])
@@ -167,10 +167,10 @@ def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
     waiting = [f"  IBカード待ち {b.batch_id} {request_id}（{reason}）" for b in batches for request_id, reason in b.waiting]
     if not ready:
         return Outcome(["発送確定できる発送予定がありません", *waiting])
-    plan = "、".join(f"{b.batch_id} {b.ready}本（★{b.ship:%m/%d}）" if b.ship else f"{b.batch_id} {b.ready}本"
-                    for b in ready)
+    today = now.date()
+    plan = "、".join(f"バッチ {b.batch_id} {b.ready}本（発送日 {min(b.ship or today, today):%Y/%m/%d}）" for b in ready)
     rest = f"\nIBカード待ちの {len(waiting)} 件は発送予定のまま残ります。" if waiting else ""
-    if not book.ask(f"発送確定します: {plan}。発送日は★（過ぎていなければ今日、IBカードはその受領日以降）です。{rest}"
+    if not book.ask(f"発送確定します: {plan}。IBカード同封の分は発送日がその受領日より前になりません。{rest}"
                     "よろしいですか？"):
         return Outcome(["発送確定を取りやめました"])
     return _told(run_confirm_ready(_run(book, now, operator), step=book.status))

@@ -311,12 +311,10 @@ def test_a_month_not_over_is_refused_unless_preliminary_and_then_every_sheet_say
     assert main(["report", "--book", str(book), "--month", "2099-01", "--out", str(out)]) == 2  # the CLI too
 
 
-def test_a_sent_month_made_again_lists_what_changed_and_goes_only_as_a_correction(server, tmp_path, capsys):
-    import email
+def test_a_sent_month_made_again_lists_what_changed_and_goes_only_as_a_correction(server, tmp_path, capsys):  # noqa: F811
     import io
 
     import openpyxl
-    from email import policy
 
     mailbox, port = server("starttls")
     book = month_book(tmp_path, port)
@@ -353,7 +351,6 @@ def test_a_sent_month_made_again_lists_what_changed_and_goes_only_as_a_correctio
     assert sent["概要"]["A1"].value.startswith("【訂正版】") and sent["利用者一覧"]["A1"].value.startswith("【訂正版】")
     assert month_end(book, out, *with_month, "--send") == 0  # made again alike: the correction is not resent
     assert len(mailbox.messages) == 2
-    del email, policy
 
 
 # --- チェック結果: which run wrote it, dates as the book shows them --------------------------------

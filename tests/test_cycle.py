@@ -363,5 +363,5 @@ def test_check_results_carry_a_run_summary_and_slash_dates(tmp_path):
     assert run_allocate(Run(book, at(D(2026, 11, 17)), "clerk"), D(2026, 11, 17)).exit_code == 0
     ws = openpyxl.load_workbook(book)["チェック結果"]
     assert [c.value for c in ws[2]][:5] == ["警告", "在庫", "E2", "使用期限", "2026/06/01"]
-    assert ws.cell(1, 9).value.startswith("2026/11/17 18:00 週次割当: 引当 1件（1本）")
-    assert ws.cell(1, 9).value.endswith("— エラー 0 件・警告 1 件")
+    assert ws.cell(1, 8).value.startswith("2026/11/17 18:00 週次割当: 引当 1件（1本）")
+    assert ws.cell(1, 8).value.endswith("— エラー 0 件・警告 1 件")

@@ -181,7 +181,7 @@ def _dropdowns(ws: Any, columns: Sequence[Column]) -> None:
 
 MENU_PANEL = ("在庫（所有者別）", "未処理の申込", "次回バッチ", "前回の実行結果",
               "発送確定待ち", "IBカード待ち", "記号")  # issue 9: the last three
-LEGEND = "●＝SSCのIBカード作成日　◆＝CSSのIBカード受領日　★＝CSSの発送日（「バッチ日程」シートで変更できます）"
+LEGEND = "●SSCのカード作成日　◆CSSのカード受領日　★CSSの発送日（バッチ日程シートで変更可）"
 MENU_PANEL_ROW = 4  # the first label's row (1-based) in column E; its value is in column F
 
 

@@ -41,6 +41,6 @@ def confirmation_panel(ledger: Ledger, today: dt.date) -> tuple[str, str]:
     shown = "、".join(f"{b.batch_id}{f' ★{b.ship:%m/%d}' if b.ship else ''} {planned[b.batch_id]}本（うち確定可 {b.ready}本）"
                      for b in batches[:4]) + (f" ほか{len(batches) - 4}バッチ" if len(batches) > 4 else "")
     waiting = [(request_id, reason) for b in batches for request_id, reason in b.waiting]
-    cards = "、".join(f"{request_id}（{reason}）" for request_id, reason in waiting[:3])
-    more = f" ほか{len(waiting) - 3}件" if len(waiting) > 3 else ""
+    cards = "、".join(f"{request_id}（{reason}）" for request_id, reason in waiting[:2])
+    more = f" ほか{len(waiting) - 2}件" if len(waiting) > 2 else ""
     return shown or "なし", f"{len(waiting)}件: {cards}{more}" if waiting else "なし"

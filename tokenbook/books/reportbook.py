@@ -67,10 +67,10 @@ def _print_setup(ws: Any, title: str, repeat_rows: int, personal: bool = False) 
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0, repeat_rows)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    caution = f"&C&\"{FONT},Bold\"&9&K C00000{CAUTION}" if personal else ""
+    caution = f"&C&\"{FONT},Bold\"&9&KC00000{CAUTION}" if personal else ""
     ws.set_header(f"&L&\"{FONT}\"&9{_escape_hf(title)}{caution}&R&\"{FONT}\"&9&P / &N ページ")
     if personal:
-        ws.set_footer(f"&C&\"{FONT},Bold\"&9&K C00000{CAUTION}")
+        ws.set_footer(f"&C&\"{FONT},Bold\"&9&KC00000{CAUTION}")
 
 
 def _escape_hf(text: str) -> str:

@@ -148,7 +148,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-SUMMARY_COLUMN = len(schema.CHECK_COLUMNS) + 1  # the run's summary line, in row 1 right of the headers
+SUMMARY_COLUMN = len(schema.CHECK_COLUMNS)  # the run's summary line, in row 1 just right of the headers
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 

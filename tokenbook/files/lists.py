@@ -17,16 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import python_calamine as calamine
-
 from ..problems import Problem, problem
-from .sheetio import (
-    Table,
-    UnusableInput,
-    _check_container,
-    header_text,
-    table_from_rows,
-)
+from .sheetio import Table, UnusableInput, header_text, open_workbook, table_from_rows
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat", "")
@@ -133,11 +125,7 @@ def _table(name: str, rows: Sequence[Sequence[Any]], required: list[str]) -> Tab
 
 
 def _read_workbook(path: Path, required: list[str], sheet: str | None) -> ListFile:
-    _check_container(path)
-    try:
-        book = calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises several types for damaged files
-        raise UnusableInput(f"ブックを開けません（壊れている可能性があります）: {path.name}: {type(exc).__name__}") from None
+    book = open_workbook(path)
     try:
         names = list(book.sheet_names)
         if not names:
@@ -168,11 +156,7 @@ def read_pairs(path: Path, sheet: str) -> dict[str, str]:
     _exists(path)
     if not (path.suffix.lower() in WORKBOOK_SUFFIXES or _is_zip(path)):
         return {}
-    _check_container(path)
-    try:
-        book = calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:
-        raise UnusableInput(f"ブックを開けません（壊れている可能性があります）: {path.name}: {type(exc).__name__}") from None
+    book = open_workbook(path)
     try:
         if sheet not in book.sheet_names:
             return {}

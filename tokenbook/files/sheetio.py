@@ -174,15 +174,20 @@ def _target(folder: str, target: str) -> str:
     return posixpath.normpath(posixpath.join(folder, target)) if folder else posixpath.normpath(target)
 
 
+def open_workbook(path: Path) -> calamine.CalamineWorkbook:
+    """A workbook file opened for reading; UnusableInput (in Japanese) for anything that is not one."""
+    _check_container(path)
+    try:
+        return calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises several types for damaged files
+        raise UnusableInput(f"ブックを開けません（壊れている可能性があります）: {path.name}: {type(exc).__name__}") from None
+
+
 def _sheet_names(path: Path, wanted: Iterable[str], optional: Iterable[str] = ()) -> dict[str, str]:
     """Contract sheet name -> the name as stored; UnusableInput if the file or a sheet is missing.
     Sheets in `optional` are included when present."""
     path = Path(path)
-    _check_container(path)
-    try:
-        book = calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises several types for damaged files
-        raise UnusableInput(f"ブックを開けません（壊れている可能性があります）: {path.name}: {type(exc).__name__}") from None
+    book = open_workbook(path)
     try:
         names = {header_text(n): n for n in book.sheet_names}
     finally:

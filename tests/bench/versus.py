@@ -40,8 +40,8 @@ print(json.dumps({"seconds": time.perf_counter() - start, "module": tokenbook.__
 
 def run(path: Path, code_root: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code_root))
-    done = subprocess.run([sys.executable, "-c", CHECK, str(path), AS_OF.isoformat()], capture_output=True,
-                          text=True, env=env)
+    done = subprocess.run([sys.executable, "-c", CHECK, str(path.resolve()), AS_OF.isoformat()], capture_output=True,
+                          text=True, env=env, cwd=code_root)  # -c puts the working folder first on sys.path
     if done.returncode:
         raise SystemExit(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -29,7 +29,7 @@ from ..replacements import (
     summary_file_name,
 )
 from ..report import DATE, FLAG, INT, TEXT, Table, forecast_points, forecast_tables
-from .reportbook import _EPOCH, _new_book, _print_setup, _summary_sheet, _table_sheet, forecast_chart
+from .reportbook import _EPOCH, _new_book, _print_setup, _summary_sheet, _write_report
 
 WIDTHS = {"計画日": 11, "金庫コード": 9, "店番": 6, "顧客番号": 11, "顧客名": 24, "顧客区分": 8, "シリアル番号": 14,
           "使用期限": 11, "発送方法": 10, "送付先": 30, "予定バッチ": 10, "発送予定日": 11, "備考": 22, "回答": 9, "理由": 30}
@@ -161,17 +161,6 @@ def write_plan_summary(plan: Plan, banks: dict[str, Bank], folder: Path, created
                ("最初の計画バッチ", f"{plan.batches[plan.first].batch_id}（締切 {plan.batches[plan.first].cutoff:%Y/%m/%d}）"),
                ("発注提案", f"{first_order.order_by:%Y/%m/%d}までに{first_order.quantity:,}本" + ("（至急）" if first_order.urgent else "")
                 + (f" ほか{len(plan.orders) - 1}回" if len(plan.orders) > 1 else "") if first_order else "なし")]
-    path = folder / summary_file_name(plan.as_of)
-    tmp = _atomic(path)
-    book, fmt = _new_book(tmp)
     title = f"CSS 交換計画 集計（{plan.as_of:%Y/%m/%d}）"
-    try:
-        ws = _summary_sheet(book, fmt, title, summary)
-        forecast_chart(book, ws, fmt, len(summary) + 3, 2, forecast_points(plan, plan.reorder_point))
-        for table in tables:
-            _table_sheet(book, fmt, table, title)
-        book.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _write_report(folder, summary_file_name(plan.as_of), title, summary, [], tables,
+                         forecast_points(plan, plan.reorder_point))

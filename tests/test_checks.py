@@ -122,7 +122,7 @@ def test_a_token_held_at_a_bank_belongs_to_that_bank():
 
 
 def test_expired_stock_is_a_warning():
-    found = check_memory(tokens=[{**STOCK, "納品日": D(2021, 6, 1)}, IN_USE, HELD])
+    found = check_memory(tokens=[{**STOCK, "納品日": D(2021, 6, 1), "使用期限": D(2026, 6, 1)}, IN_USE, HELD])
     assert found == {("在庫", "E2", "expired-stock")}
 
 
@@ -391,13 +391,13 @@ def test_weekday_setting_accepts_suffix():
 
 def test_password_is_refused_in_settings():
     rows = settings() + [{"項目": "SMTPパスワード", "値": "hunter2"}]
-    assert check_memory(settings=rows) == {("設定", "A20", "password-in-settings")}
+    assert check_memory(settings=rows) == {("設定", f"A{len(rows) + 1}", "password-in-settings")}  # the last row
 
 
 def test_missing_and_unknown_settings_are_warnings():
     rows = [r for r in settings() if r["項目"] != "発注点"] + [{"項目": "色", "値": "青"}]
     found = check_memory(settings=rows)
-    assert found == {("設定", None, "missing-setting"), ("設定", "A19", "unknown-setting")}
+    assert found == {("設定", None, "missing-setting"), ("設定", f"A{len(rows) + 1}", "unknown-setting")}
 
 
 def test_serial_pattern_setting_is_applied():

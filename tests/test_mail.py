@@ -196,8 +196,13 @@ def test_a_changed_report_is_sent_again(server, tmp_path):
     time.sleep(1.1)  # the reports made again below carry another 作成日時: that alone is no change
     changed = [*BANKS[:2], {**BANKS[2], "金庫名": "さんの信用金庫（新）"}]
     book = book_with(tmp_path, port, banks=changed)
-    assert month_end(book, tmp_path / "out", "--send") == 0
+    # a month already sent does not change silently: listed, and sent only as a correction (issue 9)
+    assert month_end(book, tmp_path / "out", "--send") == 1
+    assert mailbox.messages[3:] == []
+    assert month_end(book, tmp_path / "out", "--send", "--correction") == 0
     assert [r for _, r, _ in mailbox.messages[3:]] == [["report@san.example"]]
+    assert month_end(book, tmp_path / "out", "--send") == 0  # the correction made again is the same: not resent
+    assert len(mailbox.messages) == 4
 
 
 def test_implicit_tls(server, tmp_path):

@@ -23,6 +23,7 @@ import pytest
 
 from conftest import POSTAL_REQUEST, default_sheets, vba_modules
 from tokenbook import schema
+from tokenbook.normalize import add_months
 from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.journal import last_states
@@ -33,9 +34,13 @@ from tokenbook.books.writeback import BookBusy, BookLock
 TODAY = dt.date.today()
 
 
+EXTRA = len(schema.TOKEN_COLUMNS) + 1  # a clerk's own column, right of the contract's
+
+
 def stock(n, start=1):
-    return [{"シリアル番号": f"TK{i:08d}", "所有者": "CSS", "状態": "在庫", "納品日": TODAY - dt.timedelta(days=100)}
-            for i in range(start, start + n)]
+    delivered = TODAY - dt.timedelta(days=100)
+    return [{"シリアル番号": f"TK{i:08d}", "所有者": "CSS", "状態": "在庫", "納品日": delivered,
+             "使用期限": add_months(delivered, 60)} for i in range(start, start + n)]
 
 
 def requests(n, day=None, start=1):
@@ -80,7 +85,7 @@ def test_check_results_are_written_with_links_and_replaced_next_run(tmp_path):
     book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=[bad]))
     assert main(["allocate", "--book", str(book)]) == 0
     ws = openpyxl.load_workbook(book)["チェック結果"]
-    assert [c.value for c in ws[2]] == ["警告", "申込", "N2", "送付先郵便番号", "999-9999",
+    assert [c.value for c in ws[2]][:7] == ["警告", "申込", "N2", "送付先郵便番号", "999-9999",
                                         "郵便番号 999-9999 は日本郵便のデータにありません", "unknown-postal-code"]
     assert ws["C2"].hyperlink.location == "'申込'!N2"
     assert ws.max_row == 2
@@ -225,9 +230,9 @@ def clerks_book(tmp_path) -> Path:
 
     def clerk(wb):
         ws = wb["在庫"]
-        ws["O1"] = "担当メモ"  # an extra column with values
+        ws.cell(1, EXTRA, "担当メモ")  # an extra column with values, after the contract's
         for row in range(2, 40):
-            ws.cell(row, 15, f"棚{row}")
+            ws.cell(row, EXTRA, f"棚{row}")
         ws["A2"].fill = openpyxl.styles.PatternFill("solid", fgColor="FFFF00")  # a highlighted cell
         ws.column_dimensions["J"].width = 33
         notes = wb.create_sheet("メモ")  # an extra sheet
@@ -265,7 +270,7 @@ def test_twenty_headless_batches_keep_everything_a_clerk_built(clerks_book, tmp_
     assert {k: after[k] for k in drawings_before} == drawings_before
     wb = openpyxl.load_workbook(clerks_book, keep_vba=True)
     ws = wb["在庫"]
-    assert ws["O1"].value == "担当メモ" and [ws.cell(r, 15).value for r in range(2, 40)] == [f"棚{r}" for r in range(2, 40)]
+    assert ws.cell(1, EXTRA).value == "担当メモ" and [ws.cell(r, EXTRA).value for r in range(2, 40)] == [f"棚{r}" for r in range(2, 40)]
     assert ws["A2"].fill.fgColor.rgb.endswith("FFFF00")
     assert ws.column_dimensions["J"].width == 33
     assert ws.freeze_panes == "A2"

@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 
 from .models import Bank, Settings
 from .normalize import in_domains
+from .report import unmarked
 
 PASSWORD_ENV = "TOKENBOOK_SMTP_PASSWORD"
 KEYRING_SERVICE = "tokenbook"
@@ -50,6 +51,7 @@ class Letter:
     body: str
     attachment: Path
     digest: str  # what makes two sends the same: the report's content, recipients, subject and body
+    content: str = ""  # the report's own content digest (`content_digest`), kept in the send log
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -74,10 +76,12 @@ def letter(bank: Bank, attachment: Path, month: str, settings: Settings) -> Lett
     body = _fill(settings.mail_body, values, "メール本文")
     if not bank.report_to:
         raise MailError(f"金庫 {bank.bank_code} に報告先メールがありません")
-    digest = hashlib.sha256(content_digest(attachment).encode())
+    content = content_digest(attachment)
+    digest = hashlib.sha256(content.encode())
     for part in (*bank.report_to, "|", *bank.cc, "|", subject, "|", body):
         digest.update(part.encode("utf-8") + b"\0")
-    return Letter(bank.bank_code, bank.name, bank.report_to, bank.cc, subject, body, attachment, digest.hexdigest())
+    return Letter(bank.bank_code, bank.name, bank.report_to, bank.cc, subject, body, attachment, digest.hexdigest(),
+                  content)
 
 
 def check_settings(settings: Settings) -> None:
@@ -102,6 +106,8 @@ def content_digest(workbook: Path) -> str:
             for row in book.get_sheet_by_name(name).to_python():
                 if row and row[0] == "作成日時":
                     continue
+                if row and isinstance(row[0], str):  # a 訂正版 / 速報 mark in a title is not content
+                    row = [unmarked(row[0]), *row[1:]]
                 digest.update(repr(row).encode() + b"\2")
     finally:
         book.close()
@@ -274,7 +280,8 @@ def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, 
         only = tuple(previous.get("refused", [])) if previous and previous.get("result") == "partial" else None
         recipients = [a for a in item.recipients if only is None or a in only]
         record = {"bank": item.bank_code, "to": list(item.to), "cc": list(item.cc), "file": item.attachment.name,
-                  "sha256": item.digest, "recipients": recipients}  # the digest of content, not of bytes
+                  "sha256": item.digest, "content": item.content,
+                  "recipients": recipients}  # the digest of content, not of bytes
         outside = refused_recipients(banks[item.bank_code], recipients)
         if outside:
             detail = f"許可ドメイン外の宛先: {', '.join(outside)}"

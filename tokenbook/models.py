@@ -52,6 +52,7 @@ class Token(NamedTuple):
     request_id: str = ""
     stop_reason: str | None = None
     note: str = ""
+    customer_kind: str | None = None
 
 
 class Request(NamedTuple):
@@ -117,6 +118,15 @@ class Holiday(NamedTuple):
     row: int
     day: dt.date | None
     name: str = ""
+
+
+class ScheduleRow(NamedTuple):  # バッチ日程
+    row: int
+    batch: str
+    card_on: dt.date | None = None
+    receipt_on: dt.date | None = None
+    ship_on: dt.date | None = None
+    note: str = ""
 
 
 # --- 設定 (design §3.6): one specification ----------------------------------------------------------
@@ -253,6 +263,16 @@ class Settings(BaseModel):
         "{金庫名} ご担当者様\n\n{対象月}分のハードウェアトークン月次報告をお送りします。\n添付のファイルをご確認ください。\n\nCSS トークン管理係",
         "本文（{金庫名} {金庫コード} {対象月} が使えます）")
 
+    # issue 9: the contact line every bank report carries
+    contact_name: Text = setting("問い合わせ先", "CSS トークン管理係", "報告書に載せるCSSの問い合わせ先（部署・担当）")
+    contact_phone: Text = setting("問い合わせ電話", "", "報告書に載せる問い合わせ先の電話番号（空欄なら載せません）")
+
+    @cached_property
+    def contact_line(self) -> str:
+        """`CSS トークン管理係　TEL 03-…　token@css.example`: whatever of it is set."""
+        parts = [self.contact_name, f"TEL {self.contact_phone}" if self.contact_phone else "", self.sender]
+        return "　".join(p for p in parts if p)
+
     @cached_property
     def serial_regex(self) -> re.Pattern[str]:
         return re.compile(self.serial_pattern)
@@ -289,6 +309,7 @@ class Ledger:
     dispatches: tuple[Dispatch, ...] = ()
     journal: tuple[JournalEntry, ...] = ()
     holidays: tuple[Holiday, ...] = ()
+    schedule: tuple[ScheduleRow, ...] = ()  # バッチ日程, when the workbook has it
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -300,4 +321,7 @@ ROW_TYPES = {
     schema.DISPATCH: Dispatch,
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
+}
+OPTIONAL_ROW_TYPES = {
+    schema.BATCH_SCHEDULE: ScheduleRow,
 }

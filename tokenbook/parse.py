@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from . import normalize as nz
 from . import schema
 from .files.sheetio import Table, column_letter
-from .models import ROW_TYPES, Ledger, Settings, setting_rows
+from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
 
@@ -133,7 +133,7 @@ def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | 
 
 def read_rows(table: Table, row_type: type, serial_pattern: re.Pattern[str], problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
-    columns = schema.TABLES[table.sheet]
+    columns = schema.columns_of(table.sheet)
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
     return tuple(map(row_type._make, zip(table.row_numbers, *data)))
 
@@ -196,11 +196,11 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
     rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()}
-    battery = settings.battery_months
-    tokens = tuple(
-        t._replace(expires_on=nz.add_months(t.delivered_on, battery)) if t.expires_on is None and t.delivered_on else t
-        for t in rows[schema.TOKENS]
-    )
+    rows.update({sheet: read_rows(tables[sheet], row_type, pattern, problems)
+                 for sheet, row_type in OPTIONAL_ROW_TYPES.items() if sheet in tables})
+    tokens, derived = derive_expiry(rows[schema.TOKENS], settings.battery_months)
+    if derived:
+        problems.append(expiry_note(derived, tables[schema.TOKENS].letter("使用期限"), settings.battery_months))
     ledger = Ledger(
         banks=rows[schema.BANKS],
         tokens=tokens,
@@ -208,11 +208,28 @@ def parse_tables(tables: Mapping[str, Table]) -> tuple[Ledger, list[Problem]]:
         dispatches=rows[schema.DISPATCH],
         journal=rows[schema.JOURNAL],
         holidays=rows[schema.HOLIDAYS],
+        schedule=rows.get(schema.BATCH_SCHEDULE, ()),
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
                  for sheet, table in tables.items()},
     )
     return ledger, problems
+
+
+def derive_expiry(tokens: tuple, battery_months: int) -> tuple[tuple, list[int]]:
+    """A blank 使用期限 is 納品日 + 電池寿命（月） (design §3.2); also the rows where it was derived."""
+    derived = [t.row for t in tokens if t.expires_on is None and t.delivered_on]
+    if not derived:
+        return tokens, derived
+    return tuple(t._replace(expires_on=nz.add_months(t.delivered_on, battery_months))
+                 if t.expires_on is None and t.delivered_on else t for t in tokens), derived
+
+
+def expiry_note(rows: list[int], letter: str | None, battery_months: int) -> Problem:
+    """One warning for every blank 使用期限 derived (a ledger may leave thousands blank), at the first."""
+    cells = "、".join(f"{letter}{r}" for r in rows[:5]) + (f" ほか{len(rows) - 5}" if len(rows) > 5 else "")
+    return problem("expiry-derived", schema.TOKENS, rows[0], "使用期限", letter, "", count=len(rows),
+                   months=battery_months, cells=cells)
 
 
 def _short(text: str) -> str:

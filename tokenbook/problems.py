@@ -62,6 +62,14 @@ CODES: dict[str, tuple[str, str]] = {
     "state-differs-from-journal": (WARNING, "状態が履歴（最後は「{journalled}」）と違います。手作業の変更として履歴に記録します"),
     "batch-input-error": (WARNING, "入力エラーがあるため、この申込は今回のバッチで処理しません"),
     "dispatch-mismatch": (ERROR, "発送行のトークンが引当済ではないか、別の依頼に引き当てられています"),
+    # issue 9: the weekly cycle and the month-end
+    "shipped-in-future": (ERROR, "発送日が未来の日付です（今日は {today}）"),
+    "shipped-before-card": (ERROR, "IBカード同封の発送日が依頼 {request_id} のIBカード受領日 {received} より前です"),
+    "shipped-without-card": (ERROR, "IBカード同封で発送済ですが、依頼 {request_id} にIBカード受領日がありません"),
+    "expiry-derived": (WARNING, "使用期限が空欄の {count} 本（{cells}）は納品日＋電池寿命（月）{months}か月を使用期限とします"),
+    "bad-batch-id": (ERROR, "バッチは 2026-W53 の形で、締切曜日のある週を書きます"),
+    "schedule-order": (ERROR, "「{header}」が「{before}」（{earlier}）より前です"),
+    "schedule-closed-day": (WARNING, "「{header}」が休業日です"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
 }
 

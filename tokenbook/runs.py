@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence
 
 from . import schema
-from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
+from .batch import (
+    BatchError,
+    BatchResult,
+    Confirmations,
+    allocate,
+    awaiting_confirmation,
+    cancel_batch,
+    confirm,
+    confirm_ready,
+)
 from .books.panel import panel
 from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
 from .files.sheetio import UnusableInput
@@ -224,9 +233,18 @@ def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, 
 
 
 def run_confirm(run: Run, batch_id: str, shipped_on: dt.date | None = None, step: Step = _quiet) -> Outcome:
-    """発送確定 of one batch; any input error stops it."""
+    """発送確定 of one batch; any input error stops it. A 発送日 after today is refused (exit 2)."""
+    if shipped_on is not None and shipped_on > run.now.date():
+        return unusable(f"--shipped-on: 発送日 {shipped_on:%Y/%m/%d} は未来の日付です（今日は {run.now:%Y/%m/%d}）。"
+                        "発送した日を指定してください")
     return _change(run, "発送確定", lambda c: confirm(c.ledger, batch_id, shipped_on, run.context),
                    lambda p: True, False, describe_confirmation, step)
+
+
+def run_confirm_ready(run: Run, step: Step = _quiet) -> Outcome:
+    """発送確定 of every batch with parcels that can ship today (the button); any input error stops it."""
+    return _change(run, "発送確定", lambda c: confirm_ready(c.ledger, run.context), lambda p: True, False,
+                   describe_confirmations, step)
 
 
 def run_cancel(run: Run, batch_id: str, step: Step = _quiet) -> Outcome:
@@ -282,12 +300,27 @@ def describe_allocation(result: BatchResult) -> tuple[str, list[str]]:
 def describe_confirmation(result: BatchResult) -> tuple[str, list[str]]:
     """(headline, lines) of a 発送確定."""
     s = result.summary
-    headline = f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting_for_card)}件"
+    headline = f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting)}件"
     lines = [f"発送確定 {_dates(result)}", headline]
-    lines += [f"  IBカード待ち {request_id}（IBカード受領日が未入力）" for request_id in sorted(set(s.waiting_for_card))]
+    lines += [f"  IBカード待ち {request_id}（{reason}）" for request_id, reason in sorted(s.waiting)]
     if s.stopped:
         lines.append(f"交換・再発行で停止した旧トークン: {len(s.stopped)}本")
     lines += [p.render() for p in result.problems if p.is_error]
+    return headline, lines
+
+
+def describe_confirmations(result: Confirmations) -> tuple[str, list[str]]:
+    """(headline, lines) of the 発送確定 button: each batch confirmed, then what still waits, and for what."""
+    shipped = sum(len(r.summary.shipped) for r in result.results)
+    left = awaiting_confirmation(result.ledger, result.today)
+    waiting = [(b.batch_id, request_id, reason) for b in left for request_id, reason in b.waiting]
+    batches = "・".join(r.summary.dates.batch_id for r in result.results) or "なし"
+    headline = f"発送済 {shipped}本（バッチ {batches}）・発送確定待ち {len(waiting)}件"
+    lines = []
+    for r in result.results:  # what still waits is listed once, below, as it stands after all of them
+        lines += [line for line in describe_confirmation(r)[1] if not line.startswith("  IBカード待ち")]
+    lines.append(headline)
+    lines += [f"  IBカード待ち {batch_id} {request_id}（{reason}）" for batch_id, request_id, reason in waiting]
     return headline, lines
 
 
@@ -306,11 +339,18 @@ def report_folder(run: Run, settings_dir: str, out: Path | None, month: str) -> 
 
 
 def run_month_end(run: Run, month: str | None = None, out: Path | None = None, make_reports: bool = True,
-                  make_mail: bool = True, send: bool = False, step: Step = _quiet) -> Outcome:
-    """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
+                  make_mail: bool = True, send: bool = False, step: Step = _quiet, preliminary: bool = False,
+                  correction: bool = False) -> Outcome:
+    """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors, and a
+    month not over yet unless `preliminary` (then every sheet says 速報 and nothing is mailed); a
+    sent report that now says something else is sent again only with `correction` (訂正版)."""
     from .history import previous_month
 
     store = run.ledger_store
+    chosen = month or previous_month(run.now.date())
+    refused = month_refused(chosen, run.now.date(), preliminary, send)
+    if refused is not None:
+        return unusable(refused)
 
     def work() -> Outcome:
         step("入力チェック")
@@ -319,15 +359,33 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
         if checked.errors:
             store.show(checked.problems)
             return stopped_by(checked.errors, "月次処理", run.book)
-        return _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
-                          send, step)
+        return _month_end(checked, run, chosen, out, make_reports, make_mail and not preliminary, send, step,
+                          preliminary, correction)
 
     return guarded(work)
 
 
+def month_refused(month: str, today: dt.date, preliminary: bool, send: bool) -> str | None:
+    """Why a month's reports may not be made (or sent) today, or None."""
+    from .history import month_bounds
+    from .report import month_label
+
+    first, last = month_bounds(month)
+    if preliminary and send:
+        return "速報（--preliminary）は送信できません。月が終わってから --send で送ってください"
+    if last < today or preliminary:
+        return None
+    when = "未来の月です" if first > today else f"まだ終わっていません（末日は {last:%Y/%m/%d}）"
+    return (f"{month_label(month)}は{when}。締まっていない月の報告は作れません。"
+            "途中の数字を見るときは --preliminary を付けてください（全シートに「速報」と入ります）")
+
+
 def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, make_reports: bool,
-               make_mail: bool, send: bool, step: Step) -> Outcome:
+               make_mail: bool, send: bool, step: Step, preliminary: bool = False, correction: bool = False) -> Outcome:
     """The month-end on a ledger read and checked without errors."""
+    from .books.reportbook import write_bank_report
+    from .corrections import changed_since_sent, correction_subject, files_of, keep_sent, last_sent
+    from .report import CORRECTION, PRELIMINARY
     from .books.reportbook import write_bank_reports, write_css_report
     from .mail import (
         Letter,
@@ -366,9 +424,23 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
 
     banks = [b for b in ledger.banks if b.send_report == SendReport.YES and b.bank_code]
     headline = ""
+    files = files_of(month, banks)
+    log = SendLog.open(folder / "send-log.jsonl")
+    sent = {} if preliminary else last_sent(folder, log, files)
+    month_data: list[Month] = []
+
+    def data_of() -> Month:
+        if not month_data:
+            made = Month(ledger, month)
+            made.mark = PRELIMINARY if preliminary else ""
+            # a bank last sent a correction keeps the mark: made again alike, it is the same report
+            made.marks = {code: CORRECTION for code, was in sent.items() if was.corrected}
+            month_data.append(made)
+        return month_data[0]
+
     if make_reports:
         step("報告書の集計")
-        data = Month(ledger, month)
+        data = data_of()
         written = 0
         for _ in write_bank_reports(data, banks, run.now, folder):
             written += 1
@@ -377,8 +449,28 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         counts = {b.bank_code: (len(data.in_use.get(b.bank_code, [])),
                                 sum(1 for t in data.in_use.get(b.bank_code, []) if data.flag(t)),
                                 len(data.shipped.get(b.bank_code, []))) for b in banks}
-        headline = f"{month} 報告書 金庫 {written} 件 + CSS在庫月報"
+        headline = f"{month} 報告書 金庫 {written} 件 + CSS在庫月報" + ("（速報）" if preliminary else "")
         lines.append(f"報告書を作成しました: 金庫 {written} 件 + CSS在庫月報 1 件")
+    if preliminary:
+        lines.append("速報です（月が締まっていません）。全シートに「速報」と入れ、メールは作成・送信しません。")
+    changed = changed_since_sent(folder, sent, files)
+    corrected: set[str] = set()
+    held_back: list[str] = []
+    if changed:
+        lines.append(f"送信済みの報告と内容が変わった金庫: {len(changed)} 件")
+        for code, what in changed.items():
+            lines.append(f"  {code} {names.get(code, '')}:")
+            lines += [f"    {line}" for line in what]
+        if send and correction:
+            for bank in banks:
+                if bank.bank_code in changed:
+                    data_of().marks[bank.bank_code] = CORRECTION
+                    write_bank_report(data_of().bank_report(bank, run.now), folder)
+                    corrected.add(bank.bank_code)
+            lines.append(f"訂正版として作り直しました: {', '.join(sorted(corrected))}")
+        else:
+            held_back = sorted(changed)
+            lines.append("これらは送信しません。訂正版として送るには --send --correction を付けてください。")
     if not make_mail:
         return Outcome(lines, headline=headline, problems=checked.problems, table=table({}))
     letters: list[Letter] = []
@@ -389,7 +481,11 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
             if not attachment.exists():
                 missing.append(bank.bank_code)
                 continue
-            letters.append(letter(bank, attachment, month, ledger.settings))
+            if bank.bank_code in corrected or sent.get(bank.bank_code, None) is not None and sent[bank.bank_code].corrected:
+                settings = ledger.settings.model_copy(update={"mail_subject": correction_subject(ledger.settings.mail_subject)})
+            else:
+                settings = ledger.settings
+            letters.append(letter(bank, attachment, month, settings))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
@@ -402,12 +498,18 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         made = {item.bank_code: "作成（未送信）" for item in letters}
         return Outcome(lines + ["（--send を付けると送信します）"], headline=headline or f"{month} メール作成",
                        problems=checked.problems, failures=tuple(failures), table=table(made))
-    log = SendLog.open(folder / "send-log.jsonl")
+    if held_back:
+        failures.append(f"送信済みと内容が変わったため送信しなかった金庫: {', '.join(held_back)}"
+                        "（訂正版として送るには --send --correction）")
     try:
-        deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
+        deliveries = send_all([item for item in letters if item.bank_code not in held_back],
+                              {b.bank_code: b for b in banks}, ledger.settings, log,
                               lambda: dt.datetime.now().replace(microsecond=0), step)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
+    for d, item in zip(deliveries, [item for item in letters if item.bank_code not in held_back]):
+        if d.result in ("送信済", "一部失敗"):
+            keep_sent(folder, item.attachment)  # the workbook as it went out, to compare a later remake with
     bad = [d for d in deliveries if d.result in ("失敗", "一部失敗")]
     sent = sum(d.result == "送信済" for d in deliveries)
     skipped = sum(d.result.startswith("送信不要") for d in deliveries)

@@ -50,6 +50,7 @@ SETTINGS = "設定"
 HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
+BATCH_SCHEDULE = "バッチ日程"
 
 # Enumerations (design §3, §4). Logic compares with these members, never with display text; a
 # member is its Japanese text (StrEnum), so cells and messages show it as it is.
@@ -167,6 +168,8 @@ TOKEN_COLUMNS = (
     Column("依頼番号", "request_id", Kind.CODE, width=16),
     Column("停止理由", "stop_reason", Kind.ENUM, choices=STOP_REASONS, width=10),
     Column("備考", "note", width=30),
+    # kept on the token when it goes 利用中 from a request, so 利用者一覧 has it after the request is gone
+    Column("顧客区分", "customer_kind", Kind.ENUM, choices=CUSTOMER_KINDS, width=10),
 )
 
 REQUEST_COLUMNS = (
@@ -236,6 +239,16 @@ HOLIDAY_COLUMNS = (
     Column("名称", "name", width=24),
 )
 
+# SSC's own dates for a batch (year-end, Golden Week): a clerk types the batch and the dates SSC
+# published; a blank date is computed as usual from the date before it (design §5).
+SCHEDULE_COLUMNS = (
+    Column("バッチ", "batch", Kind.CODE, required=True, width=10),
+    Column("カード作成日", "card_on", Kind.DATE, width=13),
+    Column("カード受領日", "receipt_on", Kind.DATE, width=13),
+    Column("発送日", "ship_on", Kind.DATE, width=12),
+    Column("備考", "note", width=40),
+)
+
 CHECK_COLUMNS = (
     Column("重要度", "severity", width=8),
     Column("シート", "sheet", width=10),
@@ -257,8 +270,20 @@ TABLES: dict[str, tuple[Column, ...]] = {
     HOLIDAYS: HOLIDAY_COLUMNS,
 }
 
+# Sheets read as tables when the workbook has them (a ledger made before they existed still works).
+OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
+    BATCH_SCHEDULE: SCHEDULE_COLUMNS,
+}
+
+
+
+def columns_of(sheet: str) -> tuple[Column, ...]:
+    """The columns of a table sheet, required or optional."""
+    return TABLES.get(sheet) or OPTIONAL_TABLES[sheet]
+
+
 # Every sheet a tokenbook workbook has, in tab order.
-SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CHECKS)
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, BATCH_SCHEDULE, CHECKS)
 
 
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")

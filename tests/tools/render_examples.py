@@ -67,7 +67,8 @@ def main() -> None:
         if "預り在庫" in openpyxl.load_workbook(bank).sheetnames:
             render(one_sheet(bank, "預り在庫", folder), "bank-custody", folder)
         css = next(month.glob("*_CSS_在庫月報.xlsx"))
-        for sheet, name in (("概要", "css-summary"), ("所有者別在庫", "css-stock"), ("金庫別KPI", "css-kpi")):
+        for sheet, name in (("概要", "css-summary"), ("所有者別在庫", "css-stock"), ("金庫別KPI", "css-kpi"),
+                            ("月間フロー", "css-flow"), ("バッチ日程", "css-batches")):
             render(one_sheet(css, sheet, folder), name, folder)
         ledger = folder / "demo" / "tokenbook.xlsm"
         render(printable_buttons(ledger, folder), "ledger-menu", folder)  # メニュー is the book's first page

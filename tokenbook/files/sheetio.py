@@ -119,8 +119,9 @@ def _check_container(path: Path) -> None:
         raise UnusableInput(f"Excelブック（.xlsm / .xlsx）ではないか、ファイルが途中で切れています: {path.name}")
 
 
-def _sheet_names(path: Path, wanted: Iterable[str]) -> dict[str, str]:
-    """Contract sheet name -> the name as stored; UnusableInput if the file or a sheet is missing."""
+def _sheet_names(path: Path, wanted: Iterable[str], optional: Iterable[str] = ()) -> dict[str, str]:
+    """Contract sheet name -> the name as stored (the `optional` ones only when present);
+    UnusableInput if the file or a wanted sheet is missing."""
     path = Path(path)
     _check_container(path)
     try:
@@ -136,7 +137,7 @@ def _sheet_names(path: Path, wanted: Iterable[str]) -> dict[str, str]:
         raise UnusableInput(
             f"tokenbook のブックではありません。シート{'、'.join('「' + s + '」' for s in missing)}がありません: {path.name}"
         )
-    return {s: names[s] for s in wanted}
+    return {s: names[s] for s in (*wanted, *(o for o in optional if o in names))}
 
 
 def read_grid(path: Path, stored_name: str, sheet: str) -> list[list[Any]]:
@@ -162,26 +163,27 @@ class Tables(Mapping[str, Table]):
 
     def __init__(self, path: Path) -> None:
         path = Path(path)
-        names = _sheet_names(path, schema.TABLES)
+        names = _sheet_names(path, schema.TABLES, schema.OPTIONAL_TABLES)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
+        order = (*self.ORDER, *(s for s in schema.OPTIONAL_TABLES if s in names))
         self._futures: dict[str, Future[Table]] = {
-            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in self.ORDER
+            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in order
         }
         pool.shutdown(wait=False)
 
     @staticmethod
     def _table(path: Path, stored_name: str, sheet: str) -> Table:
-        headers = [c.header for c in schema.TABLES[sheet]]
+        headers = [c.header for c in schema.columns_of(sheet) if c.required or sheet in schema.TABLES]
         return table_from_rows(sheet, read_grid(path, stored_name, sheet), headers)
 
     def __getitem__(self, sheet: str) -> Table:
         return self._futures[sheet].result()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(schema.TABLES)
+        return iter(self._futures)
 
     def __len__(self) -> int:
-        return len(schema.TABLES)
+        return len(self._futures)
 
 
 def read_tables(path: Path) -> Tables:

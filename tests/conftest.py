@@ -40,10 +40,10 @@ TODAY = dt.date(2026, 11, 24)
 BANK = {"金庫コード": "1234", "金庫名": "あおば信用金庫", "報告先メール": "report@aoba.example",
         "郵便番号": "100-0001", "住所": "東京都千代田区千代田1-1", "報告送付": "する"}
 STOCK = {"シリアル番号": "TK00000001", "所有者": "CSS", "状態": "在庫", "納品日": dt.date(2025, 1, 10),
-         "入庫日": dt.date(2025, 1, 15)}
-IN_USE = {"シリアル番号": "TK00000002", "所有者": "CSS", "状態": "利用中", "納品日": dt.date(2024, 4, 1),
+         "使用期限": dt.date(2030, 1, 10), "入庫日": dt.date(2025, 1, 15)}
+IN_USE = {"シリアル番号": "TK00000002", "所有者": "CSS", "状態": "利用中", "納品日": dt.date(2024, 4, 1), "使用期限": dt.date(2029, 4, 1),
           "金庫コード": "1234", "店番": "001", "顧客番号": "0000123", "顧客名": "佐藤 翔太", "利用開始日": dt.date(2024, 5, 1)}
-HELD = {"シリアル番号": "TK00000003", "所有者": "1234", "状態": "金庫保管", "納品日": dt.date(2025, 6, 1),
+HELD = {"シリアル番号": "TK00000003", "所有者": "1234", "状態": "金庫保管", "納品日": dt.date(2025, 6, 1), "使用期限": dt.date(2030, 6, 1),
         "金庫コード": "1234", "店番": "001"}
 POSTAL_REQUEST = {"依頼番号": "R20261120-001", "受付日": dt.date(2026, 11, 20), "金庫コード": "1234", "店番": "001",
                   "顧客番号": "0000456", "顧客名": "株式会社青葉商事", "顧客区分": "法人", "申込区分": "新規", "数量": 1,
@@ -54,7 +54,7 @@ POSTAL_REQUEST = {"依頼番号": "R20261120-001", "受付日": dt.date(2026, 11
 
 def rows_for(sheet: str, records: list[dict[str, Any]]) -> list[list[Any]]:
     """Records keyed by header -> rows in schema column order (unknown headers are a test bug)."""
-    headers = [c.header for c in schema.TABLES[sheet]]
+    headers = [c.header for c in schema.table_columns(sheet)]
     for record in records:
         unknown = set(record) - set(headers)
         assert not unknown, f"unknown headers for {sheet}: {unknown}"
@@ -71,7 +71,7 @@ def default_sheets(**records: list[dict[str, Any]]) -> dict[str, list[list[Any]]
 def _sheet(key: str) -> str:
     return {"banks": schema.BANKS, "tokens": schema.TOKENS, "requests": schema.REQUESTS,
             "dispatches": schema.DISPATCH, "journal": schema.JOURNAL, "holidays": schema.HOLIDAYS,
-            "settings": schema.SETTINGS}[key]
+            "settings": schema.SETTINGS, "schedule": schema.BATCH_SCHEDULE}[key]
 
 
 def grid(sheet: str, rows: list[list[Any]]) -> list[list[Any]]:

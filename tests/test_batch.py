@@ -18,6 +18,7 @@ from tokenbook.parse import parse_tables
 D = dt.date
 NOW = dt.datetime(2026, 11, 24, 18, 0)
 CTX = Context(NOW, "tester")
+SHIPPED = Context(dt.datetime(2026, 12, 1, 17, 0), "tester")  # confirming after the parcels went out
 AS_OF = D(2026, 11, 24)  # batch 2026-W48: cutoff 11/24, ship 11/30; minimum life 24 months -> 2028-11-30
 
 
@@ -142,7 +143,7 @@ def test_bank_mail_goes_to_the_banks_address_and_refill_passes_ownership_at_conf
     result = allocate(ledger_of([token("TK00000001"), token("TK00000002")], [refill]), AS_OF, CTX)
     d = result.ledger.dispatches[0]
     assert (d.postal_code, d.address, d.name) == ("100-0001", "東京都千代田区千代田1-1", "あおば信用金庫")
-    shipped = confirm(result.ledger, "2026-W48", None, CTX).ledger
+    shipped = confirm(result.ledger, "2026-W48", None, SHIPPED).ledger
     assert {(t.serial, t.state, t.owner, t.bank_code) for t in shipped.tokens if t.serial in ("TK00000001", "TK00000002")} == {
         ("TK00000001", "金庫保管", "1234", "1234"), ("TK00000002", "金庫保管", "1234", "1234")}
     assert request_states(shipped)["R20261120-001"][0] == "完了"
@@ -203,13 +204,13 @@ def test_ib_card_holds(kind, registered, sent, expected):
 def test_ib_card_rows_wait_for_the_card_at_confirm():
     r = request("R20261120-001", IBカード="有", IB登録日=D(2026, 11, 21), 共同センター伝送日=D(2026, 11, 21))
     allocated = allocate(ledger_of([token("TK00000001")], [r]), AS_OF, CTX).ledger
-    waiting = confirm(allocated, "2026-W48", None, CTX)
+    waiting = confirm(allocated, "2026-W48", None, SHIPPED)
     assert waiting.summary.waiting_for_card == ["R20261120-001"] and planned(waiting.ledger) == planned(allocated)
     index = next(i for i, x in enumerate(waiting.ledger.requests) if x.request_id == "R20261120-001")
     requests = list(waiting.ledger.requests)
     requests[index] = requests[index]._replace(ib_card_received_on=D(2026, 11, 27))
     from dataclasses import replace
-    shipped = confirm(replace(waiting.ledger, requests=tuple(requests)), "2026-W48", None, CTX)
+    shipped = confirm(replace(waiting.ledger, requests=tuple(requests)), "2026-W48", None, SHIPPED)
     assert shipped.summary.shipped == [("R20261120-001", "TK00000001")]
 
 
@@ -258,7 +259,7 @@ def test_cancel_batch_while_nothing_has_shipped():
 
 def test_cancel_batch_refused_once_something_shipped():
     allocated = allocate(ledger_of([token("TK00000001")], [request("R20261120-001")]), AS_OF, CTX).ledger
-    shipped = confirm(allocated, "2026-W48", None, CTX).ledger
+    shipped = confirm(allocated, "2026-W48", None, SHIPPED).ledger
     with pytest.raises(BatchError, match="発送済み"):
         cancel_batch(shipped, "2026-W48", CTX)
     with pytest.raises(BatchError, match="形で指定"):
@@ -267,7 +268,7 @@ def test_cancel_batch_refused_once_something_shipped():
 
 def test_confirm_puts_tokens_in_use_and_completes_requests():
     allocated = allocate(ledger_of([token("TK00000001")], [request("R20261120-001")]), AS_OF, CTX).ledger
-    result = confirm(allocated, "2026-W48", D(2026, 12, 1), CTX)
+    result = confirm(allocated, "2026-W48", D(2026, 12, 1), SHIPPED)
     t = next(t for t in result.ledger.tokens if t.serial == "TK00000001")
     assert (t.state, t.customer_no, t.customer_name, t.started_on, t.bank_code) == (
         "利用中", "001", "株式会社青葉商事", D(2026, 12, 1), "1234")
@@ -275,12 +276,12 @@ def test_confirm_puts_tokens_in_use_and_completes_requests():
     assert (d.state, d.shipped_on) == ("発送済", D(2026, 12, 1))
     assert request_states(result.ledger)["R20261120-001"] == ("完了", "2026/12/01 発送済（1本）")
     assert_journal_replays(result.ledger)
-    assert confirm(result.ledger, "2026-W48", None, CTX).summary.shipped == []  # nothing left to confirm
+    assert confirm(result.ledger, "2026-W48", None, SHIPPED).summary.shipped == []  # nothing left to confirm
 
 
 def test_confirm_of_an_unknown_batch():
     with pytest.raises(BatchError, match="発送行がありません"):
-        confirm(ledger_of([token("TK00000001")]), "2026-W40", None, CTX)
+        confirm(ledger_of([token("TK00000001")]), "2026-W40", None, SHIPPED)
 
 
 @pytest.mark.parametrize(("kind", "recorded", "reason"), [("交換", None, "交換"), ("再発行", "紛失", "紛失"),
@@ -290,7 +291,7 @@ def test_replacement_stops_the_old_token_at_confirm(kind, recorded, reason):
     r = request("R20261120-001", 申込区分=kind, 旧シリアル="TK00000002", 顧客番号="0000123", 顧客名="佐藤 翔太", 顧客区分="個人")
     allocated = allocate(ledger_of([token("TK00000001"), old], [r]), AS_OF, CTX).ledger
     assert states(allocated)["TK00000002"] == "利用中"
-    result = confirm(allocated, "2026-W48", None, CTX)
+    result = confirm(allocated, "2026-W48", None, SHIPPED)
     stopped = next(t for t in result.ledger.tokens if t.serial == "TK00000002")
     assert (stopped.state, stopped.stop_reason) == ("停止", reason)
     assert result.summary.stopped == ["TK00000002"]

@@ -122,7 +122,7 @@ def test_a_token_held_at_a_bank_belongs_to_that_bank():
 
 
 def test_expired_stock_is_a_warning():
-    found = check_memory(tokens=[{**STOCK, "納品日": D(2021, 6, 1)}, IN_USE, HELD])
+    found = check_memory(tokens=[{**STOCK, "納品日": D(2021, 6, 1), "使用期限": D(2026, 6, 1)}, IN_USE, HELD])
     assert found == {("在庫", "E2", "expired-stock")}
 
 

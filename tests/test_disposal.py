@@ -15,8 +15,8 @@ from tokenbook.load import check_book
 
 D = dt.date
 TOKENS = [
-    {**STOCK, "シリアル番号": "TK00000001", "納品日": D(2021, 6, 1)},  # expired stock (2026-06-01)
-    {**STOCK, "シリアル番号": "TK00000002", "納品日": D(2025, 6, 1)},  # good stock
+    {**STOCK, "シリアル番号": "TK00000001", "納品日": D(2021, 6, 1), "使用期限": D(2026, 6, 1)},  # expired stock
+    {**STOCK, "シリアル番号": "TK00000002", "納品日": D(2025, 6, 1), "使用期限": D(2030, 6, 1)},  # good stock
     {**IN_USE, "シリアル番号": "TK00000003", "状態": "停止", "停止理由": "交換"},
     {**IN_USE, "シリアル番号": "TK00000004", "状態": "停止", "停止理由": "故障"},
     {**IN_USE, "シリアル番号": "TK00000005"},
@@ -54,8 +54,9 @@ def test_disposal_and_returns_are_journalled_operations_counted_in_the_flow(book
     out = tmp_path / "reports"
     assert main(["report", "--book", str(book), "--month", "2026-11", "--out", str(out)]) == 0
     ws = openpyxl.load_workbook(out / "2026-11" / "2026-11_CSS_在庫月報.xlsx")["月間フロー"]
-    flow = {r[0].value: r[1].value for r in ws.iter_rows(min_row=4) if r[0].value}
-    assert (flow["廃棄"], flow["返品"]) == (2, 2)
+    # 月間フロー counts the vault (在庫 + 引当済) as a stock count does: stopped tokens were not in it
+    flow = {(r[0].value, r[1].value): r[2].value for r in ws.iter_rows(min_row=4) if r[0].value}
+    assert (flow[("払出", "廃棄")], flow[("払出", "返品（SSCへ）")]) == (1, 1)
 
 
 @pytest.mark.parametrize(("command", "serials", "expected"), [

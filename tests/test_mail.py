@@ -109,9 +109,14 @@ def test_a_changed_report_is_sent_again(server, tmp_path):
     made_first = unchanged.read_bytes()
     changed = [*BANKS[:2], {**BANKS[2], "金庫名": "さんの信用金庫（新）"}]
     again = Run(book_with(tmp_path, port, banks=changed), first + dt.timedelta(hours=1), "test")
-    assert run_month_end(again, MONTH, out, send=True).exit_code == 0
+    # a month already sent does not change silently: listed, and sent only as a correction (issue 9)
+    assert run_month_end(again, MONTH, out, send=True).exit_code == 1
+    assert mailbox.messages[3:] == []
     assert unchanged.read_bytes() != made_first  # made again with another 作成日時: that alone is no change
+    assert run_month_end(again, MONTH, out, send=True, correction=True).exit_code == 0
     assert [r for _, r, _ in mailbox.messages[3:]] == [["report@san.example"]]
+    assert run_month_end(again, MONTH, out, send=True).exit_code == 0  # the correction made again is the same
+    assert len(mailbox.messages) == 4
 
 
 def test_implicit_tls(server, tmp_path):

@@ -181,10 +181,18 @@ def test_css_report_bands_flow_and_kpis(october):
     # bands: 期限切れ, 6か月未満, 6〜12か月, 12〜24か月, 24か月以上
     assert owners == {"CSS": (3, 1, 1, 0, 0, 1), "1234": (2, 0, 0, 0, 0, 2)}
     assert [r[1] for r in sheet(path, "期限切れ在庫")] == ["TK00000402"]
-    flow = dict(sheet(path, "月間フロー"))
-    assert (flow["入庫"], flow["引当"], flow["発送"], flow["停止"], flow["廃棄"]) == (1, 1, 1, 1, 0)
-    kpis = {r[0]: r[2:] for r in sheet(path, "金庫別KPI")}
+    # the vault (在庫 + 引当済) as a stock count sees it: 102 (allocated 9/29) ships 10/5, 202 comes in
+    # 10/10, 203 is allocated 10/15 and not shipped by the 31st; 201 and CSS's three stay.
+    flow = {r[1]: r[2] for r in sheet(path, "月間フロー")}
+    assert flow == {"期首在庫（在庫＋引当済）": 6, "入庫（購入・預り受入）": 1, "発送（顧客・利用開始）": 1,
+                    "期末在庫（在庫＋引当済）": 6, "CSS在庫": 3, "預り在庫（金庫所有）": 2, "引当済・未発送": 1,
+                    "期首＋受入−払出＝期末（一致）": 6}
+    rows = sheet(path, "金庫別KPI")
+    assert [(r[0], r[1]) for r in rows] == [("1234", "あおば信用金庫"), ("5678", "みなと信用金庫"),
+                                             ("9999", "報告なし信用金庫"), ("合計", "3 金庫")]  # every bank, by code
+    kpis = {r[0]: r[2:] for r in rows}
     assert kpis["1234"] == (3, 1, 1, 1, 1, 1, 2, 1) and kpis["5678"] == (1, 0, 0, 0, 0, 0, 0, 0)
+    assert kpis["合計"] == (4, 1, 1, 1, 1, 1, 2, 1)
     assert len(openpyxl.load_workbook(path)["概要"]._charts) == 3  # bands, banks, the 26-week forecast
 
 
@@ -271,3 +279,28 @@ def test_the_css_report_forecasts_26_weeks_per_owner_with_purchases_in_lots(octo
     reorder = dict(sheet(path, "発注提案"))
     assert (reorder["発注ロット"], reorder["納品リードタイム（週）"]) == (100, 4)
     assert reorder["26週予測の発注合計"] == sum(r[3] for r in orders)
+
+
+def test_the_bank_summary_as_a_bank_reads_it(october):
+    """Issue 9: one name for the month, units on counts, CSS's contact, personal data marked."""
+    wb = openpyxl.load_workbook(october / A)
+    ws = wb["概要"]
+    assert ws["A1"].value == "あおば信用金庫 ハードウェアトークン月次報告（2026年10月）"
+    values = {ws.cell(r, 1).value: ws.cell(r, 2) for r in range(3, 30) if ws.cell(r, 1).value}
+    assert values["対象月"].value == "2026年10月"
+    assert values["利用中"].value == 3 and values["利用中"].number_format == '#,##0"本"'
+    assert values["お問い合わせ"].value == "CSS トークン管理係"  # 設定 問い合わせ先 (no phone, no sender here)
+    for name in ("利用者一覧", "交換対象", "当月発送"):
+        sheet_ = wb[name]
+        assert sheet_["A2"].value == "取扱注意（個人情報を含みます）", name
+        assert "取扱注意（個人情報を含みます）" in sheet_.oddHeader.center.text, name
+        assert "取扱注意（個人情報を含みます）" in sheet_.oddFooter.center.text, name
+    assert wb["金庫保管"]["A2"].value is None  # no customer on it: no marking
+    chart = ws._charts[0]
+    assert (chart.y_axis.majorUnit, chart.y_axis.scaling.min) == (1, 0)  # one or two tokens a month: whole steps
+
+
+def test_the_css_chart_names_every_bank(october):
+    ws = openpyxl.load_workbook(october / "2026-10_CSS_在庫月報.xlsx")["概要"]
+    labels = [ws.cell(r, 1).value for r in range(1, 60)]
+    assert {"1234 あおば信用金庫", "5678 みなと信用金庫", "9999 報告なし信用金庫"} <= set(labels)

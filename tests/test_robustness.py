@@ -70,7 +70,7 @@ def test_a_delivery_date_cell_of_9999_is_a_located_problem_not_an_internal_error
 
 
 def test_a_delivery_after_the_run_date_and_an_expiry_that_cannot_be_derived(book_file):
-    book = book_file(tokens=[dict(STOCK, 納品日=D(2199, 12, 31))])  # + 60 months passes 2199-12-31
+    book = book_file(tokens=[dict(STOCK, 納品日=D(2199, 12, 31), 使用期限=None)])  # + 60 months passes 2199-12-31
     assert {("在庫", "D2", "future-date"), ("在庫", "E2", "expiry-not-computable")} <= located(book)
 
 

@@ -129,7 +129,7 @@ BANKS = [
      "CCメール": "cc@ni.example", "暗号化証明書": "certs/ni.pem"},  # 任意 (blank)
     {**BANK, "金庫コード": "3333", "金庫名": "さんの信用金庫", "報告先メール": "report@san.example"},
 ]
-TOKENS = [{"シリアル番号": f"TK0000{code}", "所有者": "CSS", "状態": "利用中", "納品日": dt.date(2025, 1, 1),
+TOKENS = [{"シリアル番号": f"TK0000{code}", "所有者": "CSS", "状態": "利用中", "納品日": dt.date(2025, 1, 1), "使用期限": dt.date(2030, 1, 1),
            "金庫コード": code, "店番": "001", "顧客番号": "0000001", "顧客名": f"顧客{code}", "利用開始日": dt.date(2025, 2, 1)}
           for code in ("1111", "2222", "3333")]
 SIGNING = {"S/MIME証明書": "certs/css.pem", "S/MIME秘密鍵": "certs/css.key"}

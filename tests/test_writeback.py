@@ -22,6 +22,7 @@ import pytest
 
 from conftest import POSTAL_REQUEST, default_sheets, vba_modules
 from tokenbook import schema
+from tokenbook.normalize import add_months
 from tokenbook.books.build import build_workbook
 from tokenbook.cli import main
 from tokenbook.journal import last_states
@@ -35,8 +36,9 @@ AS_OF = TODAY.isoformat()
 
 
 def stock(n, start=1):
-    return [{"シリアル番号": f"TK{i:08d}", "所有者": "CSS", "状態": "在庫", "納品日": TODAY - dt.timedelta(days=100)}
-            for i in range(start, start + n)]
+    delivered = TODAY - dt.timedelta(days=100)
+    return [{"シリアル番号": f"TK{i:08d}", "所有者": "CSS", "状態": "在庫", "納品日": delivered,
+             "使用期限": add_months(delivered, 60)} for i in range(start, start + n)]
 
 
 def requests(n, day=None, start=1):
@@ -81,7 +83,7 @@ def test_check_results_are_written_with_links_and_replaced_next_run(tmp_path):
     book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(1), requests=[bad]))
     assert main(["allocate", "--as-of", AS_OF, "--book", str(book)]) == 0
     ws = openpyxl.load_workbook(book)["チェック結果"]
-    assert [c.value for c in ws[2]] == ["警告", "申込", "N2", "送付先郵便番号", "999-9999",
+    assert [c.value for c in ws[2]][:7] == ["警告", "申込", "N2", "送付先郵便番号", "999-9999",
                                         "郵便番号 999-9999 は日本郵便のデータにありません", "unknown-postal-code"]
     assert ws["C2"].hyperlink.location == "'申込'!N2"
     assert ws.max_row == 2

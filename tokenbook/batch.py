@@ -12,13 +12,14 @@ import datetime as dt
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field, replace
 from typing import Iterable
+from typing import NamedTuple
 
 from . import schema
 from .journal import Context, entry, reconcile
 from .models import Dispatch, JournalEntry, Ledger, Request, Token
 from .normalize import add_months
 from .problems import Problem, problem
-from .schedule import BatchDates, Calendar, batch_by_id, batch_for
+from .schedule import BatchDates, Calendar, batch_by_id, batch_for, ledger_calendar
 from .schema import (
     OPEN_REQUEST_STATES,
     CustomerKind,
@@ -45,6 +46,7 @@ class Summary:
     released: list[str] = field(default_factory=list)  # serials returned to stock
     shipped: list[tuple[str, str]] = field(default_factory=list)  # (request id, serial)
     waiting_for_card: list[str] = field(default_factory=list)
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # (request id, what it waits for)
     completed: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     stock: dict[str, tuple[int, int]] = field(default_factory=dict)  # owner -> (in stock, usable this batch)
@@ -89,15 +91,17 @@ class _Work:
 
     # --- recording ---------------------------------------------------------------------------
     def move(self, serial: str, effective_on: dt.date, operation: str, for_request: str = "", note: str = "",
-             **changes: object) -> Token:
-        """Change one token (`changes` are its fields) and journal the transition for `for_request`."""
+             journal_bank: str | None = None, **changes: object) -> Token:
+        """Change one token (`changes` are its fields) and journal the transition for `for_request`;
+        `journal_bank` names the bank in the journal when the token itself does not carry it yet
+        (an allocation: the token stays in stock, but it is that bank's request)."""
         index = self.token_at[serial]
         before = self.tokens[index]
         after = before._replace(**changes)
         self.tokens[index] = after
         self.journal.append(entry(self.ctx, self._row(schema.JOURNAL), effective_on, operation, after,
                                   before.state or "", after.state or "", for_request, self.summary.dates.batch_id,
-                                  note))
+                                  note, bank_code=journal_bank))
         return after
 
     def set_request(self, index: int, **changes: object) -> None:
@@ -130,15 +134,23 @@ class _Work:
         self.dispatches[dispatch_index] = d._replace(state=DispatchState.CANCELLED)
         token = self.tokens[self.token_at[d.serial]] if d.serial in self.token_at else None
         if token is not None and token.state == TokenState.ALLOCATED:
-            self.move(d.serial, self.ctx.now.date(), Operation.RELEASE, d.request_id, note, state=TokenState.STOCK)
+            self.move(d.serial, self.ctx.now.date(), Operation.RELEASE, d.request_id, note,
+                      journal_bank=token.bank_code or d.bank_code, state=TokenState.STOCK)
             self.summary.released.append(d.serial)
 
     def release_cancelled_requests(self) -> None:
-        """Requests a clerk set to 取消 give back the tokens planned for them (design §6)."""
+        """Requests a clerk set to 取消 give back the tokens planned for them (design §6), and their
+        memo says so instead of the shipping plan they no longer have."""
         cancelled = {r.request_id for r in self.requests if r.state == RequestState.CANCELLED and r.request_id}
+        released: Counter[str] = Counter()
         for i, d in enumerate(self.dispatches):
             if d.state == DispatchState.PLANNED and d.request_id in cancelled:
+                before = len(self.summary.released)
                 self.release(i, "申込取消")
+                released[d.request_id] += len(self.summary.released) - before
+        for i, r in enumerate(self.requests):
+            if r.state == RequestState.CANCELLED and (r.request_id in released or not r.memo.startswith(_CANCELLED_MEMO)):
+                self.set_request(i, memo=cancelled_memo(self.ctx.now.date(), released.get(r.request_id, 0), r.memo))
 
     def assign_request_ids(self) -> None:
         """Blank 依頼番号 become `R` + 受付日 + `-` + the next free 3-digit number of that day."""
@@ -163,10 +175,20 @@ class RequestNumbers:
         day = f"{received_on:%Y%m%d}"
         self.used[day] += 1
         return f"R{day}-{self.used[day]:03d}"
+_CANCELLED_MEMO = "取消"
+
+
+def cancelled_memo(day: dt.date, released: int, old: str) -> str:
+    """The memo of a request a clerk cancelled: when tokenbook saw it and what it gave back; an
+    earlier cancellation memo keeps its date (re-runs do not rewrite it)."""
+    if old.startswith(_CANCELLED_MEMO) and not released:
+        return old
+    back = f"・引当 {released}本を在庫に戻しました" if released else ""
+    return f"{_CANCELLED_MEMO}（{day:%Y/%m/%d}{back}）"
 
 
 def _calendar(ledger: Ledger) -> Calendar:
-    return Calendar.of(h.day for h in ledger.holidays)
+    return ledger_calendar(ledger)
 
 
 # --- allocate -----------------------------------------------------------------------------------
@@ -211,6 +233,24 @@ def allocate(ledger: Ledger, as_of: dt.date, ctx: Context, blocked_rows: frozens
     work.summary.center = [work.requests[i] for i in eligible
                            if work.requests[i].kind == RequestKind.NEW and work.requests[i].customer_kind == CustomerKind.CORPORATE
                            and work.requests[i].ib_card == YesNo.YES]
+    return work.result()
+
+
+def record_before_reading(ledger: Ledger, today: dt.date, ctx: Context) -> BatchResult:
+    """What a run that only reads the ledger (report, month-end, parcels) journals first: hand edits
+    to 在庫, and 窓口手交 requests received up to `today`, on their 受付日 — a handover takes effect
+    when the customer got the token, not at the next weekly batch (issue 9)."""
+    work = _Work(ledger, ctx, batch_for(today, ledger.settings, _calendar(ledger)), today)
+    work.record_hand_edits()
+    due = sorted((i for i, r in enumerate(work.requests)
+                  if r.method == Method.HANDOVER and r.state in OPEN_REQUEST_STATES and r.received_on is not None
+                  and r.received_on <= today),
+                 key=lambda i: (work.requests[i].received_on, work.requests[i].request_id))
+    if due:
+        work.assign_request_ids()
+        handed: set[str] = set()
+        for i in due:
+            _handover(work, i, handed)
     return work.result()
 
 
@@ -279,7 +319,7 @@ def _handover(work: _Work, index: int, handed: set[str]) -> None:
         handed.add(serial)
         work.move(serial, r.received_on, Operation.HANDOVER, r.request_id, state=TokenState.IN_USE, bank_code=r.bank_code,
                   branch_code=r.branch_code, customer_no=r.customer_no, customer_name=r.customer_name,
-                  started_on=r.received_on, request_id=r.request_id)
+                  started_on=r.received_on, request_id=r.request_id, customer_kind=r.customer_kind)
     work.set_request(index, state=RequestState.DONE, memo=f"{r.received_on:%Y/%m/%d} 窓口手交（{len(r.handover_serials)}本）")
     work.summary.handovers.append((r.request_id, len(r.handover_serials)))
 
@@ -298,7 +338,8 @@ def _allocate_postal(work: _Work, index: int, pools: Pools, parcel: Counter[str]
     parcel_id = f"{dates.batch_id}-{parcel[dates.batch_id]:04d}"
     postal_code, address, name = _destination(work, r)
     for serial in chosen:
-        work.move(serial, work.as_of, Operation.ALLOCATE, r.request_id, state=TokenState.ALLOCATED, request_id=r.request_id)
+        work.move(serial, work.as_of, Operation.ALLOCATE, r.request_id, journal_bank=r.bank_code,
+                  state=TokenState.ALLOCATED, request_id=r.request_id)
         work.add_dispatch(dispatch_id=parcel_id, batch=dates.batch_id, request_id=r.request_id, serial=serial,
                           bank_code=r.bank_code, planned_on=dates.ship, shipped_on=None, postal_code=postal_code,
                           address=address, name=name, ib_card=r.ib_card or YesNo.NO, tracking_no="", state=DispatchState.PLANNED)
@@ -332,18 +373,27 @@ def _weekly_demand(journal: list[JournalEntry], cutoff: dt.date, weeks: int = 8)
 # --- confirm ------------------------------------------------------------------------------------
 
 def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Context) -> BatchResult:
-    """Shipment confirmation (発送確定) of one batch: planned rows become shipped (design §6)."""
+    """Shipment confirmation (発送確定) of one batch: planned rows become shipped (design §6).
+
+    A parcel's 発送日 is `shipped_on` (default: the batch's ★, or today if ★ is still ahead), never
+    after today and never before its IB card arrived: a card parcel whose card came after ★ ships
+    on its IBカード受領日; one whose card has not come (or came after a `shipped_on` given) waits,
+    with the reason in `summary.waiting`.
+    """
     dates = _dates_or_raise(ledger, batch_id)
-    day = shipped_on or dates.ship
-    if day < dates.cutoff:  # a parcel cannot leave before its requests were taken in
-        raise BatchError(f"発送日 {day.isoformat()} がバッチ {dates.batch_id} の受付締切日 {dates.cutoff.isoformat()} より前です")
+    today = ctx.now.date()
+    if shipped_on is not None and shipped_on > today:
+        raise BatchError(f"発送日 {shipped_on:%Y/%m/%d} は未来の日付です（今日は {today:%Y/%m/%d}）")
+    earliest = shipped_on or min(dates.ship, today)
+    if earliest < dates.cutoff:  # a parcel cannot leave before its requests were taken in
+        raise BatchError(f"発送日 {earliest.isoformat()} がバッチ {dates.batch_id} の受付締切日 {dates.cutoff.isoformat()} より前です")
     work = _Work(ledger, ctx, dates)
     work.record_hand_edits()
     work.release_cancelled_requests()
     rows = [i for i, d in enumerate(work.dispatches) if d.batch == dates.batch_id and d.state == DispatchState.PLANNED]
     if not rows and not any(d.batch == dates.batch_id for d in work.dispatches):
         raise BatchError(f"バッチ {dates.batch_id} の発送行がありません")
-    touched: list[str] = []
+    touched: dict[str, dt.date] = {}
     for i in rows:
         d = work.dispatches[i]
         r = work.requests[work.request_at[d.request_id]] if d.request_id in work.request_at else None
@@ -352,8 +402,11 @@ def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Cont
             work.problems.append(problem("dispatch-mismatch", schema.DISPATCH, d.row, "シリアル番号",
                                          ledger.columns.get(schema.DISPATCH, {}).get("シリアル番号"), d.serial))
             continue
-        if d.ib_card == YesNo.YES and r.ib_card_received_on is None:
+        day, reason = ship_day(d.ib_card == YesNo.YES, r.ib_card_received_on, dates.ship, shipped_on, today)
+        if day is None:
             work.summary.waiting_for_card.append(d.request_id)
+            if (d.request_id, reason) not in work.summary.waiting:
+                work.summary.waiting.append((d.request_id, reason))
             continue
         work.dispatches[i] = d._replace(state=DispatchState.SHIPPED, shipped_on=day)
         if r.kind == RequestKind.RESTOCK:  # ownership passes to the bank
@@ -362,13 +415,94 @@ def confirm(ledger: Ledger, batch_id: str, shipped_on: dt.date | None, ctx: Cont
         else:
             work.move(d.serial, day, Operation.SHIP, r.request_id, state=TokenState.IN_USE, bank_code=r.bank_code,
                       branch_code=r.branch_code, customer_no=r.customer_no, customer_name=r.customer_name,
-                      started_on=day)
+                      started_on=day, customer_kind=r.customer_kind)
         work.summary.shipped.append((r.request_id, d.serial))
-        if r.request_id not in touched:
-            touched.append(r.request_id)
-    for request_id in touched:
+        touched[r.request_id] = max(day, touched.get(r.request_id, day))
+    for request_id, day in touched.items():
         _complete_if_shipped(work, request_id, day)
     return work.result()
+
+
+def ship_day(card: bool, card_received: dt.date | None, star: dt.date, given: dt.date | None,
+             today: dt.date) -> tuple[dt.date | None, str]:
+    """(発送日, "") for a parcel that can ship, else (None, what it waits for).
+
+    >>> D = dt.date
+    >>> ship_day(True, D(2026, 11, 27), D(2026, 11, 24), None, D(2026, 11, 30))
+    (datetime.date(2026, 11, 27), '')
+    >>> ship_day(True, None, D(2026, 11, 30), None, D(2026, 11, 30))
+    (None, 'IBカード受領日が未入力')
+    >>> ship_day(False, None, D(2026, 11, 30), None, D(2026, 11, 26))
+    (datetime.date(2026, 11, 26), '')
+    """
+    day = given or min(star, today)
+    if not card:
+        return day, ""
+    if card_received is None:
+        return None, "IBカード受領日が未入力"
+    if card_received > today:
+        return None, f"IBカード受領日 {card_received:%Y/%m/%d} が未来の日付"
+    if given is not None and given < card_received:
+        return None, f"発送日 {given:%Y/%m/%d} はIBカード受領日 {card_received:%Y/%m/%d} より前"
+    return max(day, card_received), ""
+
+
+class Awaiting(NamedTuple):
+    """A batch with parcels still 予定: how many could be confirmed now, and what the rest wait for."""
+
+    batch_id: str
+    ship: dt.date | None  # ★
+    ready: int  # tokens that can ship now
+    waiting: tuple[tuple[str, str], ...]  # (request id, reason), one per request
+
+
+def awaiting_confirmation(ledger: Ledger, today: dt.date) -> list[Awaiting]:
+    """Every batch with 予定 rows, earliest first (for the 発送確定 button and the メニュー panel)."""
+    calendar = _calendar(ledger)
+    requests = {r.request_id: r for r in ledger.requests if r.request_id}
+    by_batch: dict[str, list[Dispatch]] = defaultdict(list)
+    for d in ledger.dispatches:
+        if d.state == DispatchState.PLANNED and d.batch:
+            by_batch[d.batch].append(d)
+    found = []
+    for batch_id in sorted(by_batch):
+        dates = batch_by_id(batch_id, ledger.settings, calendar)
+        star = dates.ship if dates else None
+        ready = 0
+        waiting: dict[str, str] = {}
+        for d in by_batch[batch_id]:
+            r = requests.get(d.request_id)
+            if r is None or r.state == RequestState.CANCELLED:
+                continue
+            day, reason = ship_day(d.ib_card == YesNo.YES, r.ib_card_received_on, star or today, None, today)
+            if day is None:
+                waiting.setdefault(d.request_id, reason)
+            else:
+                ready += 1
+        found.append(Awaiting(batch_id, star, ready, tuple(waiting.items())))
+    return found
+
+
+@dataclass(frozen=True)
+class Confirmations:
+    """Several batches confirmed in one run, one after the other (the 発送確定 button)."""
+
+    ledger: Ledger
+    today: dt.date
+    results: tuple[BatchResult, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+def confirm_ready(ledger: Ledger, ctx: Context) -> Confirmations:
+    """発送確定 of every batch that has something that can ship today, earliest first."""
+    results = []
+    for batch in awaiting_confirmation(ledger, ctx.now.date()):
+        if batch.ready:
+            result = confirm(ledger, batch.batch_id, None, ctx)
+            results.append(result)
+            ledger = result.ledger
+    problems = tuple(dict.fromkeys(p for r in results for p in r.problems))
+    return Confirmations(ledger, ctx.now.date(), tuple(results), problems)
 
 
 def _complete_if_shipped(work: _Work, request_id: str, day: dt.date) -> None:

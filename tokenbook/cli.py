@@ -178,25 +178,35 @@ def _month_end(book: Path, month: Optional[str], out: Optional[Path], **what: bo
     _finish(_with_progress(lambda step: run_month_end(Run.here(book), chosen, out, step=step, **what)))
 
 
+PreliminaryOption = Annotated[bool, typer.Option(
+    "--preliminary", help="締まっていない月（当月・未来の月）の速報を作ります。全シートに「速報」と入り、メールは作りません")]
+CorrectionOption = Annotated[bool, typer.Option(
+    "--correction", help="送信済みの月で内容が変わった報告を訂正版（件名・表題に【訂正版】）として送ります（--send と一緒に）")]
+
+
 @command(short="月次報告書（金庫別・CSS在庫月報）を作ります")
-def report(book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None) -> None:
-    """月次報告書（金庫別・CSS在庫月報）を作成します。入力エラーがあれば何も作りません。"""
-    _month_end(book, month, out, make_reports=True, make_mail=False)
+def report(book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None,
+           preliminary: PreliminaryOption = False) -> None:
+    """月次報告書（金庫別・CSS在庫月報）を作成します。入力エラーがあれば何も作りません。締まっていない月は --preliminary（速報）のときだけ作ります。"""
+    _month_end(book, month, out, make_reports=True, make_mail=False, preliminary=preliminary)
 
 
 @command(short="作成済みの月次報告書をメールで送信します")
-def send(book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None) -> None:
-    """作成済みの月次報告書をメールで送信します（送信済のものは送りません）。"""
-    _month_end(book, month, out, make_reports=False, make_mail=True, send=True)
+def send(book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None,
+         correction: CorrectionOption = False) -> None:
+    """作成済みの月次報告書をメールで送信します（送信済のものは送りません。送信後に内容が変わったものは --correction のときだけ訂正版として送ります）。"""
+    _month_end(book, month, out, make_reports=False, make_mail=True, send=True, correction=correction)
 
 
 @command("month-end", short="月末処理: チェック → 報告書 → メール作成（→ 送信）")
 def month_end(
     book: BookOption = DEFAULT_BOOK, month: MonthOption = None, out: OutOption = None,
     send_mail: Annotated[bool, typer.Option("--send", help="作成したメールを送信します（付けなければ送信しません）")] = False,
+    preliminary: PreliminaryOption = False, correction: CorrectionOption = False,
 ) -> None:
-    """月末処理: 入力チェック → 報告書 → メール作成（送信前の確認用 .eml） → --send で送信。"""
-    _month_end(book, month, out, make_reports=True, make_mail=True, send=send_mail)
+    """月末処理: 入力チェック → 報告書 → メール作成（送信前の確認用 .eml） → --send で送信。送信済みの月を作り直して内容が変わった金庫は、変わった箇所を示し、--send --correction のときだけ訂正版として送ります。"""
+    _month_end(book, month, out, make_reports=True, make_mail=True, send=send_mail, preliminary=preliminary,
+               correction=correction)
 
 
 @command("setup-excel", short="ボタンを使う準備（xlwings の版の確認と Python の記録）")

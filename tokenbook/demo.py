@@ -22,7 +22,7 @@ from .runs import (
     run_take_forms,
     run_tracking,
 )
-from .schedule import BatchDates, Calendar, batch_for
+from .schedule import BatchDates, Calendar, batch_for, ledger_calendar
 
 
 def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.datetime,
@@ -44,7 +44,7 @@ def run_demo(directory: Path, banks: int, tokens: int, seed: int, now: dt.dateti
     if checked.errors:
         return Checked(problems=checked.problems, limit=10, book=path)
 
-    calendar = Calendar.of(h.day for h in checked.ledger.holidays)
+    calendar = ledger_calendar(checked.ledger)
     last_week = batch_for(today - dt.timedelta(days=7), checked.ledger.settings, calendar)
     shipped = min(last_week.ship, today)
     while not calendar.is_business_day(shipped):  # a demo run on a closed day ships on the last open one

@@ -35,6 +35,7 @@ from . import smime
 from .models import Bank, Settings
 from .normalize import in_domains
 from .schema import Encryption
+from .report import unmarked
 
 PASSWORD_ENV = "TOKENBOOK_SMTP_PASSWORD"
 KEY_PASSWORD_ENV = "TOKENBOOK_SMIME_KEY_PASSWORD"
@@ -73,6 +74,7 @@ class Letter:
     attachment: Path
     digest: str  # what makes two sends the same: the report's content, subject and body
     protection: smime.Protection = smime.Protection()
+    content: str = ""  # the report's own content digest (`content_digest`), kept in the send log
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -100,11 +102,12 @@ def letter(bank: Bank, attachment: Path, month: str, settings: Settings,
         raise MailError(f"金庫 {bank.bank_code} に報告先メールがありません")
     # Who receives it is kept per recipient in the send log, and how it is protected does not change
     # what it says: neither is part of the digest.
-    digest = hashlib.sha256(content_digest(attachment).encode())
+    content = content_digest(attachment)
+    digest = hashlib.sha256(content.encode())
     for part in (subject, "|", body):
         digest.update(part.encode("utf-8") + b"\0")
     return Letter(bank.bank_code, bank.name, bank.report_to, bank.cc, subject, body, attachment, digest.hexdigest(),
-                  protection)
+                  protection, content)
 
 
 def check_settings(settings: Settings) -> None:
@@ -129,6 +132,8 @@ def content_digest(workbook: Path) -> str:
             for row in book.get_sheet_by_name(name).to_python():
                 if row and row[0] == "作成日時":
                     continue
+                if row and isinstance(row[0], str):  # a 訂正版 / 速報 mark in a title is not content
+                    row = [unmarked(row[0]), *row[1:]]
                 digest.update(repr(row).encode() + b"\2")
     finally:
         book.close()
@@ -401,7 +406,8 @@ def send_all(letters: list[Letter], banks: dict[str, Bank], settings: Settings, 
             continue
         only = tuple(recipients) if have else None
         record = {"bank": item.bank_code, "to": list(item.to), "cc": list(item.cc), "file": item.attachment.name,
-                  "sha256": item.digest, "recipients": recipients,  # the digest of content, not of bytes
+                  "sha256": item.digest, "content": item.content,
+                  "recipients": recipients,  # the digest of content, not of bytes
                   **item.protection.fingerprints()}
         outside = refused_recipients(banks[item.bank_code], recipients)
         if outside:

@@ -56,6 +56,7 @@ class Token(NamedTuple):
     stop_reason: str | None = None
     note: str = ""
     lot: str = ""  # issue 10
+    customer_kind: str | None = None
 
 
 class Request(NamedTuple):
@@ -152,6 +153,8 @@ class StocktakeLine(NamedTuple):
     note: str = ""
     recorded_at: dt.datetime | None = None
     operator: str = ""
+
+
 class ReplacementAnswer(NamedTuple):  # 交換計画回答 (issue 11)
     row: int
     planned_on: dt.date | None
@@ -166,6 +169,15 @@ class ReplacementAnswer(NamedTuple):  # 交換計画回答 (issue 11)
     ask_again_on: dt.date | None = None
     taken_in_at: dt.datetime | None = None
     file: str = ""
+
+
+class ScheduleRow(NamedTuple):  # バッチ日程
+    row: int
+    batch: str
+    card_on: dt.date | None = None
+    receipt_on: dt.date | None = None
+    ship_on: dt.date | None = None
+    note: str = ""
 
 
 # --- 設定 (design §3.6): one specification ----------------------------------------------------------
@@ -392,6 +404,16 @@ class Settings(BaseModel):
     order_lot: Count = setting("発注ロット", 100, "SSCへの発注の単位（本）。発注提案はこの倍数です", ge=1, le=10**6)
     lead_weeks: Count = setting("納品リードタイム（週）", 4, "SSCに発注してから納品されるまでの週数", ge=0, le=52)
 
+    # issue 9: the contact line every bank report carries
+    contact_name: Text = setting("問い合わせ先", "CSS トークン管理係", "報告書に載せるCSSの問い合わせ先（部署・担当）")
+    contact_phone: Text = setting("問い合わせ電話", "", "報告書に載せる問い合わせ先の電話番号（空欄なら載せません）")
+
+    @cached_property
+    def contact_line(self) -> str:
+        """`CSS トークン管理係　TEL 03-…　token@css.example`: whatever of it is set."""
+        parts = [self.contact_name, f"TEL {self.contact_phone}" if self.contact_phone else "", self.sender]
+        return "　".join(p for p in parts if p)
+
     @cached_property
     def serial_regex(self) -> nz.Matcher:
         """シリアル形式 compiled with a bounded engine (see normalize.serial_matcher)."""
@@ -432,6 +454,7 @@ class Ledger:
     holidays: tuple[Holiday, ...] = ()
     stocktakes: tuple[StocktakeLine, ...] = ()  # 棚卸, when the workbook has it
     replacement_answers: tuple[ReplacementAnswer, ...] = ()  # 交換計画回答, when the book has that sheet
+    schedule: tuple[ScheduleRow, ...] = ()  # バッチ日程, when the workbook has it
     settings: Settings = field(default_factory=Settings)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定
@@ -447,4 +470,5 @@ ROW_TYPES = {
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
 }
-OPTIONAL_ROW_TYPES = {schema.CLOSINGS: Closing, schema.REPLACEMENT_ANSWERS: ReplacementAnswer}
+OPTIONAL_ROW_TYPES = {schema.BATCH_SCHEDULE: ScheduleRow, schema.CLOSINGS: Closing,
+                      schema.REPLACEMENT_ANSWERS: ReplacementAnswer}

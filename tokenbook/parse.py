@@ -221,6 +221,7 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tup
         holidays=rows[schema.HOLIDAYS],
         closings=rows[schema.CLOSINGS],
         replacement_answers=rows.get(schema.REPLACEMENT_ANSWERS, ()),
+        schedule=rows[schema.BATCH_SCHEDULE],
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
                  for sheet, table in tables.items() if table.headers},
@@ -257,7 +258,7 @@ def _derive_expiry(tokens: tuple, battery: int, table: Table, problems: list[Pro
                 expiry[delivered] = None
         return expiry[delivered]
 
-    derived = []
+    derived, noted = [], []
     for t in tokens:
         if t.expires_on is None and t.delivered_on:
             day = expires(t.delivered_on)
@@ -266,8 +267,18 @@ def _derive_expiry(tokens: tuple, battery: int, table: Table, problems: list[Pro
                                         "", months=battery, last=nz.LAST_DATE.isoformat()))
             else:
                 t = t._replace(expires_on=day)
+                noted.append(t.row)
         derived.append(t)
+    if noted:  # said once, at the first such cell: a ledger may leave thousands blank
+        problems.append(expiry_note(noted, table.letter("使用期限"), battery))
     return tuple(derived)
+
+
+def expiry_note(rows: list[int], letter: str | None, battery_months: int) -> Problem:
+    """One warning for every blank 使用期限 derived (a ledger may leave thousands blank), at the first."""
+    cells = "、".join(f"{letter}{r}" for r in rows[:5]) + (f" ほか{len(rows) - 5}" if len(rows) > 5 else "")
+    return problem("expiry-derived", schema.TOKENS, rows[0], "使用期限", letter, "", count=len(rows),
+                   months=battery_months, cells=cells)
 
 
 def _short(text: str) -> str:

@@ -84,6 +84,14 @@ CODES: dict[str, tuple[str, str]] = {
     "smime-key-password-missing": (WARNING, "秘密鍵 {path} のパスワードがありません（環境変数 TOKENBOOK_SMIME_KEY_PASSWORD か"
                                             "OSの資格情報に保存してください）。このままでは報告メールを作れません"),
     "smime-key-mismatch": (ERROR, "秘密鍵 {path} は S/MIME証明書 の鍵ではありません"),
+    # issue 9: the weekly cycle and the month-end
+    "shipped-in-future": (ERROR, "発送日が未来の日付です（今日は {today}）"),
+    "shipped-before-card": (ERROR, "IBカード同封の発送日が依頼 {request_id} のIBカード受領日 {received} より前です"),
+    "shipped-without-card": (ERROR, "IBカード同封で発送済ですが、依頼 {request_id} にIBカード受領日がありません"),
+    "expiry-derived": (WARNING, "使用期限が空欄の {count} 本（{cells}）は納品日＋電池寿命（月）{months}か月を使用期限とします"),
+    "bad-batch-id": (ERROR, "バッチは 2026-W53 の形で、締切曜日のある週を書きます"),
+    "schedule-order": (ERROR, "「{header}」が「{before}」（{earlier}）より前です"),
+    "schedule-closed-day": (WARNING, "「{header}」が休業日です"),
     "internal-error": (ERROR, "チェック中に内部エラーが起きました（{detail}）"),
     # --- issue 10: stock intake, bank request forms, parcels, tracking, disposal and returns ---------
     "bad-serial-range": (ERROR, "シリアル番号の範囲を読めません（TK2600000001-TK2600000500 のように、"

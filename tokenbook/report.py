@@ -46,6 +46,13 @@ class Flag(StrEnum):
     EXPIRED = "期限切れ"
 
 
+class Quantity(NamedTuple):
+    """A count with its unit (本 tokens, 件 requests), written as a number that shows the unit."""
+
+    value: int
+    unit: str = "本"
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -64,6 +71,7 @@ class BankReport:
     expiry_chart: list[tuple[str, int]]
     tables: list[Table]
     file_name: str
+    mark: str = ""  # PRELIMINARY / CORRECTION, shown in every title
 
 
 @dataclass
@@ -76,6 +84,35 @@ class CssReport:
     charts: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     file_name: str = ""
     forecast: list[tuple[str, int, int]] = field(default_factory=list)  # (batch, projected CSS stock, 発注点)
+    mark: str = ""
+
+
+# Marks a report's titles carry: 速報 (a month not over yet), 訂正版 (a sent month made again).
+PRELIMINARY, CORRECTION = "速報", "訂正版"
+_MARK = re.compile(r"【(?:速報|訂正版)】")
+
+
+def marked(text: str, mark: str) -> str:
+    """`text` with `mark` in front, as every title of a marked report shows it."""
+    return f"【{mark}】{text}" if mark else text
+
+
+def unmarked(text: str) -> str:
+    """
+    >>> unmarked("【訂正版】あおば信用金庫 ハードウェアトークン月次報告（2026年10月）")
+    'あおば信用金庫 ハードウェアトークン月次報告（2026年10月）'
+    """
+    return _MARK.sub("", text)
+
+
+def month_label(month: str) -> str:
+    """`2026-01` -> `2026年1月`, the one way a report names its month (title, body, mail).
+
+    >>> month_label("2026-01")
+    '2026年1月'
+    """
+    year, number = month.split("-")
+    return f"{int(year)}年{int(number)}月"
 
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
@@ -112,6 +149,8 @@ class Month:
         self.ledger = ledger
         self._shipped: dict[str, list[tuple]] | None = None
         self.month = month
+        self.mark = ""  # PRELIMINARY for every report of a month not over
+        self.marks: dict[str, str] = {}  # bank -> CORRECTION for a sent report made again
         self.first, self.last = month_bounds(month)
         self.history = History.of(ledger, archived)  # archived: the entries of archived years (close-year)
         self.archived = tuple(archived)
@@ -210,7 +249,8 @@ DESTINATIONS = {Method.TO_CUSTOMER: "顧客", Method.TO_BANK: "金庫"}
 
 
 def _user_row(m: Month, t: Token) -> UserRow:
-    return UserRow(t.customer_no, t.customer_name, m.kinds.get((t.bank_code, t.customer_no), ""), t.branch_code,
+    kind = t.customer_kind or m.kinds.get((t.bank_code, t.customer_no), "")  # the token's own first
+    return UserRow(t.customer_no, t.customer_name, kind, t.branch_code,
                    t.serial, t.started_on, t.expires_on, m.remaining(t), m.flag(t))
 
 
@@ -253,14 +293,16 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
     opening, moved_in, moved_out, closing = m.custody_flows.get(code, (0, 0, 0, 0))
     has_custody = bool(opening or moved_in or moved_out or closing)
     summary: list[tuple[str, Any]] = [
-        ("金庫", f"{code} {bank.name}"), ("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
-        ("利用中", len(users)), ("当月利用開始", m.started[code]), ("当月停止", m.stopped[code]),
-        (f"期限{m.ledger.settings.warn_months}か月以内", sum(1 for r in user_rows if r.flag == Flag.DUE)),
-        ("期限切れで利用中", sum(1 for r in user_rows if r.flag == Flag.EXPIRED)), ("金庫保管", len(held)),
+        ("金庫", f"{code} {bank.name}"), ("対象月", month_label(m.month)), ("基準日", m.last), ("作成日時", created),
+        ("利用中", Quantity(len(users))), ("当月利用開始", Quantity(m.started[code])), ("当月停止", Quantity(m.stopped[code])),
+        (f"期限{m.ledger.settings.warn_months}か月以内", Quantity(sum(1 for r in user_rows if r.flag == Flag.DUE))),
+        ("期限切れで利用中", Quantity(sum(1 for r in user_rows if r.flag == Flag.EXPIRED))),
+        ("金庫保管", Quantity(len(held))), ("当月発送", Quantity(len(shipped))),
     ]
     if has_custody:
-        summary += [("預り在庫 期首", opening), ("預り在庫 受入", moved_in), ("預り在庫 払出", moved_out),
-                    ("預り在庫 期末", closing)]
+        summary += [("預り在庫 期首", Quantity(opening)), ("預り在庫 受入", Quantity(moved_in)),
+                    ("預り在庫 払出", Quantity(moved_out)), ("預り在庫 期末", Quantity(closing))]
+    summary.append(("お問い合わせ", m.ledger.settings.contact_line))
     following = m.last + dt.timedelta(days=1)
     chart = count_by_month((t.expires_on for t in users if t.expires_on), following, EXPIRY_MONTHS)
     tables = [Table("利用者一覧", USER_COLUMNS, user_rows), Table("交換対象", REPLACE_COLUMNS, replace),
@@ -270,7 +312,8 @@ def _bank_report(m: Month, bank: Bank, created: dt.datetime, shipped: list[tuple
             (r.serial, *r[2:]) for r in (_stock_row(m, t) for t in custody)]))
     tables.append(Table("金庫保管", STOCK_COLUMNS, [_stock_row(m, t) for t in held]))
     tables.append(Table("利用明細", STATEMENT_COLUMNS, statement_rows(m, code, shipped, len(held))))
-    return BankReport(code, bank.name, m.month, m.last, created, summary, chart, tables, bank_file_name(m.month, bank))
+    return BankReport(code, bank.name, m.month, m.last, created, summary, chart, tables, bank_file_name(m.month, bank),
+                      m.marks.get(code, m.mark))
 
 
 # --- CSS ----------------------------------------------------------------------------------------
@@ -328,8 +371,7 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
     names = {b.bank_code: b.name for b in ledger.banks}
     stock_rows = [OwnerStock(o, "CSS" if o == schema.CSS else names.get(o, ""), sum(stock[o].values()),
                              tuple(stock[o][b] for b in BANDS)) for o in owners]
-    flow = Counter(e.operation for e in m.moves)
-    flow_rows = [(op, flow[op]) for op in schema.OPERATIONS if op != Operation.CARRY]  # 繰越 is no movement
+    flow_rows = vault_flow(m)
     usable = stock[schema.CSS][BANDS[4]] if settings.min_remaining_months >= 24 else sum(
         stock[schema.CSS][b] for b in BANDS[1:])
     demand = _monthly_demand(m)
@@ -345,37 +387,115 @@ def css_report(ledger: Ledger, month: str, created: dt.datetime, m: Month | None
                     ("26週予測の最初の発注数", first_order.quantity if first_order else 0)]
     kpi_rows = []
     shipped = m.shipped
-    for bank in ledger.banks:
+    for bank in sorted(ledger.banks, key=lambda b: b.bank_code or ""):
         code = bank.bank_code
         users = m.in_use.get(code, [])
         flags = Counter(m.flag(t) for t in users)
         kpi_rows.append(BankKpi(code, bank.name, len(users), m.started[code], m.stopped[code], flags[Flag.DUE],
                                 flags[Flag.EXPIRED], len(m.held.get(code, [])), len(m.custody.get(code, [])),
                                 len(shipped.get(code, []))))
-    summary = [("対象月", f"{m.first:%Y年%m月}"), ("基準日", m.last), ("作成日時", created),
-               ("在庫合計", sum(r.total for r in stock_rows)), ("うちCSS所有", sum(stock[schema.CSS].values())),
-               ("期限切れ在庫", len(expired_rows)), ("発注提案数", order),
+    summary = [("対象月", month_label(m.month)), ("基準日", m.last), ("作成日時", created),
+               ("在庫合計", Quantity(sum(r.total for r in stock_rows))),
+               ("うちCSS所有", Quantity(sum(stock[schema.CSS].values()))),
+               ("期限切れ在庫", Quantity(len(expired_rows))), ("発注提案数", Quantity(order)),
                ("次の発注（26週予測）", f"{first_order.order_by:%Y/%m/%d}までに{first_order.quantity:,}本"
-                + ("（至急）" if first_order.urgent else "") if first_order else "なし")]
+                + ("（至急）" if first_order.urgent else "") if first_order else "なし"),
+               ("金庫数", Quantity(len(kpi_rows), "件"))]
+    kpi_rows.append(BankKpi("合計", f"{len(kpi_rows)} 金庫", *(sum(r[i] for r in kpi_rows) for i in range(2, 10))))
     tables = [
         Table("所有者別在庫", (("所有者", TEXT, 10), ("名称", TEXT, 24), ("在庫", INT, 9),
                          *((b, INT, 11) for b in BANDS)), [(*r[:3], *r.bands) for r in stock_rows]),
         Table("期限切れ在庫", (("所有者", TEXT, 10), ("シリアル番号", TEXT, 15), ("納品日", DATE, 12), ("使用期限", DATE, 12)),
               sorted(expired_rows, key=lambda r: (r.owner != schema.CSS, r.owner or "", r.expires_on or dt.date.min,
                                                   r.serial or ""))),
-        Table("月間フロー", (("操作", TEXT, 12), ("件数", INT, 10)), flow_rows),
+        Table("月間フロー", (("区分", TEXT, 10), ("項目", TEXT, 36), ("本数", INT, 10)), flow_rows),
         Table("発注提案", (("項目", TEXT, 34), ("値", INT, 12)), reorder_rows),
         Table("金庫別KPI", (("金庫コード", TEXT, 10), ("金庫名", TEXT, 24), ("利用中", INT, 9), ("当月開始", INT, 9),
                          ("当月停止", INT, 9), ("期限警告", INT, 9), ("期限切れ利用中", INT, 12), ("金庫保管", INT, 9),
                          ("預り在庫", INT, 9), ("当月発送", INT, 9)), kpi_rows),
     ]
+    tables.append(batch_table(m))
     tables.append(Table("監査", AUDIT_COLUMNS, audit_rows(m)))
     summary, tables = _with_stocktake(ledger, m, summary, tables)
     tables += forecast_tables(ahead)
     charts = {"CSS在庫の残存期間": [(b, stock[schema.CSS][b]) for b in BANDS],
-              "金庫別 利用中": [(r.bank_code, r.in_use) for r in sorted(kpi_rows, key=lambda r: -r.in_use)[:20]]}
+              "金庫別 利用中": [(f"{r.bank_code} {r.name}", r.in_use) for r in kpi_rows[:-1]]}  # every bank, by code
     return CssReport(month, m.last, created, summary, tables, charts, css_file_name(month),
-                     forecast_points(ahead, settings.reorder_point))
+                     forecast_points(ahead, settings.reorder_point), m.mark)
+
+
+_VAULT = (TokenState.STOCK, TokenState.ALLOCATED)  # physically in CSS's vault (allocated: not yet shipped)
+
+
+def vault_flow(m: Month) -> list[tuple[str, str, int]]:
+    """月間フロー as a stock count reconciles: opening vault stock, what came in and went out by kind,
+    closing stock split into free, custody and allocated-but-not-shipped. Each token is walked
+    through its month's journal from its opening state; where the journal does not explain its
+    closing state (a token with no entry), the difference is shown as 履歴外 so the sum holds."""
+    inflow: Counter[str] = Counter()
+    outflow: Counter[str] = Counter()
+    moves: dict[str, list] = defaultdict(list)
+    for e in m.moves:
+        moves[e.serial].append(e)
+    for serial in set(m.opening) | set(m.closing) | set(moves):
+        inside = (m.opening.get(serial) or ("", None))[0] in _VAULT
+        for e in moves.get(serial, ()):
+            now = e.after in _VAULT
+            if now != inside:
+                (inflow if now else outflow)[_flow_kind(e)] += 1
+            inside = now
+        closing = (m.closing.get(serial) or ("", None))[0] in _VAULT
+        if closing != inside:
+            (inflow if closing else outflow)["履歴外（入庫日・手作業）"] += 1
+    opening = sum(1 for state, _ in m.opening.values() if state in _VAULT)
+    closing_states = Counter((state, owner == schema.CSS) for state, owner in m.closing.values() if state in _VAULT)
+    closing = sum(closing_states.values())
+    rows = [("期首", "期首在庫（在庫＋引当済）", opening)]
+    rows += [("受入", kind, n) for kind, n in sorted(inflow.items())]
+    rows += [("払出", kind, n) for kind, n in sorted(outflow.items())]
+    rows += [("期末", "期末在庫（在庫＋引当済）", closing),
+             ("期末内訳", "CSS在庫", closing_states[(TokenState.STOCK, True)]),
+             ("期末内訳", "預り在庫（金庫所有）", closing_states[(TokenState.STOCK, False)]),
+             ("期末内訳", "引当済・未発送", closing_states[(TokenState.ALLOCATED, True)]
+              + closing_states[(TokenState.ALLOCATED, False)])]
+    balanced = opening + sum(inflow.values()) - sum(outflow.values()) == closing
+    rows.append(("照合", "期首＋受入−払出＝期末" + ("（一致）" if balanced else "（不一致: 履歴を確認してください）"),
+                 opening + sum(inflow.values()) - sum(outflow.values())))
+    return rows
+
+
+def _flow_kind(e) -> str:
+    if e.operation == Operation.SHIP:
+        return "発送（金庫補充）" if e.after == TokenState.AT_BANK else "発送（顧客・利用開始）"
+    return {Operation.RECEIVE: "入庫（購入・預り受入）", Operation.DISPOSE: "廃棄", Operation.CORRECT: "修正（手作業）",
+            Operation.HANDOVER: "手交", Operation.STOP: "停止",
+            Operation.RETURN: "返品（SSCへ）"}.get(e.operation, str(e.operation or "その他"))
+
+
+def month_batches(ledger: Ledger, first: dt.date, last: dt.date) -> list:
+    """The batches whose cutoff or ★ falls in the month, with their dates (バッチ日程 applied)."""
+    from .schedule import dates_from_cutoff, last_weekday_on_or_before, ledger_calendar
+
+    calendar = ledger_calendar(ledger)
+    cutoff = last_weekday_on_or_before(first - dt.timedelta(days=21), ledger.settings.cutoff_weekday)
+    found = []
+    while cutoff <= last:
+        dates = dates_from_cutoff(cutoff, ledger.settings, calendar)
+        if cutoff >= first or dates.ship >= first:
+            found.append(dates)
+        cutoff += dt.timedelta(days=7)
+    return found
+
+
+def batch_table(m: Month) -> Table:
+    """バッチ日程: the month's batches, where their dates came from, and their parcels."""
+    planned = Counter(d.batch for d in m.ledger.dispatches if d.state != DispatchState.CANCELLED)
+    shipped = Counter(d.batch for d in m.ledger.dispatches if d.state == DispatchState.SHIPPED)
+    rows = [(d.batch_id, d.cutoff, d.card, d.receipt, d.ship, "バッチ日程" if d.override else "標準",
+             planned[d.batch_id], shipped[d.batch_id]) for d in month_batches(m.ledger, m.first, m.last)]
+    return Table("バッチ日程", (("バッチ", TEXT, 10), ("締切", DATE, 12), ("●カード作成", DATE, 12),
+                            ("◆カード受領", DATE, 12), ("★発送", DATE, 12), ("日程", TEXT, 11),
+                            ("引当", INT, 8), ("発送済", INT, 8)), rows)
 
 
 def _monthly_demand(m: Month) -> float:

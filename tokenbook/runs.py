@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence
 
 from . import schema
-from .batch import BatchError, BatchResult, allocate, cancel_batch, confirm
+from .batch import (
+    BatchError,
+    BatchResult,
+    Confirmations,
+    allocate,
+    awaiting_confirmation,
+    cancel_batch,
+    confirm,
+    confirm_ready,
+)
 from .books.panel import panel
 from .books.writeback import BookBusy, BookLock, WriteFailed, write_back
 from .files.sheetio import UnusableInput
@@ -237,9 +246,18 @@ def run_allocate(run: Run, as_of: dt.date | None = None, dry_run: bool = False, 
 
 
 def run_confirm(run: Run, batch_id: str, shipped_on: dt.date | None = None, step: Step = _quiet) -> Outcome:
-    """発送確定 of one batch; any input error stops it."""
+    """発送確定 of one batch; any input error stops it. A 発送日 after today is refused (exit 2)."""
+    if shipped_on is not None and shipped_on > run.now.date():
+        return unusable(f"--shipped-on: 発送日 {shipped_on:%Y/%m/%d} は未来の日付です（今日は {run.now:%Y/%m/%d}）。"
+                        "発送した日を指定してください")
     return _change(run, "発送確定", lambda c: confirm(c.ledger, batch_id, shipped_on, run.context),
                    lambda p: True, False, describe_confirmation, step)
+
+
+def run_confirm_ready(run: Run, step: Step = _quiet) -> Outcome:
+    """発送確定 of every batch with parcels that can ship today (the button); any input error stops it."""
+    return _change(run, "発送確定", lambda c: confirm_ready(c.ledger, run.context), lambda p: True, False,
+                   describe_confirmations, step)
 
 
 def run_cancel(run: Run, batch_id: str, step: Step = _quiet) -> Outcome:
@@ -295,12 +313,27 @@ def describe_allocation(result: BatchResult) -> tuple[str, list[str]]:
 def describe_confirmation(result: BatchResult) -> tuple[str, list[str]]:
     """(headline, lines) of a 発送確定."""
     s = result.summary
-    headline = f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting_for_card)}件"
+    headline = f"発送済 {len(s.shipped)}本・完了 {len(s.completed)}件・IBカード待ち {len(s.waiting)}件"
     lines = [f"発送確定 {_dates(result)}", headline]
-    lines += [f"  IBカード待ち {request_id}（IBカード受領日が未入力）" for request_id in sorted(set(s.waiting_for_card))]
+    lines += [f"  IBカード待ち {request_id}（{reason}）" for request_id, reason in sorted(s.waiting)]
     if s.stopped:
         lines.append(f"交換・再発行で停止した旧トークン: {len(s.stopped)}本")
     lines += [p.render() for p in result.problems if p.is_error]
+    return headline, lines
+
+
+def describe_confirmations(result: Confirmations) -> tuple[str, list[str]]:
+    """(headline, lines) of the 発送確定 button: each batch confirmed, then what still waits, and for what."""
+    shipped = sum(len(r.summary.shipped) for r in result.results)
+    left = awaiting_confirmation(result.ledger, result.today)
+    waiting = [(b.batch_id, request_id, reason) for b in left for request_id, reason in b.waiting]
+    batches = "・".join(r.summary.dates.batch_id for r in result.results) or "なし"
+    headline = f"発送済 {shipped}本（バッチ {batches}）・発送確定待ち {len(waiting)}件"
+    lines = []
+    for r in result.results:  # what still waits is listed once, below, as it stands after all of them
+        lines += [line for line in describe_confirmation(r)[1] if not line.startswith("  IBカード待ち")]
+    lines.append(headline)
+    lines += [f"  IBカード待ち {batch_id} {request_id}（{reason}）" for batch_id, request_id, reason in waiting]
     return headline, lines
 
 
@@ -337,11 +370,18 @@ def _unwritable(folder: Path, source: str) -> str | None:
 
 
 def run_month_end(run: Run, month: str | None = None, out: Path | None = None, make_reports: bool = True,
-                  make_mail: bool = True, send: bool = False, step: Step = _quiet) -> Outcome:
-    """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors."""
+                  make_mail: bool = True, send: bool = False, step: Step = _quiet, preliminary: bool = False,
+                  correction: bool = False) -> Outcome:
+    """validate → report workbooks → .eml outbox → (optionally) send. Refuses on input errors, and a
+    month not over yet unless `preliminary` (then every sheet says 速報 and nothing is mailed); a
+    sent report that now says something else is sent again only with `correction` (訂正版)."""
     from .history import previous_month
 
     store = run.ledger_store
+    chosen = month or previous_month(run.now.date())
+    refused = month_refused(chosen, run.now.date(), preliminary, send)
+    if refused is not None:
+        return unusable(refused)
 
     def work() -> Outcome:
         step("入力チェック")
@@ -351,18 +391,36 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
                 store.show(checked.problems)
                 return stopped_by(checked.errors, "月次処理", run.book)
             checked, recorded = journal_hand_edits(store, checked, run, "月次処理")  # issue 10
-        outcome = _month_end(checked, run, month or previous_month(run.now.date()), out, make_reports, make_mail,
-                             send, step)
+        outcome = _month_end(checked, run, chosen, out, make_reports, make_mail and not preliminary, send, step,
+                             preliminary, correction)
         outcome.lines[:0] = recorded
         return outcome
 
     return guarded(work)
 
 
+def month_refused(month: str, today: dt.date, preliminary: bool, send: bool) -> str | None:
+    """Why a month's reports may not be made (or sent) today, or None."""
+    from .history import month_bounds
+    from .report import month_label
+
+    first, last = month_bounds(month)
+    if preliminary and send:
+        return "速報（--preliminary）は送信できません。月が終わってから --send で送ってください"
+    if last < today or preliminary:
+        return None
+    when = "未来の月です" if first > today else f"まだ終わっていません（末日は {last:%Y/%m/%d}）"
+    return (f"{month_label(month)}は{when}。締まっていない月の報告は作れません。"
+            "途中の数字を見るときは --preliminary を付けてください（全シートに「速報」と入ります）")
+
+
 def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, make_reports: bool,
-               make_mail: bool, send: bool, step: Step) -> Outcome:
+               make_mail: bool, send: bool, step: Step, preliminary: bool = False, correction: bool = False) -> Outcome:
     """The month-end on a ledger read and checked without errors."""
-    from .books.reportbook import write_bank_reports, write_css_report
+    from .books.reportbook import write_bank_report, write_bank_reports, write_css_report
+    from .corrections import changed_since_sent, correction_subject, files_of, keep_sent, last_sent
+    from .history import month_bounds
+    from .yearend import archived_entries
     from .mail import (
         Letter,
         MailError,
@@ -375,7 +433,7 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         send_all,
         write_outbox,
     )
-    from .report import Month, bank_file_name, css_report
+    from .report import CORRECTION, PRELIMINARY, Month, bank_file_name, css_report
 
     ledger = checked.ledger
     if make_mail:
@@ -405,13 +463,24 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
 
     banks = [b for b in ledger.banks if b.send_report == SendReport.YES and b.bank_code]
     headline = ""
+    files = files_of(month, banks)
+    log = SendLog.open(folder / "send-log.jsonl")
+    was_sent = {} if preliminary else last_sent(folder, log, files)
+    month_data: list[Month] = []
+
+    def data_of() -> Month:
+        if not month_data:
+            # a month of an archived year is replayed from its archive (checked against 年次締め)
+            made = Month(ledger, month, archived_entries(run.book.parent, ledger, month_bounds(month)[0]))
+            made.mark = PRELIMINARY if preliminary else ""
+            # a bank last sent a correction keeps the mark: made again alike, it is the same report
+            made.marks = {code: CORRECTION for code, was in was_sent.items() if was.corrected}
+            month_data.append(made)
+        return month_data[0]
+
     if make_reports:
         step("報告書の集計")
-        from .history import month_bounds
-        from .yearend import archived_entries
-
-        # a month of an archived year is replayed from its archive (checked against 年次締め)
-        data = Month(ledger, month, archived_entries(run.book.parent, ledger, month_bounds(month)[0]))
+        data = data_of()
         written = 0
         for _ in write_bank_reports(data, banks, run.now, folder):
             written += 1
@@ -420,8 +489,28 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         counts = {b.bank_code: (len(data.in_use.get(b.bank_code, [])),
                                 sum(1 for t in data.in_use.get(b.bank_code, []) if data.flag(t)),
                                 len(data.shipped.get(b.bank_code, []))) for b in banks}
-        headline = f"{month} 報告書 金庫 {written} 件 + CSS在庫月報"
+        headline = f"{month} 報告書 金庫 {written} 件 + CSS在庫月報" + ("（速報）" if preliminary else "")
         lines.append(f"報告書を作成しました: 金庫 {written} 件 + CSS在庫月報 1 件")
+    if preliminary:
+        lines.append("速報です（月が締まっていません）。全シートに「速報」と入れ、メールは作成・送信しません。")
+    changed = changed_since_sent(folder, was_sent, files)
+    corrected: set[str] = set()
+    held_back: list[str] = []
+    if changed:
+        lines.append(f"送信済みの報告と内容が変わった金庫: {len(changed)} 件")
+        for code, what in changed.items():
+            lines.append(f"  {code} {names.get(code, '')}:")
+            lines += [f"    {line}" for line in what]
+        if send and correction:
+            for bank in banks:
+                if bank.bank_code in changed:
+                    data_of().marks[bank.bank_code] = CORRECTION
+                    write_bank_report(data_of().bank_report(bank, run.now), folder)
+                    corrected.add(bank.bank_code)
+            lines.append(f"訂正版として作り直しました: {', '.join(sorted(corrected))}")
+        else:
+            held_back = sorted(changed)
+            lines.append("これらは送信しません。訂正版として送るには --send --correction を付けてください。")
     if not make_mail:
         return Outcome(lines, headline=headline, problems=checked.problems, table=table({}))
     letters: list[Letter] = []
@@ -439,7 +528,10 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
             except MailError as exc:
                 unprotected[bank.bank_code] = str(exc)
                 continue
-            letters.append(letter(bank, attachment, month, ledger.settings, protection))
+            settings = ledger.settings
+            if bank.bank_code in corrected or bank.bank_code in was_sent and was_sent[bank.bank_code].corrected:
+                settings = settings.model_copy(update={"mail_subject": correction_subject(settings.mail_subject)})
+            letters.append(letter(bank, attachment, month, settings, protection))
         outbox = write_outbox(letters, folder / "outbox", ledger.settings, run.now)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
@@ -456,12 +548,18 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         made = {item.bank_code: "作成（未送信）" for item in letters}
         return Outcome(lines + ["（--send を付けると送信します）"], headline=headline or f"{month} メール作成",
                        problems=checked.problems, failures=tuple(failures), table=table({**made, **not_made}))
-    log = SendLog.open(folder / "send-log.jsonl")
+    if held_back:
+        failures.append(f"送信済みと内容が変わったため送信しなかった金庫: {', '.join(held_back)}"
+                        "（訂正版として送るには --send --correction）")
+    going = [item for item in letters if item.bank_code not in held_back]
     try:
-        deliveries = send_all(letters, {b.bank_code: b for b in banks}, ledger.settings, log,
+        deliveries = send_all(going, {b.bank_code: b for b in banks}, ledger.settings, log,
                               lambda: dt.datetime.now().replace(microsecond=0), step)
     except MailError as exc:
         return failed(*lines, f"エラー: {exc}", "メールは送信していません。")
+    for d, item in zip(deliveries, going):
+        if d.result in (MailResult.SENT, MailResult.PARTIAL):
+            keep_sent(folder, item.attachment)  # the workbook as it went out, to compare a later remake with
     bad = [d for d in deliveries if d.result.failed]
     sent = sum(d.result == MailResult.SENT for d in deliveries)
     skipped = sum(d.result == MailResult.NOT_NEEDED for d in deliveries)
@@ -614,17 +712,22 @@ def run_receive(run: Run, slip: Path, owner: str = schema.CSS, count: int | None
 
 
 def journal_hand_edits(store: LedgerStore, checked: CheckResult, run: Run, title: str) -> tuple[CheckResult, list[str]]:
-    """What a clerk typed into 在庫 by hand (new stock, a changed 状態) journalled before a run that
-    only reads — the month-end — replays the journal, written through the same store as every
-    other run. Nothing is written when there is nothing to record. Returns the ledger the run
+    """What a clerk typed into 在庫 by hand (new stock, a changed 状態) and 窓口手交 requests received,
+    journalled before a run that only reads — the month-end — replays the journal, written through
+    the same store as every other run. Nothing is written when there is nothing to record. Returns the ledger the run
     goes on with and what to tell."""
-    from .changes import Changes
+    from .batch import record_before_reading
 
-    work = Changes(checked.ledger, run.context)
-    if not work.record_hand_edits():
+    done = record_before_reading(checked.ledger, run.now.date(), run.context)
+    summary = done.summary
+    if not summary.hand_edits and done.ledger.requests == checked.ledger.requests:
         return checked, []
-    new = CheckResult(seal(checked.ledger, work.ledger()), checked.problems)  # the journal's chain goes on
-    told = f"手作業の変更・追加を履歴に記録: {work.hand_edits}件"
+    new = CheckResult(seal(checked.ledger, done.ledger), checked.problems)  # the journal's chain goes on
+    told = "、".join(part for part in (
+        f"手作業の変更・追加を履歴に記録: {summary.hand_edits}件" if summary.hand_edits else "",
+        f"窓口手交を記録: {len(summary.handovers)}件" if summary.handovers else "",
+        f"窓口手交を保留: {len(summary.held)}件（{summary.held[0][1]}）" if summary.held else "") if part)
+    told = told or "依頼番号を付与しました"
     saved = store.save(checked, new.ledger, checked.problems, f"{title}: {told}", run.now)
     return new, [told, *saved]
 

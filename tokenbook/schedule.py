@@ -16,25 +16,45 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import jpholiday
 
 from .models import Settings
 
+if TYPE_CHECKING:
+    from .models import Ledger
+
 _DAY = dt.timedelta(days=1)
 _BATCH_ID = re.compile(r"(\d{4})-W(\d{2})")
 
 
+class Override(NamedTuple):
+    """One row of the バッチ日程 sheet: SSC's own dates for a batch (year-end, Golden Week); a blank
+    date is computed from the one before it as usual."""
+
+    card: dt.date | None = None  # ●
+    receipt: dt.date | None = None  # ◆
+    ship: dt.date | None = None  # ★
+
+
 @dataclass(frozen=True)
 class Calendar:
-    """Closed days beyond weekends and national holidays (the 休業日 sheet)."""
+    """Closed days beyond weekends and national holidays (the 休業日 sheet), and the batches whose
+    dates SSC published itself (the バッチ日程 sheet: batch id -> Override)."""
 
     extra_closed: frozenset[dt.date] = frozenset()
+    overrides: tuple[tuple[str, Override], ...] = ()
 
     @classmethod
-    def of(cls, days: Iterable[dt.date | None]) -> "Calendar":
-        return cls(frozenset(d for d in days if d is not None))
+    def of(cls, days: Iterable[dt.date | None], overrides: Iterable[tuple[str, Override]] = ()) -> "Calendar":
+        return cls(frozenset(d for d in days if d is not None), tuple(overrides))
+
+    def override(self, batch: str) -> Override | None:
+        for name, dates in self.overrides:
+            if name == batch:
+                return dates
+        return None
 
     def is_business_day(self, day: dt.date) -> bool:
         """
@@ -72,6 +92,7 @@ class BatchDates:
     card: dt.date  # ● SSC creates the IB cards
     receipt: dt.date  # ◆ CSS receives them
     ship: dt.date  # ★ CSS ships cards and tokens
+    override: bool = False  # some date comes from the バッチ日程 sheet, not from the weekdays
 
 
 def batch_id(cutoff: dt.date) -> str:
@@ -80,10 +101,26 @@ def batch_id(cutoff: dt.date) -> str:
 
 
 def dates_from_cutoff(cutoff: dt.date, settings: Settings, calendar: Calendar = Calendar()) -> BatchDates:
-    card = calendar.roll_forward(next_weekday_after(cutoff, settings.card_weekday))
-    receipt = calendar.roll_forward(next_weekday_after(card, settings.receipt_weekday))
-    ship = calendar.roll_forward(next_weekday_after(receipt, settings.ship_weekday))
-    return BatchDates(batch_id(cutoff), cutoff, card, receipt, ship)
+    """●◆★ from the cutoff; a date the バッチ日程 sheet gives for this batch replaces the computed
+    one, and the dates after it follow from it.
+
+    >>> year_end = Calendar.of((), [("2026-W53", Override(None, dt.date(2027, 1, 4), dt.date(2027, 1, 5)))])
+    >>> d = dates_from_cutoff(dt.date(2026, 12, 29), Settings(), year_end)
+    >>> d.card, d.receipt, d.ship, d.override
+    (datetime.date(2026, 12, 30), datetime.date(2027, 1, 4), datetime.date(2027, 1, 5), True)
+    """
+    name = batch_id(cutoff)
+    given = calendar.override(name) or Override()
+    card = given.card or calendar.roll_forward(next_weekday_after(cutoff, settings.card_weekday))
+    receipt = given.receipt or calendar.roll_forward(next_weekday_after(card, settings.receipt_weekday))
+    ship = given.ship or calendar.roll_forward(next_weekday_after(receipt, settings.ship_weekday))
+    return BatchDates(name, cutoff, card, receipt, ship, override=given != Override())
+
+
+def ledger_calendar(ledger: "Ledger") -> Calendar:
+    """The calendar a ledger defines: its 休業日 and its バッチ日程."""
+    return Calendar.of((h.day for h in ledger.holidays),
+                       ((r.batch, Override(r.card_on, r.receipt_on, r.ship_on)) for r in ledger.schedule if r.batch))
 
 
 def batch_for(run_date: dt.date, settings: Settings, calendar: Calendar = Calendar()) -> BatchDates:

@@ -55,6 +55,7 @@ CHECKS = "チェック結果"
 MENU = "メニュー"
 CLOSINGS = "年次締め"  # year-end roll-over (close-year): one row per archived year
 HISTORY_LOOKUP = "履歴照会"  # the 履歴照会 button: a serial or 顧客番号 in B1, the movements below
+BATCH_SCHEDULE = "バッチ日程"
 
 # Enumerations (design §3, §4). Logic compares with these members, never with display text; a
 # member is its Japanese text (StrEnum), so cells and messages show it as it is.
@@ -189,6 +190,8 @@ TOKEN_COLUMNS = (
     Column("備考", "note", width=30),
     # issue 10: SSC's lot, from the delivery slip (the picking list shows it)
     Column("ロット番号", "lot", Kind.CODE, width=14, added=True),
+    # kept on the token when it goes 利用中 from a request, so 利用者一覧 has it after the request is gone
+    Column("顧客区分", "customer_kind", Kind.ENUM, choices=CUSTOMER_KINDS, width=10, added=True),
 )
 
 REQUEST_COLUMNS = (
@@ -263,6 +266,16 @@ HOLIDAY_COLUMNS = (
     Column("名称", "name", width=24),
 )
 
+# SSC's own dates for a batch (year-end, Golden Week): a clerk types the batch and the dates SSC
+# published; a blank date is computed as usual from the date before it (design §5).
+SCHEDULE_COLUMNS = (
+    Column("バッチ", "batch", Kind.CODE, required=True, width=10),
+    Column("カード作成日", "card_on", Kind.DATE, width=13),
+    Column("カード受領日", "receipt_on", Kind.DATE, width=13),
+    Column("発送日", "ship_on", Kind.DATE, width=12),
+    Column("備考", "note", width=40),
+)
+
 CHECK_COLUMNS = (
     Column("重要度", "severity", width=8),
     Column("シート", "sheet", width=10),
@@ -330,6 +343,7 @@ HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変�
 
 # Sheets added after ledgers were in use: read when present, an empty table when absent.
 OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
+    BATCH_SCHEDULE: SCHEDULE_COLUMNS,
     CLOSINGS: CLOSING_COLUMNS,
     REPLACEMENT_ANSWERS: ANSWER_COLUMNS,
 }

@@ -18,6 +18,7 @@ from .models import Bank, Ledger, Request, Token
 from .problems import Problem, problem
 from .schema import (
     OPEN_REQUEST_STATES,
+    DispatchState,
     Method,
     RequestKind,
     RequestState,
@@ -191,6 +192,26 @@ def check_dispatches(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("unknown-request", d.row, "依頼番号", d.request_id, request_id=d.request_id)
         if d.bank_code is not None and d.bank_code not in banks:
             yield at("unknown-bank", d.row, "金庫コード", d.bank_code, bank=d.bank_code)
+    yield from check_ship_dates(ledger, today)
+
+
+def check_ship_dates(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    """A 発送済 row's 発送日 is not after today and, for a parcel with an IB card, not before the
+    card arrived (IBカード受領日 of its request): the card goes in the same parcel."""
+    at = _At(ledger, schema.DISPATCH)
+    cards = {r.request_id: r.ib_card_received_on for r in ledger.requests if r.request_id}
+    for d in ledger.dispatches:
+        if d.state != DispatchState.SHIPPED or d.shipped_on is None:
+            continue
+        if d.shipped_on > today:
+            yield at("shipped-in-future", d.row, "発送日", d.shipped_on, today=f"{today:%Y/%m/%d}")
+        if d.ib_card == YesNo.YES and d.request_id in cards:
+            received = cards[d.request_id]
+            if received is None:
+                yield at("shipped-without-card", d.row, "発送日", d.shipped_on, request_id=d.request_id)
+            elif d.shipped_on < received:
+                yield at("shipped-before-card", d.row, "発送日", d.shipped_on, request_id=d.request_id,
+                         received=f"{received:%Y/%m/%d}")
 
 
 def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
@@ -213,6 +234,29 @@ def check_postal_codes(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
             yield at("postal-prefecture-mismatch", row, header, code, postal=code, prefecture=prefecture, found=found)
 
 
+def check_schedule(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
+    """バッチ日程: a real batch id, once; the dates in order (締切 < ● ≤ ◆ ≤ ★); a closed day is a warning."""
+    from .schedule import batch_by_id, ledger_calendar
+
+    at = _At(ledger, schema.BATCH_SCHEDULE)
+    yield from _duplicates(ledger.schedule, lambda r: r.batch, at, "バッチ")
+    calendar = ledger_calendar(ledger)
+    for r in ledger.schedule:
+        if not r.batch:
+            continue
+        dates = batch_by_id(r.batch, ledger.settings, calendar)
+        if dates is None:
+            yield at("bad-batch-id", r.row, "バッチ", r.batch)
+            continue
+        steps = (("締切", dates.cutoff), ("カード作成日", dates.card), ("カード受領日", dates.receipt), ("発送日", dates.ship))
+        for (before, earlier), (header, later) in zip(steps, steps[1:]):
+            if later < earlier or (before == "締切" and later == earlier):
+                yield at("schedule-order", r.row, header, later, before=before, earlier=f"{earlier:%Y/%m/%d}")
+        for header, day in (("カード作成日", r.card_on), ("カード受領日", r.receipt_on), ("発送日", r.ship_on)):
+            if day is not None and not calendar.is_business_day(day):
+                yield at("schedule-closed-day", r.row, header, day)
+
+
 def check_settings(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     """Settings that only make sense together: plain SMTP is for a loopback server only."""
     from .mail import is_loopback
@@ -226,7 +270,7 @@ def check_settings(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
 
 
 CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_dispatches, check_postal_codes,
-                             check_journal, check_chain, check_settings, check_certificates)
+                             check_journal, check_chain, check_settings, check_certificates, check_schedule)
 
 
 def validate(ledger: Ledger, today: dt.date) -> list[Problem]:

@@ -69,7 +69,7 @@ def main() -> None:
         css = next(month.glob("*_CSS_在庫月報.xlsx"))
         render(css, "css-summary", folder)  # 概要 is the first page; the combined forecast chart is kept as written
         for sheet, name in (("所有者別在庫", "css-stock"), ("金庫別KPI", "css-kpi"), ("監査", "css-audit"),
-                            ("在庫予測", "css-forecast")):
+                            ("在庫予測", "css-forecast"), ("月間フロー", "css-flow"), ("バッチ日程", "css-batches")):
             render(one_sheet(css, sheet, folder), name, folder)
         render(one_sheet(bank, "利用明細", folder), "bank-statement", folder)
         # issue 11: a bank's replacement proposal (its first page is the list to answer) and the CSS summary

@@ -251,7 +251,9 @@ def _dropdowns(ws: Any, columns: Sequence[Column]) -> None:
             })
 
 
-MENU_PANEL = ("在庫（所有者別）", "未処理の申込", "次回バッチ", "前回の実行結果")
+MENU_PANEL = ("在庫（所有者別）", "未処理の申込", "次回バッチ", "前回の実行結果",
+              "発送確定待ち", "IBカード待ち", "記号")  # issue 9: the last three
+LEGEND = "●SSCのカード作成日　◆CSSのカード受領日　★CSSの発送日（バッチ日程シートで変更可）"
 MENU_PANEL_ROW = 4  # the first label's row (1-based) in column E; its value is in column F
 
 
@@ -268,7 +270,10 @@ def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any], buttons: Seque
     ws.write_string(2, 5, "（tokenbook が書き込みます）", formats["label"])
     for offset, label in enumerate(MENU_PANEL, start=MENU_PANEL_ROW - 1):
         ws.write_string(offset, 4, label, formats["label"])
-        ws.write_blank(offset, 5, None, formats["panel"])
+        if label == MENU_PANEL[-1]:
+            ws.write_string(offset, 5, LEGEND, formats["panel"])
+        else:
+            ws.write_blank(offset, 5, None, formats["panel"])
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 1)

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import xlsxwriter
 
 from ..models import Bank
-from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Table
+from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Quantity, Table, marked, month_label
 
 FONT = "Meiryo UI"
 PAPER_A4 = 9
@@ -42,6 +42,9 @@ def _formats(book: xlsxwriter.Workbook) -> dict[str, Any]:
         "value_date": book.add_format({**base, "border": 1, "num_format": "yyyy/mm/dd", "align": "left"}),
         "value_datetime": book.add_format({**base, "border": 1, "num_format": "yyyy/mm/dd hh:mm", "align": "left"}),
         "note": book.add_format({**base, "font_color": "#595959", "italic": True}),
+        "count_本": book.add_format({**base, "border": 1, "num_format": '#,##0"本"', "align": "right"}),
+        "count_件": book.add_format({**base, "border": 1, "num_format": '#,##0"件"', "align": "right"}),
+        "caution": book.add_format({**base, "bold": True, "font_color": "#C00000"}),
     }
 
 
@@ -54,13 +57,20 @@ def _new_book(path: Path) -> tuple[xlsxwriter.Workbook, dict[str, Any]]:
     return book, _formats(book)
 
 
-def _print_setup(ws: Any, title: str, repeat_rows: int) -> None:
+CAUTION = "取扱注意（個人情報を含みます）"
+PERSONAL = {"顧客番号", "顧客名", "送付先氏名", "送付先住所", "送付先電話", "宛先"}  # headers that make a sheet personal
+
+
+def _print_setup(ws: Any, title: str, repeat_rows: int, personal: bool = False) -> None:
     ws.set_landscape()
     ws.set_paper(PAPER_A4)
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0, repeat_rows)
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_header(f"&L&\"{FONT}\"&9{_escape_hf(title[:90])}&R&\"{FONT}\"&9&P / &N ページ")  # Excel: 255 at most
+    caution = f"&C&\"{FONT},Bold\"&9&KC00000{CAUTION}" if personal else ""
+    ws.set_header(f"&L&\"{FONT}\"&9{_escape_hf(title[:90])}{caution}&R&\"{FONT}\"&9&P / &N ページ")  # Excel: 255 at most
+    if personal:
+        ws.set_footer(f"&C&\"{FONT},Bold\"&9&KC00000{CAUTION}")
 
 
 def _escape_hf(text: str) -> str:
@@ -100,6 +110,9 @@ def _rows(ws: Any, table: Table, fmt: dict[str, Any]) -> None:
 def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, title: str) -> None:
     ws = book.add_worksheet(table.name)
     ws.write_string(0, 0, f"{title}　{table.name}", fmt["title"])
+    personal = any(header in PERSONAL for header, _k, _w in table.columns)
+    if personal:
+        ws.write_string(1, 0, CAUTION, fmt["caution"])
     ws.set_row(2, 30)
     for col, (header, _kind, width) in enumerate(table.columns):
         ws.set_column(col, col, width)
@@ -109,7 +122,7 @@ def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, t
         ws.write_string(3, 0, "該当なし", fmt["note"])
     ws.freeze_panes(3, 0)
     ws.autofilter(2, 0, 2 + max(len(table.rows), 1), len(table.columns) - 1)
-    _print_setup(ws, f"{title}　{table.name}", 2)
+    _print_setup(ws, f"{title}　{table.name}", 2, personal)
 
 
 def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, summary: list[tuple[str, Any]],
@@ -124,6 +137,8 @@ def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, s
             ws.write_datetime(r, 1, value, fmt["value_datetime"])
         elif isinstance(value, dt.date):
             ws.write_datetime(r, 1, value, fmt["value_date"])
+        elif isinstance(value, Quantity):
+            ws.write_number(r, 1, value.value, fmt.get(f"count_{value.unit}", fmt["value"]))
         elif isinstance(value, (int, float)):
             ws.write_number(r, 1, value, fmt["value"])
         else:
@@ -145,6 +160,19 @@ def _chart_data(ws: Any, fmt: dict[str, Any], first_row: int, col: int, title: s
     return first_row + 2, first_row + 1 + len(data)
 
 
+def axis_step(counts: list[int]) -> int:
+    """A whole-number step for a count axis, about five gridlines (never 0.2 of a token).
+
+    >>> axis_step([0, 1, 2]), axis_step([]), axis_step([7]), axis_step([130])
+    (1, 1, 2, 50)
+    """
+    top = max(counts, default=0)
+    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000):
+        if top <= step * 5:
+            return step
+    return 10 ** len(str(top // 5))
+
+
 def _column_chart(book: xlsxwriter.Workbook, sheet: str, title: str, rows: tuple[int, int], col: int,
                   axis: tuple[str, str], data: list[tuple[str, int]] = ()) -> Any:
     chart = book.add_chart({"type": "column"})
@@ -161,7 +189,7 @@ def _column_chart(book: xlsxwriter.Workbook, sheet: str, title: str, rows: tuple
                       "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
                       **count_axis(max((n for _, n in data), default=0))})
     chart.set_legend({"none": True})
-    chart.set_size({"width": 760, "height": 330})
+    chart.set_size({"width": max(760, 14 * len(data)), "height": 330})
     return chart
 
 
@@ -194,15 +222,15 @@ def _write_report(folder: Path, file_name: str, title: str, summary: list[tuple[
 
 
 def write_bank_report(report: BankReport, folder: Path) -> Path:
-    title = f"{report.bank_name} ハードウェアトークン月次報告（{report.month}）"
+    title = marked(f"{report.bank_name} ハードウェアトークン月次報告（{month_label(report.month)}）", report.mark)
     chart = (f"使用期限の到来（今後{len(report.expiry_chart)}か月）", report.expiry_chart, ("月", "本数"), ("月", "本数"))
     return _write_report(folder, report.file_name, title, report.summary, [chart], report.tables)
 
 
 def write_css_report(report: CssReport, folder: Path) -> Path:
     charts = [(name, data, ("区分", "本数"), ("", "本数")) for name, data in report.charts.items()]
-    return _write_report(folder, report.file_name, f"CSS トークン在庫月報（{report.month}）", report.summary, charts,
-                         report.tables, report.forecast)
+    title = marked(f"CSS トークン在庫月報（{month_label(report.month)}）", report.mark)
+    return _write_report(folder, report.file_name, title, report.summary, charts, report.tables, report.forecast)
 
 
 # --- issue 11: the stock forecast's chart, and axes that stay readable with small counts -------------
@@ -244,9 +272,8 @@ def forecast_chart(book: xlsxwriter.Workbook, ws: Any, fmt: dict[str, Any], firs
 def count_axis(largest: int) -> dict[str, Any]:
     """A count axis that shows whole numbers only: with small counts (a bank with 3 tokens due in a
     month) a chart program would otherwise label 0.5 steps."""
-    if largest <= 10:
-        return {"min": 0, "major_unit": 1, "num_format": "0", **({"max": largest + 1} if largest < 4 else {})}
-    return {"min": 0, "num_format": "#,##0"}
+    step = axis_step([largest])
+    return {"min": 0, "max": step * max(1, -(-largest // step)), "major_unit": step, "num_format": "#,##0"}
 
 
 _SHARED: dict[str, Any] = {}

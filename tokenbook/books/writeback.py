@@ -14,6 +14,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -299,12 +300,32 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def checks_edit(problems: Sequence[Problem]) -> SheetEdit:
-    """チェック結果 rewritten: one row per problem, the cell column linked to the cell."""
-    cells = {}
+SUMMARY_COLUMN = len(schema.CHECK_COLUMNS)  # the run's summary line, in row 1 just right of the headers
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def checks_summary(problems: Sequence[Problem], last_run: str = "") -> str:
+    """`2026/11/30 10:00 週次割当: … — エラー 0 件・警告 2 件`: which run wrote the sheet and its count."""
+    errors = sum(p.is_error for p in problems)
+    counts = f"エラー {errors} 件・警告 {len(problems) - errors} 件" if problems else "問題はありません"
+    return f"{last_run} — {counts}" if last_run else f"入力チェック — {counts}"
+
+
+def shown_date(value: str) -> str:
+    """A date value as the rest of the book shows it (2026/11/16), other values as they are."""
+    if _ISO_DATE.fullmatch(value[:10]) and (len(value) == 10 or value[10:11] == "T"):
+        return _ISO_DATE.sub(r"\1/\2/\3", value[:10]) + value[10:].replace("T", " ", 1)
+    return value
+
+
+def checks_edit(problems: Sequence[Problem], summary: str | None = None) -> SheetEdit:
+    """チェック結果 rewritten: one row per problem (dates as YYYY/MM/DD), the cell column linked to
+    the cell, and the run's summary line beside the headers."""
+    cells: dict[int, dict[int, Any]] = {1: {SUMMARY_COLUMN: summary if summary is not None else checks_summary(problems)}}
     links = []
     for row, p in enumerate(problems, start=2):
-        cells[row] = dict(enumerate((p.severity, p.sheet, p.cell or "", p.header or "", p.value, p.message, p.code)))
+        cells[row] = dict(enumerate((p.severity, p.sheet, p.cell or "", p.header or "", shown_date(p.value), p.message,
+                                     p.code)))
         if p.cell:
             links.append((f"C{row}", f"'{p.sheet}'!{p.cell}"))
     return SheetEdit(cells, replace_data=True, hyperlinks=links)
@@ -318,7 +339,9 @@ def table_edit(rows: Sequence[Sequence[Any]]) -> SheetEdit:
 
 def menu_edit(panel: dict[str, str]) -> SheetEdit:
     """The メニュー status panel: one value beside each label."""
-    return SheetEdit({MENU_PANEL_ROW + offset: {5: panel.get(label, "")} for offset, label in enumerate(MENU_PANEL)})
+    # the label too: a book built before a label was added gets it beside its value
+    return SheetEdit({MENU_PANEL_ROW + offset: {4: label, 5: panel.get(label, "")}
+                      for offset, label in enumerate(MENU_PANEL)})
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -340,7 +363,9 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
         present = set(sheet_parts(archive))
     # チェック結果 and メニュー are tokenbook's own; a ledger made elsewhere may lack them, and that is fine.
     if schema.CHECKS in present:
-        edits[schema.CHECKS] = checks_edit(list(problems))
+        problems = list(problems)
+        last_run = (panel or {}).get(MENU_PANEL[3], "")
+        edits[schema.CHECKS] = checks_edit(problems, checks_summary(problems, last_run))
     if panel is not None and schema.MENU in present:
         edits[schema.MENU] = menu_edit(panel)
     edits.update({sheet: edit for sheet, edit in (views or {}).items() if sheet in present})

@@ -18,7 +18,7 @@ from typing import Any, ContextManager, Protocol, Sequence
 
 from .. import schema
 from ..books.panel import panel
-from ..books.writeback import checks_edit, ledger_edits, menu_edit
+from ..books.writeback import checks_edit, checks_summary, ledger_edits, menu_edit
 from ..files.sheetio import UnusableInput, required_headers, table_from_rows
 from ..files.xlsxpatch import SheetEdit
 from ..models import Ledger
@@ -30,13 +30,12 @@ from ..runs import (
     guarded,
     run_allocate,
     run_check,
-    run_confirm,
+    run_confirm_ready,
     run_month_end,
     stopped_by,
     views,
 )
-from ..schedule import Calendar, batch_by_id
-from ..schema import DispatchState
+from ..batch import awaiting_confirmation
 from ..validate import CheckResult, check_ledger
 
 log = logging.getLogger("tokenbook.excel.buttons")
@@ -89,14 +88,14 @@ class OpenBook:
         if schema.MENU in self.book.sheet_names():
             _write_edit(self.book, schema.MENU, menu_edit(panel(new, now, last_run)))
         _write_views(self.book, views(new, now))
-        _show_problems(self.book, list(problems))
+        _show_problems(self.book, list(problems), checks_summary(problems, f"{now:%Y/%m/%d %H:%M} {last_run}"))
         return ["保存はブックを保存してください（Ctrl+S）。"]
 
     def show(self, problems: Sequence[Problem]) -> None:
         _show_problems(self.book, list(problems))
 
 
-def _show_problems(book: Book, problems: list[Problem]) -> None:
+def _show_problems(book: Book, problems: list[Problem], summary: str | None = None) -> None:
     """チェック結果 rewritten with links; the cells of the last run unhighlighted, this run's highlighted."""
     if schema.CHECKS not in book.sheet_names():
         return  # a ledger made elsewhere, without tokenbook's own sheet: the dialog still says it all
@@ -108,7 +107,7 @@ def _show_problems(book: Book, problems: list[Problem]) -> None:
     for sheet, cells in stale.items():
         if sheet in schema.TABLES:
             book.highlight(sheet, cells, None)
-    edit = checks_edit(problems)
+    edit = checks_edit(problems, summary)
     book.clear_rows(schema.CHECKS, 2)
     _write_edit(book, schema.CHECKS, edit)
     book.links(schema.CHECKS, edit.hyperlinks or [])
@@ -163,28 +162,27 @@ def weekly_allocate(book: Book, now: dt.datetime, operator: str) -> Outcome:
     return _told(run_allocate(_run(book, now, operator), now.date(), step=book.status))
 
 
-def _batch_to_confirm(checked: CheckResult) -> str | None:
-    """The earliest batch with planned parcels."""
-    planned = sorted({d.batch for d in checked.ledger.dispatches if d.state == DispatchState.PLANNED and d.batch})
-    return planned[0] if planned else None
-
-
 def confirm_shipment(book: Book, now: dt.datetime, operator: str) -> Outcome:
-    """発送確定 of the earliest batch with planned parcels, shipped on its ★ date."""
+    """発送確定 of every batch with parcels that can ship today (never re-confirming one that only
+    waits for IB cards); the clerk is told which parcels still wait, and for what."""
     book.status("発送確定: 入力チェック中…")
     store = OpenBook(book)
     checked = store.read(now.date())
     if checked.errors:
         store.show(checked.problems)
         return _told(stopped_by(checked.errors, "発送確定", book.path))
-    batch = _batch_to_confirm(checked)
-    if batch is None:
-        return Outcome(["発送確定する発送予定がありません"])
-    dates = batch_by_id(batch, checked.ledger.settings, Calendar.of(h.day for h in checked.ledger.holidays))
-    ship = dates.ship if dates else now.date()
-    if not book.ask(f"バッチ {batch} を発送日 {ship:%Y/%m/%d} で発送確定します。よろしいですか？"):
+    batches = awaiting_confirmation(checked.ledger, now.date())
+    ready = [b for b in batches if b.ready]
+    waiting = [f"  IBカード待ち {b.batch_id} {request_id}（{reason}）" for b in batches for request_id, reason in b.waiting]
+    if not ready:
+        return Outcome(["発送確定できる発送予定がありません", *waiting])
+    today = now.date()
+    plan = "、".join(f"バッチ {b.batch_id} {b.ready}本（発送日 {min(b.ship or today, today):%Y/%m/%d}）" for b in ready)
+    rest = f"\nIBカード待ちの {len(waiting)} 件は発送予定のまま残ります。" if waiting else ""
+    if not book.ask(f"発送確定します: {plan}。IBカード同封の分は発送日がその受領日より前になりません。{rest}"
+                    "よろしいですか？"):
         return Outcome(["発送確定を取りやめました"])
-    return _told(run_confirm(_run(book, now, operator), batch, ship, step=book.status))
+    return _told(run_confirm_ready(_run(book, now, operator), step=book.status))
 
 
 def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = False) -> Outcome:
@@ -258,15 +256,17 @@ def take_forms(book: Book, now: dt.datetime, operator: str) -> Outcome:
 
 
 def parcel_documents(book: Book, now: dt.datetime, operator: str) -> Outcome:
-    """発送書類作成 for the earliest batch with planned parcels (picking list, letters, carrier file)."""
+    """発送書類作成 (picking list, letters, carrier file) for the earliest batch with parcels that can
+    ship today, else the earliest with planned parcels (the same choice as 発送確定)."""
     from ..runs import run_parcels
 
     store = OpenBook(book)
     checked = store.read(now.date())
-    batch = _batch_to_confirm(checked)
-    if batch is None:
+    batches = awaiting_confirmation(checked.ledger, now.date())
+    chosen = next((b for b in batches if b.ready), batches[0] if batches else None)
+    if chosen is None:
         return Outcome(["発送書類を作る発送予定がありません"])
-    return run_parcels(_run(book, now, operator), batch, step=book.status)
+    return run_parcels(_run(book, now, operator), chosen.batch_id, step=book.status)
 
 
 def take_tracking(book: Book, now: dt.datetime, operator: str) -> Outcome:

@@ -321,13 +321,20 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     if edit.replace_data:
         last_row = min(last_row, 1)
     last_row = max([last_row, *edit.cells, edit.block.last_row if edit.block is not None else 0])
-    out.append(view[end:])
-    result = b"".join(out)
-    del out, view, xml
-    result, autofilter = _grow_ranges(result, last_row, edit)
+    # The ranges and links are set in the sheet without its rows (they lie outside sheetData), so the
+    # rows, hundreds of megabytes at a million tokens, are joined once and never copied again.
+    skeleton = bytes(out[0]) + _ROWS_MARK + xml[end:]
+    skeleton, autofilter = _grow_ranges(skeleton, last_row, edit)
     if edit.hyperlinks is not None:
-        result = _replace_hyperlinks(result, edit.hyperlinks)
+        skeleton = _replace_hyperlinks(skeleton, edit.hyperlinks)
+    before, after = skeleton.split(_ROWS_MARK)
+    out[0] = before
+    out.append(after)
+    result = b"".join(out)
     return SheetResult(result, last_row, autofilter)
+
+
+_ROWS_MARK = b"\x00rows\x00"  # where sheetData's rows go: NUL never occurs in XML
 
 
 def _appends(sheet_data: bytes, edit: SheetEdit) -> bool:

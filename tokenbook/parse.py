@@ -86,6 +86,8 @@ def read_column(
     """
     raw_values = table.column(column.header)
     letter = table.letter(column.header)
+    if _all_as_is(column.kind, raw_values, serial_pattern):  # a clean column of serials or keys: one pass
+        return raw_values
     distinct = _distinct(raw_values)
     if column.kind is Kind.TEXT:
         if distinct is None:
@@ -191,6 +193,20 @@ def _as_is(kind: Kind, distinct: set[Any], serial_pattern: nz.Matcher) -> list[A
         return []
     texts = _texts(distinct)
     return list(compress(texts, map(pattern.fullmatch, texts)))
+
+
+def _all_as_is(kind: Kind, raw_values: list[Any], serial_pattern: nz.Matcher) -> bool:
+    """True when every cell of a column of codes or serials is already in normal form (then there
+    is nothing to share: such columns hold a million distinct values)."""
+    pattern = nz.SERIAL_AS_IS if kind is Kind.SERIAL else _AS_IS.get(kind)
+    if pattern is None or not raw_values:
+        return False
+    try:
+        if not all(map(pattern.fullmatch, raw_values)) or set(map(type, raw_values)) != {str}:
+            return False
+        return kind is not Kind.SERIAL or all(map(serial_pattern.fullmatch, raw_values))
+    except (TypeError, AttributeError):  # a cell that is not text
+        return False
 
 
 def _texts(distinct: set[Any]) -> Sequence[Any]:

@@ -54,11 +54,7 @@ def entry(ctx: Context, row: int, effective_on: dt.date, operation: str, token: 
 
 def last_states(journal: Iterable[JournalEntry]) -> dict[str, str]:
     """Serial -> the state its last journal entry left it in (entries in recording order)."""
-    states: dict[str, str] = {}
-    for e in journal:
-        if e.serial:
-            states[e.serial] = e.after
-    return states
+    return {e.serial: e.after for e in journal if e.serial}  # a later entry overwrites an earlier one
 
 
 def differences(ledger: Ledger) -> list[tuple[Token, str]]:
@@ -115,7 +111,10 @@ DIGEST_HEX = 12
 
 def content(e: JournalEntry) -> bytes:
     """The row's values as read back (every column but the row number and the digest)."""
-    return "\x1f".join("" if v is None else str(v) for v in e[1:-1]).encode()
+    values = e[1:-1]
+    if None in values:
+        return "\x1f".join("" if v is None else str(v) for v in values).encode()
+    return "\x1f".join(map(str, values)).encode()
 
 
 def own_digest(previous: str, e: JournalEntry) -> str:

@@ -127,6 +127,16 @@ def key_code(value: Any) -> str:
     return text
 
 
+# Text that is already its own normal form, so a column of a million such cells needs no call per
+# cell (parse maps whole columns through these; tests/test_fast_paths.py checks each against its
+# normaliser). Each matches a subset of what the normaliser returns unchanged.
+KEY_CODE_AS_IS = re.compile(r"[!-*,.-<>-?A-~](?:[ -~]{0,32765}[!-~])?")  # printable ASCII, no edge space, no =+-@ first
+POSTAL_CODE_AS_IS = re.compile(r"[0-9]{3}-[0-9]{4}")
+PHONE_AS_IS = re.compile(r"0(?:-?[0-9]){9,10}")
+SERIAL_AS_IS = re.compile(r"[!-`{-~](?:[ -`{-~]*[!-`{-~])?")  # printable ASCII, no lower case, no edge space: then
+# `serial` returns the text itself when the 設定 pattern matches it
+
+
 def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 

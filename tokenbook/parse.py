@@ -7,11 +7,13 @@ values, so each distinct raw value is normalised once. Cross-field and cross-she
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import re
 from contextlib import contextmanager
+from itertools import compress
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
 
@@ -78,12 +80,21 @@ def read_column(
     """Normalised values of one column; unreadable cells become None plus a problem.
 
     A column of 200,000 dates holds a few hundred distinct values, so each distinct raw value is
-    normalised once and the column is mapped through the results.
+    normalised once and the column is mapped through the results; distinct values that are already
+    in normal form (most serials and codes) are taken as they are, without a call each. Problems
+    come in row order, as a cell-by-cell pass would make them.
     """
     raw_values = table.column(column.header)
     letter = table.letter(column.header)
+    if _all_as_is(column.kind, raw_values, serial_pattern):  # a clean column of serials or keys: one pass
+        return raw_values
+    distinct = _distinct(raw_values)
     if column.kind is Kind.TEXT:
-        values = [v.strip() if v.__class__ is str else nz.plain_text(v) for v in raw_values]
+        if distinct is None:
+            values = [v.strip() if v.__class__ is str else nz.plain_text(v) for v in raw_values]
+        else:
+            texts = {v: v.strip() if v.__class__ is str else nz.plain_text(v) for v in distinct}
+            values = list(map(texts.__getitem__, raw_values))
         if column.required and "" in values:
             for index, value in enumerate(values):
                 if value == "":
@@ -105,11 +116,37 @@ def read_column(
         except Exception as exc:  # a normaliser bug must not become a clerk's traceback
             return nz.Invalid("internal-error", detail=type(exc).__name__)
 
-    values = _map_distinct(safe, raw_values)
-    if values is None:
-        values = list(map(safe, raw_values))
     empty = _EMPTY.get(column.kind)
     default = read(column.default) if column.default is not None else empty
+    if distinct is None:  # values that cannot be shared: one call per cell
+        values = list(map(safe, raw_values))
+    else:
+        as_is = _as_is(column.kind, distinct, serial_pattern)
+        read_once = {raw: safe(raw) for raw in (distinct.difference(as_is) if as_is else distinct)}
+        shown = {}  # the flagged raw values, with what each read as
+        for raw, value in read_once.items():
+            if value is _BLANK:
+                if column.required:
+                    shown[raw] = value
+                read_once[raw] = default
+            elif value.__class__ is nz.Invalid:
+                shown[raw] = value
+                read_once[raw] = empty
+        results = dict(zip(as_is, as_is))
+        results.update(read_once)
+        flagged = shown.keys()
+        values = list(map(results.__getitem__, raw_values))
+        if not flagged:
+            return values
+        # only the rows holding a flagged value are visited, in row order
+        for index in [i for i, raw in enumerate(raw_values) if raw in flagged]:
+            value = shown[raw_values[index]]
+            if value is _BLANK:
+                problems.append(problem("required", table.sheet, table.row_numbers[index], column.header, letter))
+            else:
+                problems.append(problem(value.code, table.sheet, table.row_numbers[index], column.header, letter,
+                                        raw_values[index], **value.params))
+        return values
     for index, value in enumerate(values):
         if value is _BLANK:
             if column.required:
@@ -122,23 +159,68 @@ def read_column(
     return values
 
 
-def _map_distinct(safe: Callable[[Any], Any], raw_values: tuple) -> list[Any] | None:
-    """`safe` applied once per distinct raw value; None where values cannot be shared safely
-    (unhashable cells, or booleans beside numbers: True == 1 but they read differently)."""
-    kinds = set(map(type, raw_values))
-    if bool in kinds and (int in kinds or float in kinds):
-        return None
+def _distinct(raw_values: Sequence[Any]) -> set[Any] | None:
+    """The distinct raw values of a column; None where values cannot be shared safely (unhashable
+    cells, or booleans beside the numbers 0 and 1: True == 1 but they read differently)."""
     try:
-        results = {raw: safe(raw) for raw in set(raw_values)}
+        distinct = set(raw_values)
     except TypeError:
         return None
-    return list(map(results.__getitem__, raw_values))
+    if True in distinct or False in distinct:  # a boolean, or a number equal to one
+        kinds = set(map(type, raw_values))
+        if bool in kinds and (int in kinds or float in kinds):
+            return None
+    return distinct
+
+
+_AS_IS = {Kind.CODE: nz.KEY_CODE_AS_IS, Kind.POSTAL_CODE: nz.POSTAL_CODE_AS_IS, Kind.PHONE: nz.PHONE_AS_IS}
+_FIRST_MOMENT = dt.datetime.combine(nz.FIRST_DATE, dt.time())
+_LAST_MOMENT = dt.datetime.combine(nz.LAST_DATE, dt.time.max)
+
+
+def _as_is(kind: Kind, distinct: set[Any], serial_pattern: nz.Matcher) -> list[Any]:
+    """The distinct raw values that are already what their normaliser would return (compared
+    equal), found by C-level matching instead of a Python call per value."""
+    if kind is Kind.DATETIME:  # whole seconds within the dates tokenbook reads
+        return [v for v in distinct if v.__class__ is dt.datetime and not v.microsecond and v.tzinfo is None
+                and _FIRST_MOMENT <= v <= _LAST_MOMENT]
+    if kind is Kind.SERIAL:
+        texts = _texts(distinct)
+        shaped = list(compress(texts, map(nz.SERIAL_AS_IS.fullmatch, texts)))
+        return list(compress(shaped, map(serial_pattern.fullmatch, shaped)))
+    pattern = _AS_IS.get(kind)
+    if pattern is None:
+        return []
+    texts = _texts(distinct)
+    return list(compress(texts, map(pattern.fullmatch, texts)))
+
+
+def _all_as_is(kind: Kind, raw_values: list[Any], serial_pattern: nz.Matcher) -> bool:
+    """True when every cell of a column of codes or serials is already in normal form (then there
+    is nothing to share: such columns hold a million distinct values)."""
+    pattern = nz.SERIAL_AS_IS if kind is Kind.SERIAL else _AS_IS.get(kind)
+    if pattern is None or not raw_values:
+        return False
+    try:
+        if not all(map(pattern.fullmatch, raw_values)) or set(map(type, raw_values)) != {str}:
+            return False
+        return kind is not Kind.SERIAL or all(map(serial_pattern.fullmatch, raw_values))
+    except (TypeError, AttributeError):  # a cell that is not text
+        return False
+
+
+def _texts(distinct: set[Any]) -> Sequence[Any]:
+    """The str values among `distinct` (the set itself when they all are)."""
+    if set(map(type, distinct)) == {str}:
+        return list(distinct)
+    return [v for v in distinct if v.__class__ is str]
 
 
 def read_rows(table: Table, row_type: type, serial_pattern: nz.Matcher, problems: list[Problem]) -> tuple:
     """One row value per data row of `table` (fields in schema order after `row`)."""
     columns = schema.table_columns(table.sheet)
     data = [read_column(table, c, serial_pattern, problems) for c in columns]
+    table.release()  # a sheet read from a file for this parse: its raw cells are no longer needed
     return tuple(map(row_type._make, zip(table.row_numbers, *data)))
 
 

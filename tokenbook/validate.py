@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Callable, Iterable, Iterator
 
 from . import normalize as nz
@@ -76,23 +77,30 @@ def check_tokens(ledger: Ledger, today: dt.date) -> Iterator[Problem]:
     at = _At(ledger, schema.TOKENS)
     banks = {b.bank_code for b in ledger.banks}
     yield from _duplicates(ledger.tokens, lambda t: t.serial, at, "シリアル番号")
-    for t in ledger.tokens:
-        if t.owner not in (None, schema.CSS) and t.owner not in banks:
-            yield at("unknown-bank", t.row, "所有者", t.owner, bank=t.owner)
-        if t.bank_code is not None and t.bank_code not in banks:
-            yield at("unknown-bank", t.row, "金庫コード", t.bank_code, bank=t.bank_code)
-        for header, day in (("納品日", t.delivered_on), ("入庫日", t.received_on)):
-            if day and day > today:
-                yield at("future-date", t.row, header, day, today=today.isoformat())
-        if t.delivered_on and t.expires_on and t.expires_on <= t.delivered_on:
-            yield at("expiry-not-after-delivery", t.row, "使用期限", t.expires_on)
-        yield from _token_state_fields(t, at)
-        if t.started_on and t.delivered_on and t.started_on < t.delivered_on:
-            yield at("started-before-delivery", t.row, "利用開始日", t.started_on)
-        if t.state == TokenState.AT_BANK and t.owner and t.bank_code and t.owner != t.bank_code:
-            yield at("held-by-another-owner", t.row, "所有者", t.owner, owner=t.owner, bank=t.bank_code)
-        if t.state == TokenState.STOCK and t.expires_on and t.expires_on < today:
-            yield at("expired-stock", t.row, "使用期限", t.expires_on, expires_on=t.expires_on.isoformat())
+    owners = banks | {None, schema.CSS}
+    known = banks | {None}
+    stock, at_bank, stopped = TokenState.STOCK, TokenState.AT_BANK, TokenState.STOPPED
+    for t in ledger.tokens:  # the common case (nothing to say) costs a few comparisons per token
+        owner, state, bank_code = t.owner, t.state, t.bank_code
+        delivered_on, expires_on, received_on, started_on = t.delivered_on, t.expires_on, t.received_on, t.started_on
+        if owner not in owners:
+            yield at("unknown-bank", t.row, "所有者", owner, bank=owner)
+        if bank_code not in known:
+            yield at("unknown-bank", t.row, "金庫コード", bank_code, bank=bank_code)
+        if delivered_on and delivered_on > today:
+            yield at("future-date", t.row, "納品日", delivered_on, today=today.isoformat())
+        if received_on and received_on > today:
+            yield at("future-date", t.row, "入庫日", received_on, today=today.isoformat())
+        if delivered_on and expires_on and expires_on <= delivered_on:
+            yield at("expiry-not-after-delivery", t.row, "使用期限", expires_on)
+        if (state in _STATE_GETTERS and _missing(_STATE_GETTERS[state](t))) or (state == stopped and not t.stop_reason):
+            yield from _token_state_fields(t, at)
+        if started_on and delivered_on and started_on < delivered_on:
+            yield at("started-before-delivery", t.row, "利用開始日", started_on)
+        if state == at_bank and owner and bank_code and owner != bank_code:
+            yield at("held-by-another-owner", t.row, "所有者", owner, owner=owner, bank=bank_code)
+        if state == stock and expires_on and expires_on < today:
+            yield at("expired-stock", t.row, "使用期限", expires_on, expires_on=expires_on.isoformat())
 
 
 _STATE_FIELDS = {
@@ -100,6 +108,13 @@ _STATE_FIELDS = {
     TokenState.IN_USE: (("金庫コード", "bank_code"), ("店番", "branch_code"), ("顧客番号", "customer_no"),
              ("顧客名", "customer_name"), ("利用開始日", "started_on")),
 }
+
+
+_STATE_GETTERS = {state: attrgetter(*(f for _, f in fields)) for state, fields in _STATE_FIELDS.items()}
+
+
+def _missing(values: tuple) -> bool:
+    return None in values or "" in values
 
 
 def _token_state_fields(t: Token, at: _At) -> Iterator[Problem]:

@@ -37,6 +37,11 @@ class Table:
     headers: dict[str, int]
     rows: list[list[Any]] = field(default_factory=list)
     row_numbers: list[int] = field(default_factory=list)
+    # Read from a file for one parse (`Tables`): its cells may be let go once parsed (`release`).
+    transient: bool = field(default=False, compare=False)
+    _columns: tuple[tuple[Any, ...], ...] | None = field(default=None, repr=False, compare=False)
+    _height: int = field(default=-1, repr=False, compare=False)
+    _released: bool = field(default=False, repr=False, compare=False)
 
     def letter(self, header: str) -> str | None:
         index = self.headers.get(header)
@@ -44,12 +49,34 @@ class Table:
 
     def column(self, header: str) -> list[Any]:
         """The raw values of one column, aligned with `row_numbers` (None where the row is short)."""
+        if self._released:
+            raise RuntimeError(f"sheet {self.sheet}: its cells were released after parsing")
         index = self.headers.get(header)
         if index is None:
             return [None] * len(self.rows)
-        if min(map(len, self.rows), default=0) > index:  # every row reaches it: the fast path
-            return [r[index] for r in self.rows]
-        return [r[index] if index < len(r) else None for r in self.rows]
+        columns = self._transposed()
+        if index < len(columns):
+            return list(columns[index])
+        return [None] * len(self.rows)
+
+    def _transposed(self) -> tuple[tuple[Any, ...], ...]:
+        """Every column at once (one C-level pass over the rows), kept while the rows are unchanged."""
+        if self._columns is None or self._height != len(self.rows):
+            rows = self.rows
+            width = max(map(len, rows), default=0)
+            if min(map(len, rows), default=0) != width:  # short rows: padded with None
+                rows = [r if len(r) == width else [*r, *([None] * (width - len(r)))] for r in rows]
+            self._columns = tuple(zip(*rows)) if rows else ()
+            self._height = len(self.rows)
+        return self._columns
+
+    def release(self) -> None:
+        """Let a transient table's cells go (its layout and row numbers stay): the parsed rows are
+        all that is kept of a sheet of a million cells."""
+        if self.transient:
+            self.rows = []
+            self._columns = None
+            self._released = True
 
 
 def column_letter(index: int) -> str:
@@ -233,7 +260,9 @@ class Tables(Mapping[str, Table]):
 
     @staticmethod
     def _table(path: Path, stored_name: str, sheet: str) -> Table:
-        return table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))
+        table = table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))
+        table.transient = True
+        return table
 
     def __getitem__(self, sheet: str) -> Table:
         if sheet not in self._futures and sheet in schema.OPTIONAL_TABLES:

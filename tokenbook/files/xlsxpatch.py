@@ -16,11 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import re
+import shutil
+import tempfile
 import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -287,7 +290,8 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     col_styles = _col_styles(xml[:start])
     body_start = start + len(b"<sheetData>")
     pending = sorted(edit.cells.items())
-    out: list[bytes] = [xml[:body_start]]
+    view = memoryview(xml)  # the unchanged stretches are joined from views, not copied twice
+    out: list[bytes | memoryview] = [view[:body_start]]
     last_row = 0
     pos = body_start
     for m in _ROW.finditer(xml, body_start, end):
@@ -295,20 +299,20 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
         number = int(number_match[1]) if number_match else last_row + 1
         while pending and pending[0][0] < number:  # rows that do not exist yet come before this one
             row_number, patch = pending.pop(0)
-            out.append(xml[pos:m.start()])
+            out.append(view[pos:m.start()])
             pos = m.start()
             out.append(_new_row(row_number, patch, col_styles, styles))
         if edit.replace_data and number > 1:  # every later row is dropped: no need to look at them
-            out.append(xml[pos:m.start()])
+            out.append(view[pos:m.start()])
             pos = end
             break
         if pending and pending[0][0] == number:
             _, patch = pending.pop(0)
-            out.append(xml[pos:m.start()])
+            out.append(view[pos:m.start()])
             out.append(_patch_row(number, m[1], m[2] or b"", patch, col_styles, styles, sheet))
             pos = m.end()
         last_row = max(last_row, number)
-    out.append(xml[pos:end])
+    out.append(view[pos:end])
     out.extend(_new_row(row_number, patch, col_styles, styles) for row_number, patch in pending)
     if edit.block is not None and edit.block.columns:
         if edit.block.first_row <= max([0 if edit.replace_data else last_row, *edit.cells]):
@@ -317,12 +321,20 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     if edit.replace_data:
         last_row = min(last_row, 1)
     last_row = max([last_row, *edit.cells, edit.block.last_row if edit.block is not None else 0])
-    out.append(xml[end:])
-    result = b"".join(out)
-    result, autofilter = _grow_ranges(result, last_row, edit)
+    # The ranges and links are set in the sheet without its rows (they lie outside sheetData), so the
+    # rows, hundreds of megabytes at a million tokens, are joined once and never copied again.
+    skeleton = bytes(out[0]) + _ROWS_MARK + xml[end:]
+    skeleton, autofilter = _grow_ranges(skeleton, last_row, edit)
     if edit.hyperlinks is not None:
-        result = _replace_hyperlinks(result, edit.hyperlinks)
+        skeleton = _replace_hyperlinks(skeleton, edit.hyperlinks)
+    before, after = skeleton.split(_ROWS_MARK)
+    out[0] = before
+    out.append(after)
+    result = b"".join(out)
     return SheetResult(result, last_row, autofilter)
+
+
+_ROWS_MARK = b"\x00rows\x00"  # where sheetData's rows go: NUL never occurs in XML
 
 
 def _appends(sheet_data: bytes, edit: SheetEdit) -> bool:
@@ -395,21 +407,30 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
 
 
 def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> None:
-    """Write `target`: `source` with `edits` applied; every other part copied as it is."""
-    with zipfile.ZipFile(source) as archive:
+    """Write `target`: `source` with `edits` applied; every other part copied as it is.
+
+    A patched sheet larger than SPOOL_BYTES waits on disk beside `target` (not in memory) until its
+    turn in the package: at a million tokens the patched sheets are over a gigabyte of XML."""
+    with zipfile.ZipFile(source) as archive, ExitStack() as spools:
         parts = sheet_parts(archive)
         unknown = [name for name in edits if name not in parts]
         if unknown:
             raise PatchRefused(f"シート「{unknown[0]}」がありません")
         styles = read_styles(archive.read("xl/styles.xml"))
-        replaced: dict[str, bytes] = {}
+        replaced: dict[str, bytes | IO[bytes]] = {}
         filters: dict[int, tuple[str, str]] = {}
         for name, edit in edits.items():
             path, index = parts[name]
             result = patch_sheet(archive.read(path), edit, styles, name)
-            replaced[path] = result.xml
             if result.autofilter:
                 filters[index] = result.autofilter
+            if len(result.xml) > SPOOL_BYTES:
+                spool = spools.enter_context(tempfile.TemporaryFile(dir=Path(target).parent))
+                spool.write(result.xml)
+                replaced[path] = spool
+            else:
+                replaced[path] = result.xml
+            del result
         if styles.xml is not None:
             replaced["xl/styles.xml"] = styles.xml
         if filters:
@@ -422,7 +443,19 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
                 copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                 copy.compress_type = info.compress_type
                 copy.external_attr = info.external_attr
-                out.writestr(copy, data, compresslevel=3 if info.compress_type == zipfile.ZIP_DEFLATED else None)
+                level = 3 if info.compress_type == zipfile.ZIP_DEFLATED else None
+                if isinstance(data, bytes):
+                    out.writestr(copy, data, compresslevel=level)
+                    continue
+                # as writestr does, from the spooled file: the same bytes in the package
+                copy.file_size = data.tell()
+                copy._compresslevel = level
+                data.seek(0)
+                with out.open(copy, mode="w") as member:
+                    shutil.copyfileobj(data, member, 1 << 22)
+
+
+SPOOL_BYTES = 32 << 20
 
 
 def _absolute(ref: str) -> str:

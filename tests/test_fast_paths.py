@@ -1,0 +1,330 @@
+"""The faster reading, checking and writing paths (issue 13) give exactly what the straightforward
+ones give: the same values, the same problems (codes, messages, cells, in the same order) and the
+same package bytes — on the demo ledger and on a ledger with thousands of defects.
+
+The straightforward implementations are kept here as references: one normaliser call per cell,
+the per-token checks as first written, the chain content built field by field, every patched sheet
+held in memory, the whole re-read ledger compared at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+from dataclasses import replace
+from typing import Any, Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import TODAY
+from tokenbook import journal, parse, schema, validate
+from tokenbook import normalize as nz
+from tokenbook.books import writeback
+from tokenbook.books.build import build_workbook
+from tokenbook.demo import run_demo
+from tokenbook.files import xlsxpatch
+from tokenbook.files.sheetio import read_tables, table_from_rows
+from tokenbook.load import check_book
+from tokenbook.models import Token
+from tokenbook.problems import Problem, problem
+from tokenbook.sample import generate
+from tokenbook.schema import Kind, TokenState
+
+NOW = dt.datetime(2026, 11, 24, 10, 0)
+PATTERN = nz.serial_matcher(r"^[0-9A-Z]{6,20}$")
+
+
+# --- the references ----------------------------------------------------------------------------------
+
+def reference_read_column(table, column, serial_pattern, problems):
+    """One normaliser call per cell, problems in row order (parse.read_column before issue 13)."""
+    raw_values = table.column(column.header)
+    letter = table.letter(column.header)
+    if column.kind is Kind.TEXT:
+        values = [nz.plain_text(v) for v in raw_values]
+        if column.required:
+            for index, value in enumerate(values):
+                if value == "":
+                    problems.append(problem("required", table.sheet, table.row_numbers[index], column.header, letter))
+        return values
+    read = parse.normaliser(column, serial_pattern)
+    empty = parse._EMPTY.get(column.kind)
+    default = read(column.default) if column.default is not None else empty
+    values = []
+    for index, raw in enumerate(raw_values):
+        if raw is None or (raw.__class__ is str and (not raw or raw.isspace())):
+            if column.required:
+                problems.append(problem("required", table.sheet, table.row_numbers[index], column.header, letter))
+            values.append(default)
+            continue
+        try:
+            values.append(read(raw))
+        except nz.Invalid as exc:
+            problems.append(problem(exc.code, table.sheet, table.row_numbers[index], column.header, letter, raw,
+                                    **exc.params))
+            values.append(empty)
+        except Exception as exc:
+            error = nz.Invalid("internal-error", detail=type(exc).__name__)
+            problems.append(problem(error.code, table.sheet, table.row_numbers[index], column.header, letter, raw,
+                                    **error.params))
+            values.append(empty)
+    return values
+
+
+def reference_check_tokens(ledger, today) -> Iterator[Problem]:
+    at = validate._At(ledger, schema.TOKENS)
+    banks = {b.bank_code for b in ledger.banks}
+    yield from validate._duplicates(ledger.tokens, lambda t: t.serial, at, "シリアル番号")
+    for t in ledger.tokens:
+        if t.owner not in (None, schema.CSS) and t.owner not in banks:
+            yield at("unknown-bank", t.row, "所有者", t.owner, bank=t.owner)
+        if t.bank_code is not None and t.bank_code not in banks:
+            yield at("unknown-bank", t.row, "金庫コード", t.bank_code, bank=t.bank_code)
+        for header, day in (("納品日", t.delivered_on), ("入庫日", t.received_on)):
+            if day and day > today:
+                yield at("future-date", t.row, header, day, today=today.isoformat())
+        if t.delivered_on and t.expires_on and t.expires_on <= t.delivered_on:
+            yield at("expiry-not-after-delivery", t.row, "使用期限", t.expires_on)
+        yield from validate._token_state_fields(t, at)
+        if t.started_on and t.delivered_on and t.started_on < t.delivered_on:
+            yield at("started-before-delivery", t.row, "利用開始日", t.started_on)
+        if t.state == TokenState.AT_BANK and t.owner and t.bank_code and t.owner != t.bank_code:
+            yield at("held-by-another-owner", t.row, "所有者", t.owner, owner=t.owner, bank=t.bank_code)
+        if t.state == TokenState.STOCK and t.expires_on and t.expires_on < today:
+            yield at("expired-stock", t.row, "使用期限", t.expires_on, expires_on=t.expires_on.isoformat())
+
+
+def reference_content(e) -> bytes:
+    return "\x1f".join("" if v is None else str(v) for v in e[1:-1]).encode()
+
+
+def reference_last_states(entries) -> dict[str, str]:
+    states: dict[str, str] = {}
+    for e in entries:
+        if e.serial:
+            states[e.serial] = e.after
+    return states
+
+
+@pytest.fixture
+def straightforward(monkeypatch):
+    """The references in place of the faster paths, for the pipeline as a whole."""
+    def use() -> None:
+        monkeypatch.setattr(parse, "read_column", reference_read_column)
+        monkeypatch.setattr(journal, "content", reference_content)
+        monkeypatch.setattr(journal, "last_states", reference_last_states)
+        checks = tuple(reference_check_tokens if c is validate.check_tokens else c for c in validate.CHECKS)
+        monkeypatch.setattr(validate, "CHECKS", checks)
+    return use
+
+
+# --- the ledgers -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_book(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    run_demo(folder, banks=3, tokens=400, seed=5, now=NOW)
+    return folder / "tokenbook.xlsm"
+
+
+BAD_VALUES: list[Any] = [
+    None, "", " ", "\u3000", "\x00x", "AB\x07C", "=SUM(A1)", "+1", "-1", "@x", " =1", "ｔｋ００１２３４", "tk001234",
+    " TK001234 ", "TK-0012", "TK00123456789012345678", True, False, 0, 1, 1.0, 0.0, 2.5, -1, 10**12, 1e300,
+    float("nan"), dt.date(1900, 1, 1), dt.date(1999, 12, 31), dt.date(2200, 1, 1), dt.date(2027, 1, 5),
+    dt.datetime(2026, 11, 24, 9, 30, 0, 400_000), dt.datetime(2026, 11, 24, 9, 30, 0, 600_000),
+    dt.datetime(2026, 11, 24, 9, 30), dt.datetime(9999, 12, 31, 23, 59, 59), dt.time(9, 30), "2026/02/30",
+    "R8.11.24", "令和8年11月24日", "20261124", "2026-11-24 25:00", "9" * 40_000, "A" * 33_000, "03-1234-5678",
+    "０３－１２３４－５６７８", "03-1234-567", "0-31234-5678", "100-0001", "〒100ー0001", "1000001", 1000001, "12-345",
+    "a@b", "x@example.jp; y@Example.JP", "CSS", "css", "9999", "1234", "０１２３", 123, "001", 7, "利用中", " 在庫 ",
+    "廃棄", "停止", "あり", "○", "新規", "交換", "取消", "受付", "TK00000001", "R20261110-001", "2026-W47", "abc",
+]
+
+
+def defective(rows: dict[str, list[list[Any]]], seed: int, share: float,
+              values: list[Any] = BAD_VALUES) -> dict[str, list[list[Any]]]:
+    """`rows` with about `share` of their data cells replaced by awkward values or values of other cells."""
+    rng = random.Random(seed)
+    spoiled = {}
+    for sheet, sheet_rows in rows.items():
+        if sheet == schema.SETTINGS:
+            spoiled[sheet] = sheet_rows
+            continue
+        copy = [list(r) for r in sheet_rows]
+        for row in copy:
+            for index in range(len(row)):
+                if rng.random() < share:
+                    row[index] = rng.choice(values) if rng.random() < 0.7 else rng.choice(rng.choice(copy))
+        if copy and rng.random() < 0.8:
+            copy.append(list(rng.choice(copy)))  # a repeated row: duplicate keys
+        spoiled[sheet] = copy
+    return spoiled
+
+
+def in_memory(rows: dict[str, list[list[Any]]]) -> dict:
+    return {sheet: table_from_rows(sheet, [[c.header for c in schema.TABLES[sheet]], *sheet_rows],
+                                   [c.header for c in schema.TABLES[sheet] if not c.added])
+            for sheet, sheet_rows in rows.items() if sheet in schema.TABLES}
+
+
+@pytest.fixture(scope="module")
+def sample_rows() -> dict[str, list[list[Any]]]:
+    return generate(seed=3, banks=4, tokens=3000, as_of=TODAY).rows
+
+
+def _key(p: Problem) -> tuple:
+    return (p.code, p.severity, p.sheet, p.row, p.cell, p.header, p.value, p.message)
+
+
+# --- the proofs ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed, share", [(1, 0.02), (2, 0.1), (3, 0.3)])
+def test_reading_a_defective_ledger_gives_the_same_values_and_problems(sample_rows, seed, share):
+    rows = defective(sample_rows, seed, share)
+    tables = in_memory(rows)
+    pattern = nz.serial_matcher(r"^[0-9A-Z]{6,20}$")
+    compared = 0
+    for sheet, table in tables.items():
+        if sheet == schema.SETTINGS:
+            continue
+        for column in schema.table_columns(sheet):
+            fast: list[Problem] = []
+            slow: list[Problem] = []
+            values = parse.read_column(table, column, pattern, fast)
+            expected = reference_read_column(table, column, pattern, slow)
+            assert _same(values, expected), (sheet, column.header)
+            assert [_key(p) for p in fast] == [_key(p) for p in slow], (sheet, column.header)
+            compared += len(fast)
+    assert compared > 100  # the ledger really is defective
+
+
+def _same(values: list, expected: list) -> bool:
+    """Equal, and of the same types (1 and 1.0 and True are equal but print differently)."""
+    return len(values) == len(expected) and all(
+        (a == b or (a != a and b != b)) and type(a) is type(b) for a, b in zip(values, expected))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_defective_ledger_is_checked_alike(sample_rows, straightforward, seed):
+    """The whole parse + validate, faster paths against references: the same problems, in order."""
+    rows = defective(sample_rows, seed, 0.05)
+    ledger, problems = parse.parse_tables(in_memory(rows))
+    fast = validate.check_ledger(ledger, problems, TODAY)
+    assert [_key(p) for p in validate.check_tokens(ledger, TODAY)] == \
+        [_key(p) for p in reference_check_tokens(ledger, TODAY)]
+    straightforward()
+    slow_ledger, slow_problems = parse.parse_tables(in_memory(rows))
+    slow = validate.check_ledger(slow_ledger, slow_problems, TODAY)
+    assert slow_ledger == ledger
+    assert [_key(p) for p in fast.problems] == [_key(p) for p in slow.problems]
+    assert len(fast.problems) > 100
+
+
+def test_the_demo_ledger_reads_and_checks_alike(demo_book, straightforward):
+    fast = check_book(demo_book, TODAY)
+    straightforward()
+    slow = check_book(demo_book, TODAY)
+    assert fast.ledger == slow.ledger
+    assert [_key(p) for p in fast.problems] == [_key(p) for p in slow.problems]
+    assert fast.ledger.journal and all(e.digest for e in fast.ledger.journal)
+
+
+def test_a_defective_ledger_file_reads_alike(tmp_path, sample_rows, straightforward):
+    """Through the file reader (calamine's own types for every cell)."""
+    writable = [v for v in BAD_VALUES if not (isinstance(v, float) and v != v) and not isinstance(v, dt.time)]
+    path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, writable))
+    fast = check_book(path, TODAY)
+    straightforward()
+    slow = check_book(path, TODAY)
+    assert fast.ledger == slow.ledger
+    assert [_key(p) for p in fast.problems] == [_key(p) for p in slow.problems]
+    assert len(fast.problems) > 100
+
+
+def test_the_chain_content_is_the_same(demo_book):
+    entries = check_book(demo_book, TODAY).ledger.journal
+    with_none = [e._replace(bank_code=None, effective_on=None) for e in entries[:20]]
+    for e in (*entries, *with_none):
+        assert journal.content(e) == reference_content(e)
+    assert journal.last_states(entries) == reference_last_states(entries)
+
+
+# --- the normal forms the fast paths take as they are ----------------------------------------------
+
+PRINTABLE = st.text(st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=12)
+NEAR = st.one_of(PRINTABLE, st.text(st.sampled_from("0123456789-０ 〒+()aA=@\t\n"), max_size=14))
+
+
+@given(NEAR)
+def test_a_code_taken_as_it_is_is_its_normal_form(text):
+    if nz.KEY_CODE_AS_IS.fullmatch(text):
+        assert nz.key_code(text) == text
+
+
+@given(NEAR)
+def test_a_postal_code_or_phone_taken_as_it_is_is_its_normal_form(text):
+    if nz.POSTAL_CODE_AS_IS.fullmatch(text):
+        assert nz.postal_code(text) == text
+    if nz.PHONE_AS_IS.fullmatch(text):
+        assert nz.phone(text) == text
+
+
+@given(NEAR, st.sampled_from([r"^[0-9A-Z]{6,20}$", r"^.*$", r"^[A-Z ]+$", r"^(([0-9A-Z])+)+$"]))
+def test_a_serial_taken_as_it_is_is_its_normal_form(text, pattern):
+    matcher = nz.serial_matcher(pattern)
+    if nz.SERIAL_AS_IS.fullmatch(text) and matcher.fullmatch(text):
+        assert nz.serial(text, matcher) == text
+
+
+# --- writing: spooled sheets, sheet-by-sheet verification --------------------------------------------
+
+def test_spooled_sheets_give_the_same_package(demo_book, tmp_path, monkeypatch):
+    checked = check_book(demo_book, TODAY)
+    tokens = [t._replace(note=f"棚卸 {i}") if i % 3 == 0 else t for i, t in enumerate(checked.ledger.tokens)]
+    changed = replace(checked.ledger, tokens=tuple(tokens))
+    edits = writeback.ledger_edits(checked.ledger, changed)
+    edits[schema.CHECKS] = writeback.checks_edit(list(checked.problems))
+    in_memory_path, spooled_path = tmp_path / "memory.xlsm", tmp_path / "spooled.xlsm"
+    monkeypatch.setattr(xlsxpatch, "SPOOL_BYTES", 1 << 40)
+    xlsxpatch.patch_package(demo_book, in_memory_path, edits)
+    monkeypatch.setattr(xlsxpatch, "SPOOL_BYTES", 0)
+    xlsxpatch.patch_package(demo_book, spooled_path, edits)
+    assert spooled_path.read_bytes() == in_memory_path.read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name not in ("memory.xlsm", "spooled.xlsm")]  # spools gone
+    writeback.verify(spooled_path, changed)
+
+
+def _whole(path: Path, expected) -> str | None:
+    """What the whole-ledger comparison says of `path` (None: it verifies)."""
+    try:
+        writeback._compare(parse.parse_tables(read_tables(path))[0], expected)
+    except writeback.WriteFailed as exc:
+        return str(exc)
+    return None
+
+
+def _sheet_by_sheet(path: Path, expected) -> str | None:
+    try:
+        writeback.verify(path, expected)
+    except writeback.WriteFailed as exc:
+        return str(exc)
+    return None
+
+
+def test_verification_sheet_by_sheet_says_what_the_whole_comparison_says(demo_book):
+    ledger = check_book(demo_book, TODAY).ledger
+    assert _sheet_by_sheet(demo_book, ledger) is None is _whole(demo_book, ledger)
+    token: Token = ledger.tokens[7]
+    wrong = [
+        replace(ledger, tokens=ledger.tokens[:7] + (token._replace(note="違う"),) + ledger.tokens[8:]),
+        replace(ledger, tokens=ledger.tokens[:-1]),
+        replace(ledger, journal=ledger.journal + ledger.journal[-1:]),
+        replace(ledger, requests=ledger.requests[1:]),
+        replace(ledger, settings=ledger.settings.model_copy(update={"battery_months": 61})),
+        replace(ledger, tokens=ledger.tokens[:-1], settings=ledger.settings.model_copy(update={"battery_months": 61})),
+    ]
+    for expected in wrong:
+        said = _sheet_by_sheet(demo_book, expected)
+        assert said is not None and said == _whole(demo_book, expected)

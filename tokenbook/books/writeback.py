@@ -36,7 +36,7 @@ from .build import MENU_PANEL, MENU_PANEL_ROW
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
                (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"),
-               (schema.CLOSINGS, "closings"),
+               (schema.BATCH_SCHEDULE, "schedule"), (schema.CLOSINGS, "closings"),
                (schema.STOCKTAKE, "stocktakes"),  # 棚卸 only when the book has it (no columns: no edit)
                (schema.REPLACEMENT_ANSWERS, "replacement_answers"))
 

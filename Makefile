@@ -21,10 +21,13 @@ demo: $(BIN)/tokenbook
 	@echo "デモ: サンプル台帳を作り、週次バッチと月次処理を ./demo に実行します（メールは送りません）…"
 	@$(BIN)/tokenbook demo --dir demo
 
+# The tests run in parallel, one process per CPU (pytest-xdist; `make test WORKERS=0` for none),
+# handed out one test at a time (`--dist loadgroup`: tests marked xdist_group share a process).
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.
+WORKERS ?= auto
 test: $(BIN)/tokenbook
 	@echo "テスト: すべてのテストを実行します（LibreOffice を使うものを含め、数分かかります）…"
-	@$(BIN)/python -m pytest; status=$$?; \
+	@$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "テストが 1 件も実行されませんでした（pytest の終了コード 5）" >&2; exit 1; fi; exit $$status
 
 workbook: $(BIN)/tokenbook

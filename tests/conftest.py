@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import errno
 import ipaddress
 import os
 import shutil
@@ -108,6 +109,13 @@ def check_rows(book_file):
         result = check_book(book_file(**records), TODAY)
         return {(p.sheet, p.cell, p.code) for p in result.problems}
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` run first, in their usual order, then the rest. `make test` spreads tests
+    over processes (pytest-xdist, `--dist loadgroup`, one test at a time to whichever is free): a long
+    test started last would leave the other processes idle while it finishes."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # a stable sort keeps the order
 
 
 def _soffice() -> str | None:
@@ -230,16 +238,22 @@ def server(certificate, monkeypatch):
     def start(tls: str = "starttls", auth: bool = False) -> tuple[Mailbox, int]:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
-        mailbox, port = Mailbox(), _free_port()
-        options = {"hostname": "127.0.0.1", "port": port}
+        mailbox, options = Mailbox(), {"hostname": "127.0.0.1"}
         if tls == "starttls":
             options.update(tls_context=context, require_starttls=True)
         elif tls == "ssl":
             options.update(ssl_context=context)
         if auth:
             options.update(authenticator=_authenticate, auth_required=True, auth_require_tls=True)
-        controller = Controller(mailbox, **options)
-        controller.start()
+        for attempt in range(5):  # a port found free may be taken before the server binds it (parallel tests)
+            port = _free_port()
+            controller = Controller(mailbox, port=port, **options)
+            try:
+                controller.start()
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
         started.append(controller)
         return mailbox, port
 

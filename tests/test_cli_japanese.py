@@ -142,6 +142,7 @@ def test_impossible_and_unreadable_months_say_why(typed, reason):
     assert info.value.code == "bad-month" and reason in info.value.params["reason"]
 
 
+@pytest.mark.slow
 def test_the_cli_accepts_each_month_form(book_file, tmp_path):
     """`report --month` in each form makes the same month's folder (the book is clean, so it runs)."""
     book = book_file()

@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -197,6 +198,7 @@ SHEET_LEVEL = {"missing-setting"}
 EXAMPLES = int(os.environ.get("TOKENBOOK_FUZZ_EXAMPLES", "45"))  # bounded in CI; raise it to search longer
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(written=st.lists(cells(), min_size=1, max_size=6))
 @example(written=[(schema.TOKENS, 2, 3, dt.date(9999, 12, 31))])  # issue 18: 納品日 9999-12-31, 使用期限 blank

@@ -8,6 +8,7 @@ import email
 import io
 from email import policy
 
+import pytest
 import python_calamine
 
 from tokenbook import batch, sample
@@ -28,6 +29,7 @@ def workbook_cells(data: bytes) -> set[str]:
     return cells
 
 
+@pytest.mark.slow
 def test_no_bank_sees_another_banks_customers_or_tokens(tmp_path):
     demo = tmp_path / "demo"
     assert main(["demo", "--dir", str(demo), "--banks", "8", "--tokens", "2500", "--seed", "3",

@@ -170,6 +170,7 @@ sys.exit(main(["allocate", "--book", sys.argv[1], "--as-of", sys.argv[2]]))
 """
 
 
+@pytest.mark.slow
 def test_killed_while_taking_or_clearing_a_lock_the_next_run_works(tmp_path):
     """A run is killed at a random moment (often while it takes the lock or clears a stale one);
     the book is the old or the new one, and the next run clears what was left and works."""

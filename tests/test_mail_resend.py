@@ -10,6 +10,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from conftest import BANK, default_sheets
@@ -105,6 +106,7 @@ BEHAVIOUR = st.one_of(
 STEP = st.tuples(st.sampled_from(["send", "send", "month-end"]), BEHAVIOUR)
 
 
+@pytest.mark.slow
 @hypothesis_settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=1, max_size=4))
 def test_every_recipient_has_each_report_exactly_once_whatever_happens_in_between(server, tmp_path_factory, steps):

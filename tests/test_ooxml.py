@@ -73,6 +73,7 @@ def ledger(tmp_path_factory) -> Path:
     return build_workbook(directory / "tokenbook.xlsm", data.rows)
 
 
+@pytest.mark.slow
 def test_the_ledger_stays_valid_through_every_headless_write(ledger, tmp_path):
     book = tmp_path / "tokenbook.xlsm"
     shutil.copy(ledger, book)
@@ -95,6 +96,7 @@ def test_the_ledger_stays_valid_through_every_headless_write(ledger, tmp_path):
         assert not errors, f"after {title}: " + "\n".join(errors[:20])
 
 
+@pytest.mark.slow
 def test_every_workbook_the_demo_writes_is_valid(tmp_path):
     outcome = run_demo(tmp_path, banks=3, tokens=400, seed=5, now=NOW)
     assert outcome.exit_code == 0, outcome.lines

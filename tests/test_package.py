@@ -23,6 +23,8 @@ from tokenbook.books.build import BUTTONS
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "tokenbook", "macros")
+# Both tests run in one process of `make test` (pytest-xdist), so the wheel and its environment are made once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
 
 
 @pytest.fixture(scope="module")

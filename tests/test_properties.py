@@ -9,6 +9,7 @@ import re
 import unicodedata
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import TODAY, default_sheets, tables_for
@@ -292,6 +293,7 @@ def test_the_settings_oracle_claims_both_ways():
     assert expected_setting("発送曜日", "月曜日") == (True, 0) and expected_setting("発送曜日", "月火") == (False, None)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(target=SHEET_COLUMN, value=st.one_of(st.text(max_size=30), st.integers(-10**6, 10**6), st.dates()))
 def test_the_same_through_a_real_file(tmp_path, target, value):

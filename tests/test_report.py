@@ -243,6 +243,7 @@ def test_bad_month_is_unusable_input(october, month):
     assert main(["report", "--book", str(october.parent.parent / "book.xlsm"), "--month", month]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.libreoffice
 def test_every_kind_of_report_renders_to_pdf(october, convert):
     for name in (A, "2026-10_CSS_在庫月報.xlsx"):

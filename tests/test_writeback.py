@@ -359,6 +359,7 @@ def clerks_book(tmp_path) -> Path:
     return book
 
 
+@pytest.mark.slow
 def test_twenty_headless_batches_keep_everything_a_clerk_built(clerks_book, tmp_path, convert):
     before = members(clerks_book)
     vba_before = before["xl/vbaProject.bin"]
@@ -424,6 +425,7 @@ def sheet_values(path: Path) -> dict[str, list[list]]:
     return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
 
 
+@pytest.mark.slow
 def test_killed_at_any_moment_the_book_is_the_old_or_the_new_one(tmp_path):
     sample = generate(seed=5, banks=6, tokens=4000, as_of=TODAY)
     original = build_workbook(tmp_path / "orig.xlsm", sample.rows)

@@ -75,6 +75,7 @@ def check_book_pattern():
 
 # --- the two-year scenario ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_reports_of_a_month_in_each_year_are_the_same_after_each_roll_over(book, tmp_path):
     before = {month: reports(book, month, tmp_path / "before") for month in ("2025-12", "2026-10")}
     journal = check_book(book, AS_OF).ledger.journal
@@ -157,6 +158,7 @@ def test_an_archive_edited_by_hand_is_refused(book, tmp_path):
     assert checked.exit_code == 1 and [p.code for p in checked.problems] == ["archive-changed"]
 
 
+@pytest.mark.slow
 def test_hand_edit_to_a_token_from_before_the_journal_began_is_now_detected(book):
     ledger = check_book(book, AS_OF).ledger
     journalled = {e.serial for e in ledger.journal}
@@ -304,6 +306,7 @@ sys.exit(run_close_year(Run(Path(sys.argv[1]), dt.datetime(2026, 11, 25, 9, 0), 
 """
 
 
+@pytest.mark.slow
 def test_close_year_killed_at_any_moment_loses_no_row_and_a_rerun_completes(sample_book, tmp_path):
     import hashlib
     import random

@@ -18,6 +18,7 @@ import re
 import shutil
 import socket
 import stat
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -194,23 +195,23 @@ class BookLock:
             raise BookBusy(self._busy_message(holder))
         if holder.pid is None and self._written_at - seen.st_mtime < _STALE_GRACE:
             raise BookBusy(self._busy_message(holder))  # perhaps a run still writing it (no hard links)
-        # Move it aside before deleting, and delete only what was judged: another run may have
-        # cleared the same stale lock and taken a fresh one since we looked.
-        aside = self.lock.with_name(f"{self.lock.name}.{os.getpid()}.stale")
+        # Delete only the lock judged, and only one run at a time: a run holding the breaker sees the
+        # lock as it judged it, because nobody else removes a stale lock meanwhile (its owner is gone,
+        # other runs wait for the breaker). Renaming it aside instead left a gap in which a third run
+        # could take the lock while a second one's fresh lock was being put back: two holders.
+        breaker = self.lock.with_name(f"{self.lock.name}.break")
+        if not _hold(breaker):
+            return  # another run is clearing it: try to take the lock again
         try:
-            os.rename(self.lock, aside)
-        except FileNotFoundError:
-            return
-        moved = aside.read_text(encoding="utf-8", errors="replace")
-        if os.lstat(aside).st_ino != seen.st_ino or moved != content:
-            fresh = Holder.read(moved)
             try:
-                os.link(aside, self.lock)  # put the fresh lock back where its run expects it
-            except OSError:
-                pass
-            aside.unlink(missing_ok=True)
-            raise BookBusy(self._busy_message(fresh))
-        aside.unlink(missing_ok=True)
+                now = os.lstat(self.lock)
+                if now.st_ino != seen.st_ino or self.lock.read_text(encoding="utf-8", errors="replace") != content:
+                    return  # cleared and taken afresh since we looked: that run holds it
+                self.lock.unlink()
+            except FileNotFoundError:
+                return
+        finally:
+            breaker.unlink(missing_ok=True)
         what = "壊れた" if holder.pid is None else "終了した処理が残した"
         self.notes.append(f"警告: {what}ロックファイルを削除しました: {self.lock}（{holder.describe()}）")
 
@@ -235,6 +236,23 @@ class BookLock:
         so it catches a program that restores the modification time; a digest would cost a second
         read of a large book for nothing more."""
         return self.stat is not None and _identity(self.path.stat()) == _identity(self.stat)
+
+
+def _hold(breaker: Path) -> bool:
+    """Take the breaker (a file made exclusively); one left by a run killed while clearing a lock —
+    which takes milliseconds — is taken over once it is a minute old."""
+    for _ in range(2):
+        try:
+            os.close(os.open(breaker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - os.lstat(breaker).st_mtime < 60:
+                    return False
+                breaker.unlink()
+            except FileNotFoundError:
+                pass
+    return False
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test workbook bench
+.PHONY: demo test workbook bench examples
 
 $(BIN)/tokenbook: pyproject.toml setup.py
 	@echo "準備 1/3: 仮想環境を作成しています（$(VENV)）…"
@@ -35,3 +35,9 @@ workbook: $(BIN)/tokenbook
 
 bench: $(BIN)/tokenbook
 	$(BIN)/python tests/bench/read_validate.py
+
+# The pictures in workbook/examples/: the demo as `make demo` makes it, at a fixed day, printed by
+# LibreOffice (needs soffice, pdftoppm, fonts-ipaexfont and fonts-crosextra-carlito).
+examples: $(BIN)/tokenbook
+	@echo "見本: デモ（2026/12/01）を作り、印刷される各ページを workbook/examples/ に PNG で書き出します（数分かかります）…"
+	@$(BIN)/python tests/tools/render_examples.py

@@ -239,7 +239,7 @@ DISPATCH_COLUMNS = (
 )
 
 JOURNAL_COLUMNS = (
-    Column("日時", "recorded_at", Kind.DATETIME, required=True, width=18),
+    Column("日時", "recorded_at", Kind.DATETIME, required=True, width=20),
     Column("発効日", "effective_on", Kind.DATE, required=True, width=12),
     Column("操作", "operation", Kind.ENUM, required=True, choices=OPERATIONS, width=9),
     Column("シリアル番号", "serial", Kind.SERIAL, required=True, width=16),
@@ -292,7 +292,7 @@ CLOSING_COLUMNS = (
     Column("アーカイブ", "archive", required=True, width=22),
     Column("行数", "rows", Kind.INTEGER, required=True, width=10),
     Column("ダイジェスト", "digest", Kind.CODE, required=True, width=68),
-    Column("日時", "closed_at", Kind.DATETIME, required=True, width=18),
+    Column("日時", "closed_at", Kind.DATETIME, required=True, width=20),
 )
 
 # Sheets read as tables, in the order new-workbook writes them (メニュー is written first).
@@ -333,7 +333,7 @@ ANSWER_COLUMNS = (
     Column("理由", "reason", width=30),
     Column("依頼番号", "request_id", Kind.CODE, width=16),
     Column("再提案日", "ask_again_on", Kind.DATE, width=12),
-    Column("取込日時", "taken_in_at", Kind.DATETIME, width=18),
+    Column("取込日時", "taken_in_at", Kind.DATETIME, width=20),
     Column("ファイル", "file", width=40),
 )
 
@@ -408,8 +408,8 @@ STOCKTAKE_COLUMNS = (
     Column("実数", "found", Kind.COUNT, width=9),
     Column("ファイル", "file", width=22),
     Column("行", "line", Kind.COUNT, width=7),
-    Column("備考", "note", width=44),
-    Column("日時", "recorded_at", Kind.DATETIME, width=18),
+    Column("備考", "note", width=50),
+    Column("日時", "recorded_at", Kind.DATETIME, width=20),
     Column("担当者", "operator", width=12),
 )
 

@@ -147,13 +147,15 @@ def build_archive(path: Path) -> Path:
 def _formats(workbook: xlsxwriter.Workbook) -> dict[str, Any]:
     base = {"font_name": FONT, "font_size": 10}
     return {
+        # a long header (共同センター伝送日) wraps onto a second line instead of being cut
         "header": workbook.add_format({**base, "bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78",
-                                       "border": 1, "align": "center", "valign": "vcenter"}),
+                                       "border": 1, "align": "center", "valign": "vcenter", "text_wrap": True}),
         "text": workbook.add_format({**base, "num_format": "@"}),
         "cell": workbook.add_format(base),
-        "date": workbook.add_format({**base, "num_format": DATE_FORMAT}),
-        "datetime": workbook.add_format({**base, "num_format": DATETIME_FORMAT}),
-        "int": workbook.add_format({**base, "num_format": "0"}),
+        # dates centred, so that a date is not run into the code or word in the column to its right
+        "date": workbook.add_format({**base, "num_format": DATE_FORMAT, "align": "center"}),
+        "datetime": workbook.add_format({**base, "num_format": DATETIME_FORMAT, "align": "center"}),
+        "int": workbook.add_format({**base, "num_format": "0", "align": "right", "indent": 1}),  # off the next column
         "wrap": workbook.add_format({**base, "text_wrap": True, "valign": "top"}),
         "title": workbook.add_format({**base, "bold": True, "font_size": 16, "font_color": "#1F4E78"}),
         "label": workbook.add_format({**base, "bold": True, "bg_color": "#DDEBF7", "border": 1}),
@@ -178,7 +180,7 @@ def _column_format(column: Column, formats: dict[str, Any]) -> Any:
 def _table(workbook: xlsxwriter.Workbook, formats: dict[str, Any], sheet: str,
            columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> None:
     ws = workbook.add_worksheet(sheet)
-    ws.set_row(0, 20)
+    ws.set_row(0, 30)  # room for a header on two lines
     column_formats = [_column_format(c, formats) for c in columns]
     for index, (column, fmt) in enumerate(zip(columns, column_formats)):
         ws.set_column(index, index, column.width, fmt)
@@ -189,14 +191,50 @@ def _table(workbook: xlsxwriter.Workbook, formats: dict[str, Any], sheet: str,
         for index, value in enumerate(row):
             _write(ws, last, index, value, column_formats[index], formats)
     ws.autofilter(0, 0, max(last, 1), len(columns) - 1)
-    ws.set_landscape()
-    ws.set_paper(9)  # A4
-    ws.fit_to_pages(1, 0)  # one page wide, as long as it takes
-    ws.repeat_rows(0)
+    _print_layout(ws, sheet, columns)
     _dropdowns(ws, columns)
     _marks(workbook, ws, sheet, columns)
     if sheet == schema.SETTINGS:
         ws.set_column(1, 1, 36, formats["wrap"])
+
+
+# How the wide sheets print (issue 19): the header that begins each later page of columns, and how
+# many key columns repeat at the left of every page. The order of columns is the contract's.
+PRINT_GROUPS: dict[str, tuple[tuple[str, ...], int]] = {
+    schema.REQUESTS: (("手交シリアル", "IB登録日"), 1),  # the request and customer | where it goes | the IB steps
+    schema.TOKENS: (("利用開始日",), 1),  # the token and its holder | its request, reason, lot
+    schema.DISPATCH: (("送付先郵便番号",), 1),  # the parcel | its address and tracking
+    schema.BANKS: (("郵便番号", "暗号化証明書"), 2),  # mail | post | encryption
+    schema.REPLACEMENT_ANSWERS: (("依頼番号",), 3),  # the token and the answer | what came of it, from which file
+}
+# Where the printed columns end: the journal's seal is for the machine (a clerk reads the movements);
+# チェック結果's run summary beside its headers (also on メニュー) would shrink the problems to 60 %.
+NOT_PRINTED = {schema.JOURNAL: "ダイジェスト", schema.CHECKS: None}
+CODE_HELP = ("問題の種類を表す記号です（英字）。CSS や開発担当に問い合わせるときは、"
+             "この記号と「セル」をお伝えください。内容は「内容」欄に日本語で書いてあります。")
+CODE_NOTE = "「コード」は問題の種類の記号です。問い合わせのときにお伝えください"
+
+
+def _print_layout(ws: Any, sheet: str, columns: Sequence[Column]) -> None:
+    """A4 landscape with the header row on every page; a sheet too wide for one readable page prints
+    as the column groups of PRINT_GROUPS (or as many columns as fit) with its key columns repeated."""
+    from .pages import PERSONAL, CAUTION, header_footer, lay_out, starts_at
+
+    headers = [c.header for c in columns]
+    printed = len(columns)
+    if sheet in NOT_PRINTED:
+        printed = headers.index(NOT_PRINTED[sheet]) if NOT_PRINTED[sheet] else len(headers)
+        ws.print_area(0, 0, VALIDATION_ROWS - 1, printed - 1)  # rows given: openpyxl cannot read $A:$L
+    firsts, repeat = PRINT_GROUPS.get(sheet, ((), 1))  # a sheet not planned here: its first column repeated
+    lay_out(ws, [c.width for c in columns[:printed]], starts_at(headers, firsts), repeat)
+    ws.repeat_rows(0)
+    personal = any(h in PERSONAL for h in headers[:printed])
+    header_footer(ws, f"tokenbook　{sheet}", CODE_NOTE if sheet == schema.CHECKS else "",
+                  CAUTION if personal else "")
+    if sheet == schema.CHECKS:  # the header stays コード (the contract); selecting it or a code explains it
+        code = headers.index("コード")
+        ws.data_validation(0, code, VALIDATION_ROWS, code, {
+            "validate": "any", "input_title": "コード（問題の種類）", "input_message": CODE_HELP})
 
 
 def _write(ws: Any, row: int, col: int, value: Any, fmt: Any, formats: dict[str, Any]) -> None:
@@ -264,7 +302,7 @@ def _menu(workbook: xlsxwriter.Workbook, formats: dict[str, Any], buttons: Seque
     ws.set_column(1, 2, 22)  # room for the buttons of the Excel integration
     ws.set_column(3, 3, 3)
     ws.set_column(4, 4, 20)
-    ws.set_column(5, 5, 60)
+    ws.set_column(5, 5, 90)  # the panel's longest lines (在庫 by owner, IBカード待ち) stay inside it
     ws.write_string(0, 1, "ハードウェアトークン管理 tokenbook", formats["title"])
     ws.write_string(2, 4, "状況", formats["label"])
     ws.write_string(2, 5, "（tokenbook が書き込みます）", formats["label"])

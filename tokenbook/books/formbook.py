@@ -20,9 +20,10 @@ from .. import schema
 from ..forms import FORM_COLUMNS, FORM_HEADERS, INFO_KEYS, INFO_SHEET
 from ..models import Bank
 from ..schema import Kind
+from .pages import CAUTION, FONT, header_footer, header_width, lay_out, starts_at
 
-FONT = "Meiryo UI"
 CHECK_HEADER = "チェック"
+PRINT_STARTS = ("送付先郵便番号", "IB登録日")  # the headers that begin the second and third printed page
 ROWS = 300  # rows prepared with dropdowns and the check formula
 
 HELP = {
@@ -121,7 +122,7 @@ def _form_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], filled: Sequence
     for index, column in enumerate(FORM_COLUMNS):
         style = fmt["date"] if column.kind is Kind.DATE else (
             fmt["cell"] if column.kind in (Kind.TEXT, Kind.ENUM, Kind.INTEGER) else fmt["text"])
-        ws.set_column(index, index, max(column.width, 9), style)
+        ws.set_column(index, index, header_width(column.header, max(column.width, 9)), style)
         ws.write_string(0, index, column.header, fmt["header"])
         rule: dict[str, Any] | None = None
         if column.kind is Kind.ENUM:
@@ -152,10 +153,12 @@ def _form_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], filled: Sequence
     ws.conditional_format(1, 0, ROWS, check, {"type": "formula", "criteria": f'=AND(${last}2<>"",${last}2<>"OK")',
                                               "format": fmt["bad"]})
     ws.freeze_panes(1, 0)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    # three pages side by side (the customer and the request | where it goes | the IB dates and the
+    # check), 店番・顧客番号・顧客名 repeated at the left of each (issue 19)
+    widths = [header_width(c.header, max(c.width, 9)) for c in FORM_COLUMNS] + [40]
+    lay_out(ws, widths, starts_at(FORM_HEADERS, PRINT_STARTS), 3)
     ws.repeat_rows(0)
+    header_footer(ws, "ハードウェアトークン申込書", caution=CAUTION)
 
 
 def _check_formula(col: dict[str, str], n: int) -> str:

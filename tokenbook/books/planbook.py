@@ -32,7 +32,7 @@ from ..report import DATE, FLAG, INT, TEXT, Table, forecast_points, forecast_tab
 from .reportbook import _EPOCH, _new_book, _print_setup, _summary_sheet, _write_report
 
 WIDTHS = {"計画日": 11, "金庫コード": 9, "店番": 6, "顧客番号": 11, "顧客名": 24, "顧客区分": 8, "シリアル番号": 14,
-          "使用期限": 11, "発送方法": 10, "送付先": 30, "予定バッチ": 10, "発送予定日": 11, "備考": 22, "回答": 9, "理由": 30}
+          "使用期限": 11, "発送方法": 10, "送付先": 40, "予定バッチ": 10, "発送予定日": 11, "備考": 22, "回答": 9, "理由": 30}
 DATES = {"計画日", "使用期限", "発送予定日"}
 
 
@@ -74,7 +74,10 @@ def write_proposal(plan: Plan, bank: Bank, lines: list[PlanLine], requests: dict
             "error_message": "承認・保留・対象外 から選んでください"})
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, last, len(PROPOSAL_HEADERS) - 1)
-        _print_setup(ws, title, 0)
+        # two pages side by side: the customer, token and destination | the batch, note and the answer,
+        # 計画日 to 顧客名 repeated on the second (issue 19)
+        _print_setup(ws, title, 0, True, [WIDTHS[h] for h in PROPOSAL_HEADERS],
+                     [PROPOSAL_HEADERS.index("予定バッチ")], PROPOSAL_HEADERS.index("顧客名") + 1)
         _instructions(book, fmt, plan, bank, lines, title)
         book.close()
         os.replace(tmp, path)

@@ -13,15 +13,13 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import xlsxwriter
 
 from ..models import Bank
 from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Quantity, Table, marked, month_label
-
-FONT = "Meiryo UI"
-PAPER_A4 = 9
+from .pages import CAUTION, FONT, PAPER_A4, PERSONAL, SIDE_MARGIN, header_footer, header_width, lay_out
 
 
 def _formats(book: xlsxwriter.Workbook) -> dict[str, Any]:
@@ -31,7 +29,8 @@ def _formats(book: xlsxwriter.Workbook) -> dict[str, Any]:
         "header": book.add_format({**base, "bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E78", "border": 1,
                                    "align": "center", "valign": "vcenter", "text_wrap": True}),
         "text": book.add_format({**base, "border": 1, "border_color": "#BFBFBF"}),
-        "date": book.add_format({**base, "border": 1, "border_color": "#BFBFBF", "num_format": "yyyy/mm/dd"}),
+        "date": book.add_format({**base, "border": 1, "border_color": "#BFBFBF", "num_format": "yyyy/mm/dd",
+                                 "align": "center"}),
         "datetime": book.add_format({**base, "num_format": "yyyy/mm/dd hh:mm"}),
         "int": book.add_format({**base, "border": 1, "border_color": "#BFBFBF", "num_format": "#,##0"}),
         "flag": book.add_format({**base, "border": 1, "border_color": "#BFBFBF", "bold": True,
@@ -57,24 +56,19 @@ def _new_book(path: Path) -> tuple[xlsxwriter.Workbook, dict[str, Any]]:
     return book, _formats(book)
 
 
-CAUTION = "取扱注意（個人情報を含みます）"
-PERSONAL = {"顧客番号", "顧客名", "送付先氏名", "送付先住所", "送付先電話", "宛先"}  # headers that make a sheet personal
-
-
-def _print_setup(ws: Any, title: str, repeat_rows: int, personal: bool = False) -> None:
-    ws.set_landscape()
-    ws.set_paper(PAPER_A4)
-    ws.fit_to_pages(1, 0)
+def _print_setup(ws: Any, title: str, repeat_rows: int, personal: bool = False, widths: Sequence[float] = (),
+                 starts: Sequence[int] = (), repeat_columns: int = 0) -> None:
+    """A4 landscape, the rows down to `repeat_rows` on every page, the title and page number in the
+    page header; one page wide, or the column groups of `pages.lay_out` when `widths` are too wide."""
+    if widths:
+        lay_out(ws, widths, starts, repeat_columns)
+    else:
+        ws.set_landscape()
+        ws.set_paper(PAPER_A4)
+        ws.fit_to_pages(1, 0)
+        ws.set_margins(left=SIDE_MARGIN, right=SIDE_MARGIN, top=0.6, bottom=0.6)
     ws.repeat_rows(0, repeat_rows)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    caution = f"&C&\"{FONT},Bold\"&9&KC00000{CAUTION}" if personal else ""
-    ws.set_header(f"&L&\"{FONT}\"&9{_escape_hf(title[:90])}{caution}&R&\"{FONT}\"&9&P / &N ページ")  # Excel: 255 at most
-    if personal:
-        ws.set_footer(f"&C&\"{FONT},Bold\"&9&KC00000{CAUTION}")
-
-
-def _escape_hf(text: str) -> str:
-    return text.replace("&", "&&")
+    header_footer(ws, title, caution=CAUTION if personal else "")
 
 
 _EPOCH = dt.date(1899, 12, 30)
@@ -114,7 +108,8 @@ def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, t
     if personal:
         ws.write_string(1, 0, CAUTION, fmt["caution"])
     ws.set_row(2, 30)
-    for col, (header, _kind, width) in enumerate(table.columns):
+    widths = [header_width(header, width) for header, _kind, width in table.columns]
+    for col, ((header, _kind, _w), width) in enumerate(zip(table.columns, widths)):
         ws.set_column(col, col, width)
         ws.write_string(2, col, header, fmt["header"])
     _rows(ws, table, fmt)
@@ -122,14 +117,14 @@ def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, t
         ws.write_string(3, 0, "該当なし", fmt["note"])
     ws.freeze_panes(3, 0)
     ws.autofilter(2, 0, 2 + max(len(table.rows), 1), len(table.columns) - 1)
-    _print_setup(ws, f"{title}　{table.name}", 2, personal)
+    _print_setup(ws, f"{title}　{table.name}", 2, personal, widths)
 
 
 def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, summary: list[tuple[str, Any]],
                    name: str = "概要") -> Any:
     ws = book.add_worksheet(name)
-    ws.set_column(0, 0, 24)
-    ws.set_column(1, 1, 30)
+    ws.set_column(0, 0, 28)  # a bank's code and name under a chart (1273 湾岸みずほの信用金庫)
+    ws.set_column(1, 1, 38)  # お問い合わせ: the team and its address
     ws.write_string(0, 0, title, fmt["title"])
     for r, (label, value) in enumerate(summary, start=2):
         ws.write_string(r, 0, label, fmt["label"])
@@ -143,8 +138,7 @@ def _summary_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], title: str, s
             ws.write_number(r, 1, value, fmt["value"])
         else:
             ws.write_string(r, 1, str(value), fmt["value_text"])
-    _print_setup(ws, title, 0)
-    ws.fit_to_pages(1, 1)
+    _print_setup(ws, title, 0)  # one page wide, as long as the charts' data is (a 60-month table at 1×1 could not be read)
     return ws
 
 
@@ -173,9 +167,29 @@ def axis_step(counts: list[int]) -> int:
     return 10 ** len(str(top // 5))
 
 
+def _chart(book: xlsxwriter.Workbook, kind: str) -> Any:
+    """A chart whose fonts are Meiryo UI for Japanese too: xlsxwriter names a font for Latin text only
+    (`<a:latin>`), so Excel drew a title's kana in the theme's Japanese font (ＭＳ Ｐゴシック) and its
+    digits and letters in Meiryo UI (issue 19). The same typeface is named for East Asian text."""
+    chart = book.add_chart({"type": kind})
+    latin = chart._write_a_latin
+
+    def latin_and_east_asian(attributes: list[tuple[str, Any]]) -> None:
+        latin(attributes)
+        chart._xml_empty_tag("a:ea", attributes)
+
+    chart._write_a_latin = latin_and_east_asian
+    return chart
+
+
+ROW_PX = 20  # a default row's height in pixels (15 points)
+
+
 def _column_chart(book: xlsxwriter.Workbook, sheet: str, title: str, rows: tuple[int, int], col: int,
-                  axis: tuple[str, str], data: list[tuple[str, int]] = ()) -> Any:
-    chart = book.add_chart({"type": "column"})
+                  axis: tuple[str, str], data: list[tuple[str, int]] = (), across: bool = False) -> Any:
+    """A column chart of the data at `rows`; `across` draws bars left to right instead, one line per
+    label, for long labels such as banks (30 rotated bank names under columns cannot be read)."""
+    chart = _chart(book, "bar" if across else "column")
     chart.add_series({
         "name": title,
         "categories": [sheet, rows[0], col, rows[1], col],
@@ -183,13 +197,19 @@ def _column_chart(book: xlsxwriter.Workbook, sheet: str, title: str, rows: tuple
         "fill": {"color": "#2E75B6"}, "gap": 60,
     })
     chart.set_title({"name": title, "name_font": {"name": FONT, "size": 12}})
-    chart.set_x_axis({"name": axis[0], "num_font": {"name": FONT, "size": 8, "rotation": -45},
-                      "name_font": {"name": FONT, "size": 9}, **({"interval_unit": 3} if len(data) > 30 else {})})
-    chart.set_y_axis({"name": axis[1], "num_font": {"name": FONT, "size": 9}, "name_font": {"name": FONT, "size": 9},
-                      "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
-                      **count_axis(max((n for _, n in data), default=0))})
+    counts = {"num_font": {"name": FONT, "size": 9}, "name_font": {"name": FONT, "size": 9},
+              "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+              **count_axis(max((n for _, n in data), default=0))}
+    if across:  # the first label at the top, the count axis below the bars
+        chart.set_x_axis({"name": axis[1], **counts})
+        chart.set_y_axis({"num_font": {"name": FONT, "size": 8}, "reverse": True, "crossing": "max"})
+        chart.set_size({"width": 700, "height": max(330, 16 * len(data) + 90)})
+    else:
+        chart.set_x_axis({"name": axis[0], "num_font": {"name": FONT, "size": 8, "rotation": -45},
+                          "name_font": {"name": FONT, "size": 9}, **({"interval_unit": 3} if len(data) > 30 else {})})
+        chart.set_y_axis({"name": axis[1], **counts})
+        chart.set_size({"width": 700, "height": 330})  # the page stays ≥ 80 % beside the figures
     chart.set_legend({"none": True})
-    chart.set_size({"width": max(760, 14 * len(data)), "height": 330})
     return chart
 
 
@@ -205,13 +225,15 @@ def _write_report(folder: Path, file_name: str, title: str, summary: list[tuple[
     book, fmt = _new_book(tmp)
     try:
         ws = _summary_sheet(book, fmt, title, summary)
-        row = len(summary) + 3
-        for offset, (name, data, headers, axis) in enumerate(charts):
+        row, chart_row = len(summary) + 3, 2
+        for name, data, headers, axis in charts:
             rows = _chart_data(ws, fmt, row, 0, name, data, headers)
-            ws.insert_chart(2 + offset * 18, 3, _column_chart(book, "概要", name, rows, 0, axis, data))
+            chart = _column_chart(book, "概要", name, rows, 0, axis, data, across=headers[0] == "金庫")
+            ws.insert_chart(chart_row, 3, chart)
+            chart_row += -(-chart.height // ROW_PX) + 1
             row = rows[1] + 2
         if forecast:
-            forecast_chart(book, ws, fmt, row, 2 + len(charts) * 18, forecast)
+            forecast_chart(book, ws, fmt, row, chart_row, forecast)
         for table in tables:
             _table_sheet(book, fmt, table, title)
         book.close()
@@ -227,8 +249,11 @@ def write_bank_report(report: BankReport, folder: Path) -> Path:
     return _write_report(folder, report.file_name, title, report.summary, [chart], report.tables)
 
 
+CHART_CATEGORY = {"CSS在庫の残存期間": "残存期間", "金庫別 利用中": "金庫"}  # the header over each chart's labels
+
+
 def write_css_report(report: CssReport, folder: Path) -> Path:
-    charts = [(name, data, ("区分", "本数"), ("", "本数")) for name, data in report.charts.items()]
+    charts = [(name, data, (CHART_CATEGORY.get(name, "区分"), "本数"), ("", "本数")) for name, data in report.charts.items()]
     title = marked(f"CSS トークン在庫月報（{month_label(report.month)}）", report.mark)
     return _write_report(folder, report.file_name, title, report.summary, charts, report.tables, report.forecast)
 
@@ -251,10 +276,10 @@ def forecast_chart(book: xlsxwriter.Workbook, ws: Any, fmt: dict[str, Any], firs
         ws.write_number(r, col + 2, reorder, fmt["int"])
     top, bottom = first_row + 2, first_row + 1 + len(weeks)
     name = ws.get_name()
-    chart = book.add_chart({"type": "column"})
+    chart = _chart(book, "column")
     chart.add_series({"name": "予測在庫（使用可）", "categories": [name, top, col, bottom, col],
                       "values": [name, top, col + 1, bottom, col + 1], "fill": {"color": "#2E75B6"}, "gap": 40})
-    line = book.add_chart({"type": "line"})
+    line = _chart(book, "line")
     line.add_series({"name": "発注点", "categories": [name, top, col, bottom, col],
                      "values": [name, top, col + 2, bottom, col + 2], "line": {"color": "#C00000", "width": 2.25}})
     chart.combine(line)
@@ -265,7 +290,7 @@ def forecast_chart(book: xlsxwriter.Workbook, ws: Any, fmt: dict[str, Any], firs
                       "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
                       **count_axis(max([v for _, p, r in weeks for v in (p, r)], default=0))})
     chart.set_legend({"position": "bottom", "font": {"name": FONT, "size": 9}})
-    chart.set_size({"width": 760, "height": 330})
+    chart.set_size({"width": 700, "height": 330})
     ws.insert_chart(chart_row, 3 + col, chart)
 
 
@@ -342,7 +367,8 @@ def write_list(path: Path, sheet: str, title: str, table: Table) -> Path:
                     ws.write_string(r, col, str(value), fmt["text"])
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(len(table.rows), 1), len(table.columns) - 1)
-        _print_setup(ws, title, 0)
+        _print_setup(ws, title, 0, any(header in PERSONAL for header, _k, _w in table.columns),
+                     [width for _h, _k, width in table.columns])
         book.close()
         os.replace(tmp, path)
     finally:

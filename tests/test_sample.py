@@ -79,6 +79,13 @@ def test_requests_of_every_kind_and_method(sample):
     assert any(r[0] is None for r in open_rows), "some request numbers are left for tokenbook to assign"
 
 
+def test_every_token_in_use_carries_its_customer_kind(sample):
+    """As 発送確定 keeps 顧客区分 on the token (issue 9), so a token in use has it in 在庫 itself."""
+    pairs = zip(column(sample, schema.TOKENS, "状態"), column(sample, schema.TOKENS, "顧客区分"))
+    kinds = Counter(kind for state, kind in pairs if state in ("利用中", "停止"))
+    assert set(kinds) == {"法人", "個人"}, kinds
+
+
 def test_a_year_of_journal(sample):
     effective = column(sample, schema.JOURNAL, "発効日")
     assert AS_OF - dt.timedelta(days=365) <= min(effective) < AS_OF - dt.timedelta(days=300)

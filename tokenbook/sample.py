@@ -384,7 +384,9 @@ def _history(book: SampleBook, rng: random.Random, token: dict[str, Any], bank: 
         # stopped this year, after it was put in use (else earlier, in the archived years)
         day = max(start, token["started_on"]) + dt.timedelta(days=rng.randint(1, 300))
         journal(weeks.business_on_or_before(min(day, weeks.as_of)), "停止", "利用中", "停止", memo=token["stop_reason"])
-    token.pop("_kind", None)
+    kind = token.pop("_kind", None)
+    if state in ("利用中", "停止"):  # as 発送確定 and 窓口手交 keep it on the token (issue 9)
+        token["customer_kind"] = kind
 
 
 def _open_requests(book: SampleBook, rng: random.Random, banks: list[_Bank], in_use: list[dict[str, Any]],

@@ -4,7 +4,7 @@ The journal holds each token's transitions in recording order; replayed by 発�
 token's state and owner were on a past day, so a report for a past month comes out the same
 whenever it is made. A token with no entry at all has been as it is now since before the journal
 began (or since its 入庫日, if that is later). After close-year, a month of an archived year is
-replayed from the archive's entries followed by the ledger's (whose 繰越 rows open the next year).
+replayed from the archive's entries followed by the ledger's (whose 繰越 sheet opens the next year).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
+from .journal import ledger_openings
 from .models import JournalEntry, Ledger
 from .schema import CSS, Operation, TokenState
 
@@ -32,7 +33,8 @@ class History:
     @classmethod
     def of(cls, ledger: Ledger, archived: Sequence[JournalEntry] = ()) -> "History":
         grouped: dict[str, list[tuple[dt.date, int, JournalEntry]]] = defaultdict(list)
-        for position, e in enumerate(itertools.chain(archived, ledger.journal)):
+        # the archived years, then the open year's opening entries (繰越), then 履歴
+        for position, e in enumerate(itertools.chain(archived, ledger_openings(ledger), ledger.journal)):
             if e.serial and e.effective_on:
                 grouped[e.serial].append((e.effective_on, position, e))
         ordered = {}

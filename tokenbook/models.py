@@ -128,6 +128,23 @@ class Closing(NamedTuple):
     rows: int | None
     digest: str
     closed_at: dt.datetime | None
+    operator: str = ""  # added later: blank in a 年次締め without the header
+
+
+class Opening(NamedTuple):
+    """One row of 繰越: a token as it stood at the end of the last closed year (close-year)."""
+
+    row: int
+    serial: str | None
+    state: str | None
+    owner: str | None = None
+    bank_code: str | None = None
+    customer_no: str = ""
+    branch_code: str | None = None
+    started_on: dt.date | None = None
+    delivered_on: dt.date | None = None
+    expires_on: dt.date | None = None
+    digest: str = ""
 
 
 class Holiday(NamedTuple):
@@ -437,6 +454,7 @@ class Ledger:
     setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定
     folder: Path | None = None  # the book's folder: relative file names in the book start there
     closings: tuple[Closing, ...] = ()  # 年次締め; empty when the ledger has no such sheet
+    openings: tuple[Opening, ...] = ()  # 繰越: the open year's opening entries (after a close-year)
 
 
 ROW_TYPES = {
@@ -447,4 +465,4 @@ ROW_TYPES = {
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
 }
-OPTIONAL_ROW_TYPES = {schema.CLOSINGS: Closing, schema.REPLACEMENT_ANSWERS: ReplacementAnswer}
+OPTIONAL_ROW_TYPES = {schema.CLOSINGS: Closing, schema.OPENING: Opening, schema.REPLACEMENT_ANSWERS: ReplacementAnswer}

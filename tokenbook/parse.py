@@ -220,6 +220,7 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tup
         journal=rows[schema.JOURNAL],
         holidays=rows[schema.HOLIDAYS],
         closings=rows[schema.CLOSINGS],
+        openings=rows[schema.OPENING],
         replacement_answers=rows.get(schema.REPLACEMENT_ANSWERS, ()),
         settings=settings,
         columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}

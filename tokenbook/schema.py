@@ -54,6 +54,7 @@ HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
 CLOSINGS = "年次締め"  # year-end roll-over (close-year): one row per archived year
+OPENING = "繰越"  # close-year: every token's state as of 1 January (the year's opening entries)
 HISTORY_LOOKUP = "履歴照会"  # the 履歴照会 button: a serial or 顧客番号 in B1, the movements below
 
 # Enumerations (design §3, §4). Logic compares with these members, never with display text; a
@@ -280,6 +281,24 @@ CLOSING_COLUMNS = (
     Column("行数", "rows", Kind.INTEGER, required=True, width=10),
     Column("ダイジェスト", "digest", Kind.CODE, required=True, width=68),
     Column("日時", "closed_at", Kind.DATETIME, required=True, width=18),
+    Column("担当者", "operator", width=12, added=True),  # who closed the year: the 繰越 rows' 担当者
+)
+
+# 繰越 (close-year): one row per token as it stood at the end of the last closed year — the opening
+# entries of the open year, read before 履歴 (a replay starts from them), chained like 履歴 (the first
+# row follows the last archive's last row, 履歴's first row follows the last row here). Kept out of
+# 履歴 so that 履歴 has the whole sheet for the year's movements at a million tokens.
+OPENING_COLUMNS = (
+    Column("シリアル番号", "serial", Kind.SERIAL, required=True, width=16),
+    Column("状態", "state", Kind.ENUM, required=True, choices=TOKEN_STATES, width=10),
+    Column("所有者", "owner", Kind.OWNER, width=10),
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, width=10),
+    Column("顧客番号", "customer_no", Kind.CODE, width=14),
+    Column("店番", "branch_code", Kind.BRANCH_CODE, width=7),
+    Column("利用開始日", "started_on", Kind.DATE, width=12),
+    Column("納品日", "delivered_on", Kind.DATE, width=12),
+    Column("使用期限", "expires_on", Kind.DATE, width=12),
+    Column("ダイジェスト", "digest", width=27),
 )
 
 # Sheets read as tables, in the order new-workbook writes them (メニュー is written first).
@@ -331,11 +350,12 @@ HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変�
 # Sheets added after ledgers were in use: read when present, an empty table when absent.
 OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
     CLOSINGS: CLOSING_COLUMNS,
+    OPENING: OPENING_COLUMNS,
     REPLACEMENT_ANSWERS: ANSWER_COLUMNS,
 }
 
 # Every sheet a tokenbook workbook has, in tab order.
-SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, REPLACEMENT_ANSWERS,
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, OPENING, REPLACEMENT_ANSWERS,
           HISTORY_LOOKUP, CHECKS)
 
 

@@ -230,6 +230,69 @@ def test_history_and_verify_journal_on_the_command_line(book, capsys):
     assert "保管用ブック 1 件" in capsys.readouterr().out
 
 
+# --- 繰越: the opening entries' own sheet -------------------------------------------------------------
+
+def test_the_opening_sheet_holds_one_row_per_token_and_its_bad_input_is_located(book):
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    ledger = check_book(book, LATE_2026.date()).ledger
+    assert ledger.columns["繰越"]["ダイジェスト"] == "J" and [o.row for o in ledger.openings[:2]] == [2, 3]
+    assert len({o.serial for o in ledger.openings}) == len(ledger.openings)
+    assert not [p for p in check_book(book, LATE_2026.date()).problems if p.sheet == "繰越"]
+
+    def problems_after(edit) -> set[tuple[str, str | None, str]]:
+        copy = book.with_name("edited.xlsm")
+        shutil.copyfile(book, copy)
+        wb = openpyxl.load_workbook(copy, keep_vba=True)
+        edit(wb["繰越"])
+        wb.save(copy)
+        found = [p for p in check_book(copy, LATE_2026.date()).problems if p.sheet == "繰越"]
+        assert all(p.is_error and not p.message.isascii() for p in found)
+        original = copy.read_bytes()
+        assert run_allocate(run(copy, dt.datetime(2026, 11, 25, 10, 0))).exit_code == 1  # errors stop every run
+        assert copy.read_bytes() == original
+        return {(p.cell, p.code) for p in found}
+
+    def bad_state(ws) -> None:
+        ws["B5"] = "不明"
+
+    def other_state(ws) -> None:
+        ws["B5"] = "廃棄" if ws["B5"].value != "廃棄" else "在庫"
+
+    def deleted(ws) -> None:
+        ws.delete_rows(5)
+
+    def repeated(ws) -> None:
+        ws["A6"] = ws["A5"].value
+
+    assert ("B5", "bad-choice") in problems_after(bad_state)
+    assert problems_after(other_state) == {("J5", "opening-row-edited")}
+    assert problems_after(deleted) == {("J5", "opening-row-deleted")}
+    assert problems_after(repeated) == {("A6", "duplicate-key"), ("J6", "opening-row-edited")}
+
+
+def test_the_one_pass_states_agree_with_the_replay(book):
+    from tokenbook.history import History, states_at
+
+    for when in ("before", "after"):
+        if when == "after":
+            assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+        ledger = check_book(book, LATE_2026.date()).ledger
+        history = History.of(ledger)
+        for day in (dt.date(2025, 6, 30), dt.date(2025, 12, 31), dt.date(2026, 1, 1), dt.date(2026, 11, 24)):
+            states = states_at(ledger, day)
+            assert {serial: state[:2] for serial, state in states.items()} == history.at(day), (when, day)
+
+
+def test_close_year_asks_for_the_opening_sheet_when_the_book_lacks_it(book):
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    del wb["繰越"]
+    wb.save(book)
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, LATE_2026), 2025)
+    assert outcome.exit_code != 0 and "「繰越」シート" in outcome.lines[0] and "シリアル番号・状態" in outcome.lines[0]
+    assert book.read_bytes() == original and not (book.parent / "履歴_2025.xlsx").exists()
+
+
 # --- the chain ---------------------------------------------------------------------------------------
 
 @pytest.fixture

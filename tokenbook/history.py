@@ -79,6 +79,43 @@ class History:
                     yield e
 
 
+def states_at(ledger: Ledger, day: dt.date) -> dict[str, tuple[str, str | None, str | None]]:
+    """Serial -> (state, owner, bank) at the end of `day`: what `History.of(ledger).at(day)` says, and
+    the bank of the entry it comes from (else 在庫's), in one pass over the journal without grouping
+    or sorting it — close-year asks it once for a million tokens."""
+    first: dict[str, JournalEntry] = {}  # the earliest entry (by 発効日, then recording order)
+    last: dict[str, JournalEntry] = {}  # the latest entry on or before `day`
+    for e in itertools.chain(ledger_openings(ledger, notes=False), ledger.journal):
+        serial, on = e.serial, e.effective_on
+        if not serial or not on:
+            continue
+        earliest = first.get(serial)
+        if earliest is None or on < earliest.effective_on:
+            first[serial] = e
+        if on <= day:
+            latest = last.get(serial)
+            if latest is None or on >= latest.effective_on:
+                last[serial] = e
+    result = {}
+    for token in ledger.tokens:
+        serial = token.serial
+        if serial is None or token.state is None:
+            continue
+        came_in = token.received_on is None or token.received_on <= day
+        earliest = first.get(serial)
+        if earliest is None:
+            if came_in:
+                result[serial] = (token.state, token.owner, token.bank_code)
+        elif (e := last.get(serial)) is not None:
+            result[serial] = (e.after, e.owner, e.bank_code)
+        elif earliest.operation == Operation.CARRY:
+            if came_in:
+                result[serial] = (earliest.before, earliest.owner, token.bank_code)
+        elif earliest.operation != Operation.RECEIVE and earliest.before:
+            result[serial] = (earliest.before, earliest.owner, token.bank_code)
+    return result
+
+
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     """`2026-11` -> (2026-11-01, 2026-11-30).
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, replace
+from operator import attrgetter, itemgetter
 from typing import Collection, Iterable, Sequence
 
 from . import schema
@@ -125,6 +126,11 @@ def content(e: JournalEntry) -> bytes:
     return "\x1f".join("" if v is None else str(v) for v in e[1:-1]).encode()
 
 
+def journal_contents(entries: Sequence[JournalEntry]) -> list[bytes]:
+    """`content` of every row, made column by column (see `row_contents`)."""
+    return row_contents(entries, range(1, len(JournalEntry._fields) - 1))
+
+
 def own_digest(previous: str, e: JournalEntry) -> str:
     return _own(previous, content(e))
 
@@ -152,8 +158,9 @@ def seal_entries(entries: Iterable[JournalEntry], previous: str,
     it); returns them and the last own digest."""
     sealed = []
     make = JournalEntry._make
-    for index, e in enumerate(entries):
-        own = own_digest(previous, e)
+    entries = list(entries)
+    for index, (e, body) in enumerate(zip(entries, journal_contents(entries))):
+        own = _own(previous, body)
         row = e.row if first_row is None else first_row + index
         sealed.append(make((row, *e[1:-1], f"{own}:{previous}")))
         previous = own
@@ -183,18 +190,19 @@ def chain_break(journal: Sequence[JournalEntry], previous: str | None = None) ->
     """The first row where the chain breaks, or None. With `previous` (the own digest the chain must
     continue from, e.g. the last row of the archive before), the first row must link to it;
     without it the chain may start anywhere (at the first row with a digest)."""
-    return _first_break(((e.row, e.digest, e) for e in journal), content, previous)
+    return _first_break(zip(map(attrgetter("row"), journal), map(attrgetter("digest"), journal),
+                            journal_contents(journal)), previous)
 
 
-def _first_break(rows: Iterable[tuple[int, str, object]], content_of, previous: str | None,
+def _first_break(rows: Iterable[tuple[int, str, bytes]], previous: str | None,
                  sealed_throughout: bool = False) -> Break | None:
-    """The chain check over (row number, digest cell, row) triples; `content_of(row)` gives the bytes
-    digested. `sealed_throughout`: every row must have a digest (繰越: close-year writes them all),
-    though the first may link to anything (the archive before, not read here)."""
+    """The chain check over (row number, digest cell, content digested) triples. `sealed_throughout`:
+    every row must have a digest (繰越: close-year writes them all), though the first may link to
+    anything (the archive before, not read here)."""
     started = previous is not None
     before_last = last = previous or ""
     previous_row = 0
-    for row, digest, item in rows:
+    for row, digest, body in rows:
         if not digest:
             if started or sealed_throughout:
                 return Break(row, "journal-row-inserted")
@@ -206,7 +214,7 @@ def _first_break(rows: Iterable[tuple[int, str, object]], content_of, previous: 
         if started and link != last:
             return Break(previous_row, "journal-row-inserted") if link == before_last and link else \
                 Break(row, "journal-row-deleted")
-        if _own(link, content_of(item)) != own:
+        if _own(link, body) != own:
             return Break(row, "journal-row-edited")
         started = True
         before_last, last, previous_row = last, own, row
@@ -220,20 +228,23 @@ def _own(previous: str, row_content: bytes) -> str:
 # --- 繰越: the opening entries, chained like 履歴 -----------------------------------------------------
 
 def opening_contents(openings: Sequence[Opening]) -> list[bytes]:
-    """Each 繰越 row's values as digested (every column but the row number and the digest), built
-    column by column: a million rows are hashed on every read + validate."""
-    if not openings:
-        return []
-    columns = list(zip(*openings))[1:-1]
+    """Each 繰越 row's values as digested (every column but the row number and the digest)."""
+    return row_contents(openings, range(1, len(Opening._fields) - 1))
+
+
+def row_contents(rows: Sequence[tuple], fields: Iterable[int]) -> list[bytes]:
+    """Each row's values at `fields`, as text joined by U+001F and encoded (None as ""), built column
+    by column: a million rows are digested on every read + validate, and a column of dates, states
+    or owners holds a few distinct values, each made into text once."""
     texts = []
-    for column in columns:
-        distinct = set(column)
-        if len(distinct) * 4 < len(column) or None in distinct or any(v.__class__ is not str for v in distinct):
-            shown = {v: "" if v is None else str(v) for v in distinct}
-            texts.append(map(shown.__getitem__, column))
+    for index in fields:
+        column = list(map(itemgetter(index), rows))
+        if set(map(type, column)) <= {str}:
+            texts.append(column)  # serials, customer numbers, notes: text already
         else:
-            texts.append(column)
-    return [text.encode() for text in map("\x1f".join, zip(*texts))]
+            shown = {v: "" if v is None else str(v) for v in set(column)}
+            texts.append(list(map(shown.__getitem__, column)))
+    return [*map(str.encode, map("\x1f".join, zip(*texts)))]
 
 
 def seal_openings(openings: Sequence[Opening], previous: str) -> tuple[list[Opening], str]:
@@ -249,9 +260,8 @@ def seal_openings(openings: Sequence[Opening], previous: str) -> tuple[list[Open
 
 def opening_break(openings: Sequence[Opening], previous: str | None = None) -> Break | None:
     """The first 繰越 row where the chain breaks (codes as for 履歴; see `opening_code`)."""
-    contents = opening_contents(openings)
-    return _first_break(((o.row, o.digest, body) for o, body in zip(openings, contents)), bytes, previous,
-                        sealed_throughout=True)
+    return _first_break(zip(map(attrgetter("row"), openings), map(attrgetter("digest"), openings),
+                            opening_contents(openings)), previous, sealed_throughout=True)
 
 
 def opening_code(code: str) -> str:
@@ -259,10 +269,10 @@ def opening_code(code: str) -> str:
     return code.replace("journal-", "opening-", 1)
 
 
-def carried_entries(openings: Iterable[Opening], closing: Closing | None) -> list[JournalEntry]:
+def carried_entries(openings: Iterable[Opening], closing: Closing | None, notes: bool = True) -> list[JournalEntry]:
     """The 繰越 rows as the journal entries a replay, the history and the audit list read: 発効日 1
-    January after the closed year, 変更前 = 変更後 = the state, the customer and dates in 備考,
-    日時 and 担当者 of the close (年次締め)."""
+    January after the closed year, 変更前 = 変更後 = the state, the customer and dates in 備考
+    (unless not `notes`: a replay does not read them), 日時 and 担当者 of the close (年次締め)."""
     if closing is None or closing.year is None:
         return []
     year = closing.year
@@ -270,6 +280,9 @@ def carried_entries(openings: Iterable[Opening], closing: Closing | None) -> lis
     recorded = closing.closed_at
     entries = []
     make = JournalEntry
+    if not notes:
+        return [make(o.row, recorded, opening_day, Operation.CARRY, o.serial, o.state or "", o.state or "", o.owner,
+                     o.bank_code, "", "", closing.operator, "", o.digest) for o in openings]
     for o in openings:
         details = [f"{label} {value}" for label, value in (
             ("顧客番号", o.customer_no), ("店番", o.branch_code), ("利用開始日", o.started_on),
@@ -280,13 +293,13 @@ def carried_entries(openings: Iterable[Opening], closing: Closing | None) -> lis
     return entries
 
 
-def ledger_openings(ledger: Ledger, serials: Collection[str] | None = None) -> list[JournalEntry]:
+def ledger_openings(ledger: Ledger, serials: Collection[str] | None = None, notes: bool = True) -> list[JournalEntry]:
     """The ledger's 繰越 rows (of `serials`, or all) as journal entries, made by the last close-year."""
     if not ledger.openings:
         return []
     last = max((c for c in ledger.closings if c.year is not None), key=lambda c: c.year, default=None)
     openings = ledger.openings if serials is None else [o for o in ledger.openings if o.serial in serials]
-    return carried_entries(openings, last)
+    return carried_entries(openings, last, notes)
 
 
 def last_opening_digest(openings: Sequence[Opening]) -> str | None:

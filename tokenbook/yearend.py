@@ -27,9 +27,9 @@ from typing import Iterable, NamedTuple, Sequence
 
 from . import schema
 from .files.sheetio import UnusableInput, column_letter, read_sheet
-from .history import History
+from .history import states_at
 from .journal import (Context, carried_entries, chain_break, last_digest, last_opening_digest, opening_break,
-                      opening_code, opening_contents, seal_entries, seal_openings, split_digest)
+                      opening_code, row_contents, seal_entries, seal_openings, split_digest)
 from .models import Closing, JournalEntry, Ledger, Opening
 from .parse import gc_paused, read_rows
 from .problems import Problem, problem
@@ -49,11 +49,10 @@ def content_digest(entries: Iterable[JournalEntry], openings: Sequence[Opening] 
     """SHA-256 of an archive's content: its 繰越 rows, then its 履歴 rows, every row's values and its
     chain digest, in order (an archive without 繰越 rows digests as before there were any)."""
     h = hashlib.sha256()
-    for body, o in zip(opening_contents(openings), openings):
-        h.update(body + b"\x1f" + o.digest.encode() + b"\x1e")
-    for e in entries:
-        h.update("\x1f".join("" if v is None else str(v) for v in e[1:]).encode())
-        h.update(b"\x1e")
+    for rows, width in ((openings, len(Opening._fields)), (entries, len(JournalEntry._fields))):
+        rows = list(rows)
+        if rows:  # each row's values and digest, then U+001E
+            h.update(b"\x1e".join(row_contents(rows, range(1, width))) + b"\x1e")
     return h.hexdigest()
 
 
@@ -141,16 +140,12 @@ def _previous_archive_digest(ledger: Ledger) -> str:
 def opening_rows(ledger: Ledger, year: int) -> list[Opening]:
     """One 繰越 row per token that existed at the end of `year`: its state, owner and bank then; its
     customer and dates as 在庫 shows them. Numbered from 2."""
-    end = dt.date(year, 12, 31)
-    history = History.of(ledger)
-    states = history.at(end)
+    states = states_at(ledger, dt.date(year, 12, 31))
     rows = []
     for token in ledger.tokens:
         if token.serial not in states:
             continue
-        state, owner = states[token.serial]
-        bank = next((e.bank_code for e in reversed(history.entries.get(token.serial, ())) if e.effective_on <= end),
-                    token.bank_code)
+        state, owner, bank = states[token.serial]
         rows.append(Opening(len(rows) + 2, token.serial, state, owner, bank, token.customer_no, token.branch_code,
                             token.started_on, token.delivered_on, token.expires_on))
     return rows

@@ -250,7 +250,7 @@ JOURNAL_COLUMNS = (
     Column("担当者", "operator", width=12),
     Column("備考", "note", width=30),
     # the tamper-evident chain (journal.seal): last, so every existing header keeps its place
-    Column("ダイジェスト", "digest", Kind.CODE, width=27, added=True),
+    Column("ダイジェスト", "digest", width=27, added=True),  # text as it is: any change breaks the chain
 )
 
 SETTING_COLUMNS = (

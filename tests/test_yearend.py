@@ -235,7 +235,7 @@ def test_history_and_verify_journal_on_the_command_line(book, capsys):
 def test_the_opening_sheet_holds_one_row_per_token_and_its_bad_input_is_located(book):
     assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
     ledger = check_book(book, LATE_2026.date()).ledger
-    assert ledger.columns["繰越"]["ダイジェスト"] == "J" and [o.row for o in ledger.openings[:2]] == [2, 3]
+    assert ledger.columns["繰越"]["ダイジェスト"] == "F" and [o.row for o in ledger.openings[:2]] == [2, 3]
     assert len({o.serial for o in ledger.openings}) == len(ledger.openings)
     assert not [p for p in check_book(book, LATE_2026.date()).problems if p.sheet == "繰越"]
 
@@ -265,9 +265,9 @@ def test_the_opening_sheet_holds_one_row_per_token_and_its_bad_input_is_located(
         ws["A6"] = ws["A5"].value
 
     assert ("B5", "bad-choice") in problems_after(bad_state)
-    assert problems_after(other_state) == {("J5", "opening-row-edited")}
-    assert problems_after(deleted) == {("J5", "opening-row-deleted")}
-    assert problems_after(repeated) == {("A6", "duplicate-key"), ("J6", "opening-row-edited")}
+    assert problems_after(other_state) == {("F5", "opening-row-edited")}
+    assert problems_after(deleted) == {("F5", "opening-row-deleted")}
+    assert problems_after(repeated) == {("A6", "duplicate-key"), ("F6", "opening-row-edited")}
 
 
 def test_the_one_pass_states_agree_with_the_replay(book):

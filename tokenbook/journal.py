@@ -271,8 +271,8 @@ def opening_code(code: str) -> str:
 
 def carried_entries(openings: Iterable[Opening], closing: Closing | None, notes: bool = True) -> list[JournalEntry]:
     """The 繰越 rows as the journal entries a replay, the history and the audit list read: 発効日 1
-    January after the closed year, 変更前 = 変更後 = the state, the customer and dates in 備考
-    (unless not `notes`: a replay does not read them), 日時 and 担当者 of the close (年次締め)."""
+    January after the closed year, 変更前 = 変更後 = the state, "YYYY年末の状態（the customer and
+    dates）" in 備考 (unless not `notes`: a replay does not read it), 日時 and 担当者 of the close."""
     if closing is None or closing.year is None:
         return []
     year = closing.year
@@ -284,10 +284,7 @@ def carried_entries(openings: Iterable[Opening], closing: Closing | None, notes:
         return [make(o.row, recorded, opening_day, Operation.CARRY, o.serial, o.state or "", o.state or "", o.owner,
                      o.bank_code, "", "", closing.operator, "", o.digest) for o in openings]
     for o in openings:
-        details = [f"{label} {value}" for label, value in (
-            ("顧客番号", o.customer_no), ("店番", o.branch_code), ("利用開始日", o.started_on),
-            ("納品日", o.delivered_on), ("使用期限", o.expires_on)) if value]
-        note = f"{year}年末の状態" + (f"（{'・'.join(map(str, details))}）" if details else "")
+        note = f"{year}年末の状態（{o.note}）" if o.note else f"{year}年末の状態"
         entries.append(make(o.row, recorded, opening_day, Operation.CARRY, o.serial, o.state or "", o.state or "",
                             o.owner, o.bank_code, "", "", closing.operator, note, o.digest))
     return entries

@@ -139,11 +139,7 @@ class Opening(NamedTuple):
     state: str | None
     owner: str | None = None
     bank_code: str | None = None
-    customer_no: str = ""
-    branch_code: str | None = None
-    started_on: dt.date | None = None
-    delivered_on: dt.date | None = None
-    expires_on: dt.date | None = None
+    note: str = ""  # 顧客番号 …, 店番 …, 利用開始日 …, 納品日 …, 使用期限 … as 在庫 showed them
     digest: str = ""
 
 

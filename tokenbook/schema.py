@@ -287,17 +287,15 @@ CLOSING_COLUMNS = (
 # 繰越 (close-year): one row per token as it stood at the end of the last closed year — the opening
 # entries of the open year, read before 履歴 (a replay starts from them), chained like 履歴 (the first
 # row follows the last archive's last row, 履歴's first row follows the last row here). Kept out of
-# 履歴 so that 履歴 has the whole sheet for the year's movements at a million tokens.
+# 履歴 so that 履歴 has the whole sheet for the year's movements at a million tokens, and narrow (six
+# cells a row: a million rows are read and hashed on every run). Only close-year writes it, so the
+# chain is what checks its cells: any change to a row breaks it there; text is read as it is.
 OPENING_COLUMNS = (
-    Column("シリアル番号", "serial", Kind.SERIAL, required=True, width=16),
+    Column("シリアル番号", "serial", required=True, width=16),
     Column("状態", "state", Kind.ENUM, required=True, choices=TOKEN_STATES, width=10),
     Column("所有者", "owner", Kind.OWNER, width=10),
     Column("金庫コード", "bank_code", Kind.BANK_CODE, width=10),
-    Column("顧客番号", "customer_no", Kind.CODE, width=14),
-    Column("店番", "branch_code", Kind.BRANCH_CODE, width=7),
-    Column("利用開始日", "started_on", Kind.DATE, width=12),
-    Column("納品日", "delivered_on", Kind.DATE, width=12),
-    Column("使用期限", "expires_on", Kind.DATE, width=12),
+    Column("備考", "note", width=60),  # 顧客番号, 店番, 利用開始日, 納品日, 使用期限 as 在庫 showed them
     Column("ダイジェスト", "digest", width=27),
 )
 

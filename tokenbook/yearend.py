@@ -6,9 +6,10 @@ are, sealed anew as one segment of the chain after the previous archive), one op
 token as it stood at the end of the year — the new 繰越 sheet — and the new 履歴: the rows that took
 effect later, chained after the last 繰越 row, which follows the archive's last row. 年次締め gets
 one row naming the archive with the digest of its content. The opening entries have their own sheet
-so that 履歴 keeps the whole sheet (1,048,576 rows) for the year's movements at a million tokens. What refuses (a year not over, a batch of
-the year not confirmed, a later year already closed) raises `YearEndRefused`; a year already
-closed gives a result that changes nothing, so running it again is harmless. Writing the archive
+so that 履歴 keeps the whole sheet (1,048,576 rows) for the year's movements at a million tokens.
+What refuses (a year not over, a batch of the year not confirmed, a later year already closed)
+raises `YearEndRefused`; a year already closed gives a result that changes nothing, so running it
+again is harmless. Writing the archive
 and swapping the ledger is `books.writeback.write_year_end`.
 
 Archives are read back here: `read_archive` parses an archive's 繰越 and 履歴 and refuses one whose
@@ -146,8 +147,10 @@ def opening_rows(ledger: Ledger, year: int) -> list[Opening]:
         if token.serial not in states:
             continue
         state, owner, bank = states[token.serial]
-        rows.append(Opening(len(rows) + 2, token.serial, state, owner, bank, token.customer_no, token.branch_code,
-                            token.started_on, token.delivered_on, token.expires_on))
+        details = "・".join(f"{label} {value}" for label, value in (
+            ("顧客番号", token.customer_no), ("店番", token.branch_code), ("利用開始日", token.started_on),
+            ("納品日", token.delivered_on), ("使用期限", token.expires_on)) if value)
+        rows.append(Opening(len(rows) + 2, token.serial, state, owner, bank, details))
     return rows
 
 

@@ -53,7 +53,7 @@ class Block:
     """Whole rows given column by column, written after every row of the sheet (and after `cells`):
     the fast path for a sheet rewritten in bulk (close-year's 履歴 and its archive: a million rows).
     `columns` are (0-based column index, one value per row) pairs, rows numbered from `first_row`.
-    A blank value is written as an empty cell (keeping its column's style)."""
+    A blank value writes no cell (the column's own style shows through)."""
 
     first_row: int
     columns: list[tuple[int, list[Any]]]
@@ -236,23 +236,25 @@ def _new_row(row_number: int, patch: dict[int, Any], col_styles: dict[int, int],
 
 def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> bytes:
     """The rows of a block, column by column: each distinct value of a column is made into its cell
-    once (by `cell_xml`, around a placeholder reference), then each row is one format operation."""
+    once (by `cell_xml`, around a placeholder reference), then each row is one format operation. A
+    blank value writes no cell (the column's own style shows), so a sheet of many blank cells stays
+    small and quick to read."""
     numbers = [b"%d" % n for n in range(block.first_row, block.last_row + 1)]
     parts = []
     for col, values in block.columns:
         style = col_styles.get(col)
-        empty = b'"%s/>' % (b' s="%d"' % style if style is not None else b"")
+        prefix = b'<c r="' + _letters(col)
 
-        def tail(value: Any, style: int | None = style, empty: bytes = empty) -> bytes:
+        def tail(value: Any, style: int | None = style) -> bytes:
             made = cell_xml(b"\x00", value, style, styles)
-            return made.split(b"\x00", 1)[1] if made else empty
+            return made.split(b"\x00", 1)[1] if made and (value is not None and value != "") else b""
 
         try:
             tails = [*map({v: tail(v) for v in set(values)}.__getitem__, values)]
         except TypeError:  # an unhashable value
             tails = [*map(tail, values)]
-        parts.append([*map(bytes.__add__, numbers, tails)])
-    row = b'<row r="%s">' + b"".join(b'<c r="' + _letters(col) + b"%s" for col, _ in block.columns) + b"</row>"
+        parts.append([prefix + n + t if t else b"" for n, t in zip(numbers, tails)])
+    row = b'<row r="%s">' + b"%s" * len(block.columns) + b"</row>"
     return b"".join([row % cells for cells in zip(numbers, *parts)])
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -239,23 +240,38 @@ def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> byte
     once (by `cell_xml`, around a placeholder reference), then each row is one format operation. A
     blank value writes no cell (the column's own style shows), so a sheet of many blank cells stays
     small and quick to read."""
-    numbers = [b"%d" % n for n in range(block.first_row, block.last_row + 1)]
-    parts = []
-    for col, values in block.columns:
-        style = col_styles.get(col)
-        prefix = b'<c r="' + _letters(col)
-
-        def tail(value: Any, style: int | None = style) -> bytes:
-            made = cell_xml(b"\x00", value, style, styles)
-            return made.split(b"\x00", 1)[1] if made and (value is not None and value != "") else b""
-
+    tails_by_col = [_tail_of(col, styles, col_styles) for col, _ in block.columns]
+    made: list[Callable[[Any], bytes]] = []
+    for (_, values), tail in zip(block.columns, tails_by_col):
         try:
-            tails = [*map({v: tail(v) for v in set(values)}.__getitem__, values)]
+            made.append({v: tail(v) for v in set(values)}.__getitem__)
         except TypeError:  # an unhashable value
-            tails = [*map(tail, values)]
-        parts.append([prefix + n + t if t else b"" for n, t in zip(numbers, tails)])
+            made.append(tail)
     row = b'<row r="%s">' + b"%s" * len(block.columns) + b"</row>"
-    return b"".join([row % cells for cells in zip(numbers, *parts)])
+    chunks = []
+    for start in range(0, block.last_row - block.first_row + 1, _BLOCK_ROWS):  # in pieces: less held at once
+        numbers = [b"%d" % n for n in range(block.first_row + start,
+                                             min(block.first_row + start + _BLOCK_ROWS, block.last_row + 1))]
+        parts = []
+        for (col, values), tail_of in zip(block.columns, made):
+            tails = [*map(tail_of, values[start:start + _BLOCK_ROWS])]
+            prefix = b'<c r="' + _letters(col)
+            parts.append([prefix + n + t if t else b"" for n, t in zip(numbers, tails)])
+        chunks.append(b"".join([row % cells for cells in zip(numbers, *parts)]))
+    return b"".join(chunks)
+
+
+_BLOCK_ROWS = 65_536
+
+
+def _tail_of(col: int, styles: Styles, col_styles: dict[int, int]) -> Callable[[Any], bytes]:
+    """A value's cell without its reference (what follows `<c r="A1`); b"" for a blank value."""
+    style = col_styles.get(col)
+
+    def tail(value: Any) -> bytes:
+        cell = cell_xml(b"\x00", value, style, styles)
+        return cell.split(b"\x00", 1)[1] if cell and (value is not None and value != "") else b""
+    return tail
 
 
 def _col_styles(xml: bytes) -> dict[int, int]:
@@ -418,13 +434,20 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
             replaced["xl/workbook.xml"] = _grow_filter_names(archive.read("xl/workbook.xml"), filters)
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as out:
             for info in archive.infolist():
-                data = replaced.get(info.filename)
-                if data is None:
-                    data = archive.read(info.filename)
+                data = replaced.pop(info.filename, None)
                 copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                 copy.compress_type = info.compress_type
                 copy.external_attr = info.external_attr
-                out.writestr(copy, data, compresslevel=3 if info.compress_type == zipfile.ZIP_DEFLATED else None)
+                level = 3 if info.compress_type == zipfile.ZIP_DEFLATED else None
+                if data is not None:
+                    out.writestr(copy, data, compresslevel=level)
+                    del data
+                    continue
+                # copied through in pieces: a million-row sheet is never held whole in memory
+                copy.file_size = info.file_size
+                copy._compresslevel = level  # what writestr sets (ZipInfo has no public level before 3.13)
+                with archive.open(info) as source_part, out.open(copy, "w") as target_part:
+                    shutil.copyfileobj(source_part, target_part, 1 << 22)
 
 
 def _absolute(ref: str) -> str:

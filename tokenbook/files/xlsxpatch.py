@@ -235,7 +235,7 @@ def _new_row(row_number: int, patch: dict[int, Any], col_styles: dict[int, int],
     return b'<row r="%s">%s</row>' % (number, cells)
 
 
-def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> bytes:
+def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> list[bytes]:
     """The rows of a block, column by column: each distinct value of a column is made into its cell
     once (by `cell_xml`, around a placeholder reference), then each row is one format operation. A
     blank value writes no cell (the column's own style shows), so a sheet of many blank cells stays
@@ -248,7 +248,7 @@ def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> byte
         except TypeError:  # an unhashable value
             made.append(tail)
     row = b'<row r="%s">' + b"%s" * len(block.columns) + b"</row>"
-    chunks = []
+    chunks: list[bytes] = []
     for start in range(0, block.last_row - block.first_row + 1, _BLOCK_ROWS):  # in pieces: less held at once
         numbers = [b"%d" % n for n in range(block.first_row + start,
                                              min(block.first_row + start + _BLOCK_ROWS, block.last_row + 1))]
@@ -258,7 +258,7 @@ def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> byte
             prefix = b'<c r="' + _letters(col)
             parts.append([prefix + n + t if t else b"" for n, t in zip(numbers, tails)])
         chunks.append(b"".join([row % cells for cells in zip(numbers, *parts)]))
-    return b"".join(chunks)
+    return chunks
 
 
 _BLOCK_ROWS = 65_536
@@ -286,9 +286,13 @@ def _col_styles(xml: bytes) -> dict[int, int]:
 
 @dataclass
 class SheetResult:
-    xml: bytes
+    parts: list[bytes]  # the new part's bytes, in pieces (a million-row sheet is never joined whole)
     last_row: int
     autofilter: tuple[str, str] | None  # (old ref, new ref)
+
+    @property
+    def xml(self) -> bytes:
+        return b"".join(self.parts)
 
 
 def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> SheetResult:
@@ -331,16 +335,18 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     if edit.block is not None and edit.block.columns:
         if edit.block.first_row <= max([0 if edit.replace_data else last_row, *edit.cells]):
             raise ValueError("a block must come after every other row")  # a bug, not a clerk's doing
-        out.append(_block_xml(edit.block, col_styles, styles))
+        out.extend(_block_xml(edit.block, col_styles, styles))
     if edit.replace_data:
         last_row = min(last_row, 1)
     last_row = max([last_row, *edit.cells, edit.block.last_row if edit.block is not None else 0])
     out.append(xml[end:])
-    result = b"".join(out)
-    result, autofilter = _grow_ranges(result, last_row, edit)
+    # the dimension stands before sheetData and the autofilter after it: only those pieces change
+    head, autofilter_head = _grow_ranges(out[0], last_row, edit)
+    tail, autofilter = _grow_ranges(out[-1], last_row, edit, dimension=False)
+    out[0], out[-1] = head, tail
     if edit.hyperlinks is not None:
-        result = _replace_hyperlinks(result, edit.hyperlinks)
-    return SheetResult(result, last_row, autofilter)
+        out = [_replace_hyperlinks(b"".join(out), edit.hyperlinks)]
+    return SheetResult(out, last_row, autofilter or autofilter_head)
 
 
 def _appends(sheet_data: bytes, edit: SheetEdit) -> bool:
@@ -352,10 +358,11 @@ _DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/
 _AUTOFILTER = re.compile(rb'<autoFilter ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _grow_ranges(xml: bytes, last_row: int, edit: SheetEdit) -> tuple[bytes, tuple[str, str] | None]:
+def _grow_ranges(xml: bytes, last_row: int, edit: SheetEdit,
+                 dimension: bool = True) -> tuple[bytes, tuple[str, str] | None]:
     max_col = max([*(c for patch in edit.cells.values() for c in patch),
                    *(c for c, _ in (edit.block.columns if edit.block is not None else ()))], default=0)
-    m = _DIMENSION.search(xml)
+    m = _DIMENSION.search(xml) if dimension else None
     if m:
         first = m[1] + m[2]
         end_col = m[3] or m[1]
@@ -420,18 +427,18 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
         if unknown:
             raise PatchRefused(f"シート「{unknown[0]}」がありません")
         styles = read_styles(archive.read("xl/styles.xml"))
-        replaced: dict[str, bytes] = {}
+        replaced: dict[str, list[bytes]] = {}
         filters: dict[int, tuple[str, str]] = {}
         for name, edit in edits.items():
             path, index = parts[name]
             result = patch_sheet(archive.read(path), edit, styles, name)
-            replaced[path] = result.xml
+            replaced[path] = result.parts
             if result.autofilter:
                 filters[index] = result.autofilter
         if styles.xml is not None:
-            replaced["xl/styles.xml"] = styles.xml
+            replaced["xl/styles.xml"] = [styles.xml]
         if filters:
-            replaced["xl/workbook.xml"] = _grow_filter_names(archive.read("xl/workbook.xml"), filters)
+            replaced["xl/workbook.xml"] = [_grow_filter_names(archive.read("xl/workbook.xml"), filters)]
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as out:
             for info in archive.infolist():
                 data = replaced.pop(info.filename, None)
@@ -439,13 +446,16 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
                 copy.compress_type = info.compress_type
                 copy.external_attr = info.external_attr
                 level = 3 if info.compress_type == zipfile.ZIP_DEFLATED else None
+                # written and copied through in pieces: a million-row sheet is never held whole in memory
+                copy._compresslevel = level  # what writestr sets (ZipInfo has no public level before 3.13)
                 if data is not None:
-                    out.writestr(copy, data, compresslevel=level)
+                    copy.file_size = sum(map(len, data))
+                    with out.open(copy, "w") as target_part:
+                        for piece in data:
+                            target_part.write(piece)
                     del data
                     continue
-                # copied through in pieces: a million-row sheet is never held whole in memory
                 copy.file_size = info.file_size
-                copy._compresslevel = level  # what writestr sets (ZipInfo has no public level before 3.13)
                 with archive.open(info) as source_part, out.open(copy, "w") as target_part:
                     shutil.copyfileobj(source_part, target_part, 1 << 22)
 

@@ -22,7 +22,8 @@ from tokenbook.cli import main
 from tokenbook.load import check_book
 from tokenbook.runs import Run, run_allocate, run_close_year, run_confirm, run_history, run_month_end, run_verify_journal
 from tokenbook.sample import generate
-from tokenbook.yearend import content_digest, read_entries
+from tokenbook.journal import ledger_openings
+from tokenbook.yearend import content_digest, read_content, read_entries
 
 AS_OF = dt.date(2026, 11, 24)
 LATE_2026 = dt.datetime(2026, 11, 25, 9, 0)
@@ -87,14 +88,17 @@ def test_reports_of_a_month_in_each_year_are_the_same_after_each_roll_over(book,
     archived = read_entries(archive, ledger.settings.serial_regex)
     assert len(archived) == ledger.closings[0].rows == sum(e.effective_on.year == 2025 for e in journal)
     assert content_digest(archived) == ledger.closings[0].digest
-    # every row once: in the archive or (after the opening entries) still in 履歴, each in its order
-    opening = [e for e in ledger.journal if e.operation == "繰越"]
-    assert ledger.journal[:len(opening)] == tuple(opening)
+    # every row once: in the archive or still in 履歴, each in its order; the opening entries in 繰越
     assert [e[1:-1] for e in archived] == [e[1:-1] for e in journal if e.effective_on.year == 2025]
-    assert [e[1:-1] for e in ledger.journal[len(opening):]] == [e[1:-1] for e in journal if e.effective_on.year == 2026]
-    assert {e.effective_on for e in opening} == {dt.date(2026, 1, 1)}
+    assert [e[1:-1] for e in ledger.journal] == [e[1:-1] for e in journal if e.effective_on.year == 2026]
+    assert not any(e.operation == "繰越" for e in ledger.journal)
+    opening = ledger_openings(ledger)
+    assert len(opening) == len(ledger.openings) == len(ledger.tokens) - sum(
+        t.received_on is not None and t.received_on.year == 2026 for t in ledger.tokens)
+    assert {e.effective_on for e in opening} == {dt.date(2026, 1, 1)} and {e.operator for e in opening} == {"tester"}
     for month in before:
         assert reports(book, month, tmp_path / "after-2025") == before[month], month
+    opened_2026 = [o[1:-1] for o in ledger.openings]
 
     # the next year: its last batch confirmed, then 2026 closed in January 2027
     planned = sorted({d.batch for d in ledger.dispatches if d.state == "予定"})
@@ -103,7 +107,9 @@ def test_reports_of_a_month_in_each_year_are_the_same_after_each_roll_over(book,
     assert run_close_year(run(book, EARLY_2027), 2026).exit_code == 0
     ledger = check_book(book, EARLY_2027.date()).ledger
     assert [c.year for c in ledger.closings] == [2025, 2026]
-    assert {e.operation for e in ledger.journal} == {"繰越"}  # nothing took effect in 2027 yet
+    assert ledger.journal == () and ledger.openings  # nothing took effect in 2027 yet
+    archived = read_content(book.parent / "履歴_2026.xlsx", ledger.settings.serial_regex)
+    assert [o[1:-1] for o in archived.openings] == opened_2026 and archived.digest() == ledger.closings[1].digest
     for month in before:
         assert reports(book, month, tmp_path / "after-2026") == before[month], month
     assert run_verify_journal(run(book, EARLY_2027)).exit_code == 0
@@ -181,7 +187,8 @@ def test_hand_edit_to_a_token_from_before_the_journal_began_is_now_detected(book
     codes = {(p.cell, p.code) for p in check_book(book, LATE_2026.date()).problems}
     assert (f"C{carried.row}", "state-differs-from-journal") in codes
     assert run_allocate(run(book, dt.datetime(2026, 11, 25, 10, 0))).exit_code in (0, 1)
-    last = [e for e in check_book(book, LATE_2026.date()).ledger.journal if e.serial == carried.serial]
+    after = check_book(book, LATE_2026.date()).ledger
+    last = [e for e in (*ledger_openings(after), *after.journal) if e.serial == carried.serial]
     assert [(e.operation, e.before, e.after) for e in last] == [("繰越", "利用中", "利用中"), ("修正", "利用中", "停止")]
 
     # the month-end's CSS report lists the hand edit and the runs of the month for the manager
@@ -217,12 +224,75 @@ def test_history_of_a_token_and_of_a_customer_across_the_archive(book):
 
 def test_history_and_verify_journal_on_the_command_line(book, capsys):
     assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
-    serial = check_book(book, AS_OF).ledger.journal[0].serial
+    serial = check_book(book, AS_OF).ledger.openings[0].serial
     assert main(["history", serial, "--book", str(book), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows and {r["シリアル番号"] for r in rows} == {serial} and rows[0]["操作"] == "繰越"
     assert main(["verify-journal", "--book", str(book)]) == 0
     assert "保管用ブック 1 件" in capsys.readouterr().out
+
+
+# --- 繰越: the opening entries' own sheet -------------------------------------------------------------
+
+def test_the_opening_sheet_holds_one_row_per_token_and_its_bad_input_is_located(book):
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    ledger = check_book(book, LATE_2026.date()).ledger
+    assert ledger.columns["繰越"]["ダイジェスト"] == "F" and [o.row for o in ledger.openings[:2]] == [2, 3]
+    assert len({o.serial for o in ledger.openings}) == len(ledger.openings)
+    assert not [p for p in check_book(book, LATE_2026.date()).problems if p.sheet == "繰越"]
+
+    def problems_after(edit) -> set[tuple[str, str | None, str]]:
+        copy = book.with_name("edited.xlsm")
+        shutil.copyfile(book, copy)
+        wb = openpyxl.load_workbook(copy, keep_vba=True)
+        edit(wb["繰越"])
+        wb.save(copy)
+        found = [p for p in check_book(copy, LATE_2026.date()).problems if p.sheet == "繰越"]
+        assert all(p.is_error and not p.message.isascii() for p in found)
+        original = copy.read_bytes()
+        assert run_allocate(run(copy, dt.datetime(2026, 11, 25, 10, 0))).exit_code == 1  # errors stop every run
+        assert copy.read_bytes() == original
+        return {(p.cell, p.code) for p in found}
+
+    def bad_state(ws) -> None:
+        ws["B5"] = "不明"
+
+    def other_state(ws) -> None:
+        ws["B5"] = "廃棄" if ws["B5"].value != "廃棄" else "在庫"
+
+    def deleted(ws) -> None:
+        ws.delete_rows(5)
+
+    def repeated(ws) -> None:
+        ws["A6"] = ws["A5"].value
+
+    assert ("B5", "bad-choice") in problems_after(bad_state)
+    assert problems_after(other_state) == {("F5", "opening-row-edited")}
+    assert problems_after(deleted) == {("F5", "opening-row-deleted")}
+    assert problems_after(repeated) == {("A6", "duplicate-key"), ("F6", "opening-row-edited")}
+
+
+def test_the_one_pass_states_agree_with_the_replay(book):
+    from tokenbook.history import History, states_at
+
+    for when in ("before", "after"):
+        if when == "after":
+            assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+        ledger = check_book(book, LATE_2026.date()).ledger
+        history = History.of(ledger)
+        for day in (dt.date(2025, 6, 30), dt.date(2025, 12, 31), dt.date(2026, 1, 1), dt.date(2026, 11, 24)):
+            states = states_at(ledger, day)
+            assert {serial: state[:2] for serial, state in states.items()} == history.at(day), (when, day)
+
+
+def test_close_year_asks_for_the_opening_sheet_when_the_book_lacks_it(book):
+    wb = openpyxl.load_workbook(book, keep_vba=True)
+    del wb["繰越"]
+    wb.save(book)
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, LATE_2026), 2025)
+    assert outcome.exit_code != 0 and "「繰越」シート" in outcome.lines[0] and "シリアル番号・状態" in outcome.lines[0]
+    assert book.read_bytes() == original and not (book.parent / "履歴_2025.xlsx").exists()
 
 
 # --- the chain ---------------------------------------------------------------------------------------

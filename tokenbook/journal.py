@@ -25,10 +25,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from operator import attrgetter, itemgetter
+from typing import Collection, Iterable, Sequence
 
 from . import schema
-from .models import JournalEntry, Ledger, Token
+from .models import Closing, JournalEntry, Ledger, Opening, Token
 from .problems import Problem, problem
 from .schema import Operation
 
@@ -57,9 +58,16 @@ def last_states(journal: Iterable[JournalEntry]) -> dict[str, str]:
     return {e.serial: e.after for e in journal if e.serial}  # a later entry overwrites an earlier one
 
 
+def journalled_states(ledger: Ledger) -> dict[str, str]:
+    """Serial -> the state the journal leaves it in: its last 履歴 entry, else its 繰越 row."""
+    states = {o.serial: o.state for o in ledger.openings if o.serial and o.state}
+    states.update(last_states(ledger.journal))
+    return states
+
+
 def differences(ledger: Ledger) -> list[tuple[Token, str]]:
     """Tokens whose 状態 differs from what the journal says, with the journalled state."""
-    journalled = last_states(ledger.journal)
+    journalled = journalled_states(ledger)
     return [(t, journalled[t.serial]) for t in ledger.tokens
             if t.serial in journalled and t.state is not None and journalled[t.serial] != t.state]
 
@@ -86,7 +94,7 @@ def check_journal(ledger: Ledger, today: dt.date) -> list[Problem]:
 
 def reconcile(ledger: Ledger, ctx: Context, first_row: int) -> tuple[list[JournalEntry], list[Problem]]:
     """Entries that record what was changed by hand since the last run, numbered from `first_row`."""
-    journalled = last_states(ledger.journal)
+    journalled = journalled_states(ledger)
     # After close-year every token has an entry (its 繰越), so a token without one is new, whatever its 入庫日.
     start = None if ledger.closings else journal_start(ledger)
     entries: list[JournalEntry] = []
@@ -117,8 +125,13 @@ def content(e: JournalEntry) -> bytes:
     return "\x1f".join(map(str, values)).encode()
 
 
+def journal_contents(entries: Sequence[JournalEntry]) -> list[bytes]:
+    """`content` of every row, made column by column (see `row_contents`)."""
+    return row_contents(entries, range(1, len(JournalEntry._fields) - 1))
+
+
 def own_digest(previous: str, e: JournalEntry) -> str:
-    return hashlib.sha256(previous.encode() + b"\x1e" + content(e)).hexdigest()[:DIGEST_HEX]
+    return _own(previous, content(e))
 
 
 def split_digest(cell: str) -> tuple[str, str] | None:
@@ -144,8 +157,9 @@ def seal_entries(entries: Iterable[JournalEntry], previous: str,
     it); returns them and the last own digest."""
     sealed = []
     make = JournalEntry._make
-    for index, e in enumerate(entries):
-        own = own_digest(previous, e)
+    entries = list(entries)
+    for index, (e, body) in enumerate(zip(entries, journal_contents(entries))):
+        own = _own(previous, body)
         row = e.row if first_row is None else first_row + index
         sealed.append(make((row, *e[1:-1], f"{own}:{previous}")))
         previous = own
@@ -175,43 +189,160 @@ def chain_break(journal: Sequence[JournalEntry], previous: str | None = None) ->
     """The first row where the chain breaks, or None. With `previous` (the own digest the chain must
     continue from, e.g. the last row of the archive before), the first row must link to it;
     without it the chain may start anywhere (at the first row with a digest)."""
+    return _first_break(zip(map(attrgetter("row"), journal), map(attrgetter("digest"), journal),
+                            journal_contents(journal)), previous)
+
+
+def _first_break(rows: Iterable[tuple[int, str, bytes]], previous: str | None,
+                 sealed_throughout: bool = False) -> Break | None:
+    """The chain check over (row number, digest cell, content digested) triples. `sealed_throughout`:
+    every row must have a digest (繰越: close-year writes them all), though the first may link to
+    anything (the archive before, not read here)."""
     started = previous is not None
     before_last = last = previous or ""
     previous_row = 0
-    for e in journal:
-        if not e.digest:
-            if started:
-                return Break(e.row, "journal-row-inserted")
+    for row, digest, body in rows:
+        if not digest:
+            if started or sealed_throughout:
+                return Break(row, "journal-row-inserted")
             continue
-        parts = split_digest(e.digest)
+        parts = split_digest(digest)
         if parts is None:
-            return Break(e.row, "journal-row-edited")
+            return Break(row, "journal-row-edited")
         own, link = parts
         if started and link != last:
             return Break(previous_row, "journal-row-inserted") if link == before_last and link else \
-                Break(e.row, "journal-row-deleted")
-        if own_digest(link, e) != own:
-            return Break(e.row, "journal-row-edited")
+                Break(row, "journal-row-deleted")
+        if _own(link, body) != own:
+            return Break(row, "journal-row-edited")
         started = True
-        before_last, last, previous_row = last, own, e.row
+        before_last, last, previous_row = last, own, row
     return None
 
 
+def _own(previous: str, row_content: bytes) -> str:
+    return hashlib.sha256(previous.encode() + b"\x1e" + row_content).hexdigest()[:DIGEST_HEX]
+
+
+# --- 繰越: the opening entries, chained like 履歴 -----------------------------------------------------
+
+def opening_contents(openings: Sequence[Opening]) -> list[bytes]:
+    """Each 繰越 row's values as digested (every column but the row number and the digest)."""
+    return row_contents(openings, range(1, len(Opening._fields) - 1))
+
+
+def row_contents(rows: Sequence[tuple], fields: Iterable[int]) -> list[bytes]:
+    """Each row's values at `fields`, as text joined by U+001F and encoded (None as ""), built column
+    by column: a million rows are digested on every read + validate, and a column of dates, states
+    or owners holds a few distinct values, each made into text once."""
+    texts = []
+    for index in fields:
+        column = list(map(itemgetter(index), rows))
+        if set(map(type, column)) <= {str}:
+            texts.append(column)  # serials, customer numbers, notes: text already
+        else:
+            shown = {v: "" if v is None else str(v) for v in set(column)}
+            texts.append(list(map(shown.__getitem__, column)))
+    return [*map(str.encode, map("\x1f".join, zip(*texts)))]
+
+
+def seal_openings(openings: Sequence[Opening], previous: str) -> tuple[list[Opening], str]:
+    """The 繰越 rows (numbered from 2) with their chained digests after `previous`; and the last own digest."""
+    sealed = []
+    make = Opening._make
+    for row, (o, body) in enumerate(zip(openings, opening_contents(openings)), start=2):
+        own = _own(previous, body)
+        sealed.append(make((row, *o[1:-1], f"{own}:{previous}")))
+        previous = own
+    return sealed, previous
+
+
+def opening_break(openings: Sequence[Opening], previous: str | None = None) -> Break | None:
+    """The first 繰越 row where the chain breaks (codes as for 履歴; see `opening_code`)."""
+    return _first_break(zip(map(attrgetter("row"), openings), map(attrgetter("digest"), openings),
+                            opening_contents(openings)), previous, sealed_throughout=True)
+
+
+def opening_code(code: str) -> str:
+    """journal-row-edited -> opening-row-edited: the same break, told of the 繰越 sheet."""
+    return code.replace("journal-", "opening-", 1)
+
+
+def carried_entries(openings: Iterable[Opening], closing: Closing | None, notes: bool = True) -> list[JournalEntry]:
+    """The 繰越 rows as the journal entries a replay, the history and the audit list read: 発効日 1
+    January after the closed year, 変更前 = 変更後 = the state, "YYYY年末の状態（the customer and
+    dates）" in 備考 (unless not `notes`: a replay does not read it), 日時 and 担当者 of the close."""
+    if closing is None or closing.year is None:
+        return []
+    year = closing.year
+    opening_day = dt.date(year + 1, 1, 1)
+    recorded = closing.closed_at
+    entries = []
+    make = JournalEntry
+    if not notes:
+        return [make(o.row, recorded, opening_day, Operation.CARRY, o.serial, o.state or "", o.state or "", o.owner,
+                     o.bank_code, "", "", closing.operator, "", o.digest) for o in openings]
+    for o in openings:
+        note = f"{year}年末の状態（{o.note}）" if o.note else f"{year}年末の状態"
+        entries.append(make(o.row, recorded, opening_day, Operation.CARRY, o.serial, o.state or "", o.state or "",
+                            o.owner, o.bank_code, "", "", closing.operator, note, o.digest))
+    return entries
+
+
+def ledger_openings(ledger: Ledger, serials: Collection[str] | None = None, notes: bool = True) -> list[JournalEntry]:
+    """The ledger's 繰越 rows (of `serials`, or all) as journal entries, made by the last close-year."""
+    if not ledger.openings:
+        return []
+    last = max((c for c in ledger.closings if c.year is not None), key=lambda c: c.year, default=None)
+    openings = ledger.openings if serials is None else [o for o in ledger.openings if o.serial in serials]
+    return carried_entries(openings, last, notes)
+
+
+def last_opening_digest(openings: Sequence[Opening]) -> str | None:
+    """The own digest of the last 繰越 row, which 履歴's first row follows (None without 繰越 rows)."""
+    parts = split_digest(openings[-1].digest) if openings and openings[-1].digest else None
+    return parts[0] if parts else None
+
+
 def check_chain(ledger: Ledger, today: dt.date) -> list[Problem]:
-    """Validation: the first break of the 履歴 chain as an error at its row; unsealed rows from
-    before the chain began as one warning."""
+    """Validation: the first break of the 繰越 chain and of the 履歴 chain (which follows 繰越) as an
+    error at its row; unsealed rows from before the chain began as one warning; a serial twice in 繰越."""
     letters = ledger.columns.get(schema.JOURNAL, {})
     found: list[Problem] = []
+    if ledger.openings:
+        found += check_openings(ledger)
     legacy = []
     for e in ledger.journal:
         if e.digest:
             break
         legacy.append(e.row)
-    if legacy:
+    previous = last_opening_digest(ledger.openings)
+    if legacy and previous is None:
         found.append(problem("journal-before-chain", schema.JOURNAL, legacy[0], "ダイジェスト",
                              letters.get("ダイジェスト"), "", first=legacy[0], last=legacy[-1], count=len(legacy)))
-    broken = chain_break(ledger.journal)
+    broken = chain_break(ledger.journal, previous)
     if broken is not None:
         found.append(problem(broken.code, schema.JOURNAL, broken.row, "ダイジェスト", letters.get("ダイジェスト"),
                              next((e.digest for e in ledger.journal if e.row == broken.row), "")))
+    return found
+
+
+def check_openings(ledger: Ledger) -> list[Problem]:
+    """The 繰越 sheet: its chain's first break and every serial that appears twice."""
+    letters = ledger.columns.get(schema.OPENING, {})
+    found: list[Problem] = []
+    first: dict[str, int] = {}
+    for o in ledger.openings:
+        if o.serial is None:
+            continue
+        if o.serial in first:
+            found.append(problem("duplicate-key", schema.OPENING, o.row, "シリアル番号", letters.get("シリアル番号"),
+                                 o.serial, first=first[o.serial]))
+        else:
+            first[o.serial] = o.row
+    broken = opening_break(ledger.openings)
+    if broken is not None:
+        found.append(problem(opening_code(broken.code), schema.OPENING, broken.row, "ダイジェスト",
+                             letters.get("ダイジェスト"),
+                             next((o.digest for o in ledger.openings if o.row == broken.row), "")))
     return found

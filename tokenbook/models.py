@@ -129,6 +129,19 @@ class Closing(NamedTuple):
     rows: int | None
     digest: str
     closed_at: dt.datetime | None
+    operator: str = ""  # added later: blank in a 年次締め without the header
+
+
+class Opening(NamedTuple):
+    """One row of 繰越: a token as it stood at the end of the last closed year (close-year)."""
+
+    row: int
+    serial: str | None
+    state: str | None
+    owner: str | None = None
+    bank_code: str | None = None
+    note: str = ""  # 顧客番号 …, 店番 …, 利用開始日 …, 納品日 …, 使用期限 … as 在庫 showed them
+    digest: str = ""
 
 
 class Holiday(NamedTuple):
@@ -460,6 +473,7 @@ class Ledger:
     setting_row: dict[str, int] = field(default_factory=dict)  # Settings field -> its row in 設定
     folder: Path | None = None  # the book's folder: relative file names in the book start there
     closings: tuple[Closing, ...] = ()  # 年次締め; empty when the ledger has no such sheet
+    openings: tuple[Opening, ...] = ()  # 繰越: the open year's opening entries (after a close-year)
 
 
 ROW_TYPES = {
@@ -470,5 +484,5 @@ ROW_TYPES = {
     schema.JOURNAL: JournalEntry,
     schema.HOLIDAYS: Holiday,
 }
-OPTIONAL_ROW_TYPES = {schema.BATCH_SCHEDULE: ScheduleRow, schema.CLOSINGS: Closing,
+OPTIONAL_ROW_TYPES = {schema.BATCH_SCHEDULE: ScheduleRow, schema.CLOSINGS: Closing, schema.OPENING: Opening,
                       schema.REPLACEMENT_ANSWERS: ReplacementAnswer}

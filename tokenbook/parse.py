@@ -302,6 +302,7 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tup
         journal=rows[schema.JOURNAL],
         holidays=rows[schema.HOLIDAYS],
         closings=rows[schema.CLOSINGS],
+        openings=rows[schema.OPENING],
         replacement_answers=rows.get(schema.REPLACEMENT_ANSWERS, ()),
         schedule=rows[schema.BATCH_SCHEDULE],
         settings=settings,

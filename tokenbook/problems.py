@@ -135,6 +135,12 @@ CODES: dict[str, tuple[str, str]] = {
     "journal-before-chain": (WARNING, "履歴の{first}〜{last}行目（{count}行）は連鎖ダイジェストの導入前の行で、改ざん検知の"
                                       "対象外です（年次締め close-year で保管用ブックに移ると対象になります）"),
     "archive-changed": (ERROR, "{reason}"),
+    "opening-row-edited": (ERROR, "繰越のこの行は年次締めの後に変更されています（連鎖ダイジェストが内容と合いません）。"
+                                  "バックアップ（backups）から元に戻してください"),
+    "opening-row-deleted": (ERROR, "繰越のこの行の直前にあった行が削除されています（連鎖ダイジェストがつながりません）。"
+                                   "バックアップ（backups）から元に戻してください"),
+    "opening-row-inserted": (ERROR, "繰越のこの行は年次締めが記録した行ではありません（手で挿入された行です）。"
+                                    "バックアップ（backups）から元に戻してください"),
     # --- IB cards, the work list, 共同センター, stocktaking (issue 17) ---
     "bad-count": (ERROR, "「{header}」は0以上の整数です"),
     "card-key-missing": (ERROR, "依頼番号か、金庫コードと顧客番号が必要です"),

@@ -826,10 +826,10 @@ def run_take_forms(run: Run, files: Sequence[Path], step: Step = _quiet) -> Outc
 # --- years of operation: close-year, the journal's chain, per-token history ---------------------------
 
 def run_close_year(run: Run, year: int, step: Step = _quiet) -> Outcome:
-    """年次締め: the year's 履歴 into 履歴_YYYY.xlsx beside the book, one 繰越 per token in 履歴.
+    """年次締め: the year's 繰越 and 履歴 into 履歴_YYYY.xlsx beside the book, one row per token in 繰越.
     Refused on any input error (a broken chain included), and see `yearend.close_year`."""
     from .books.writeback import ArchiveExists, write_year_end
-    from .yearend import YearEndRefused, close_year, content_digest, describe_year_end, read_entries
+    from .yearend import YearEndRefused, close_year, describe_year_end, read_content
 
     store = run.ledger_store
     if not isinstance(store, BookFile):
@@ -848,14 +848,14 @@ def run_close_year(run: Run, year: int, step: Step = _quiet) -> Outcome:
             headline, lines = describe_year_end(result)
             if result.done_before:
                 return Outcome(lines, headline=headline, problems=checked.problems)
-            # the rows of 履歴 moved: what was found there no longer points at them
-            problems = [p for p in checked.problems if p.sheet != schema.JOURNAL]
+            # the rows of 履歴 and 繰越 moved: what was found there no longer points at them
+            problems = [p for p in checked.problems if p.sheet not in (schema.JOURNAL, schema.OPENING)]
             step("年次締め: 保管用ブックとブックの書き込み・検証")
             pattern = checked.ledger.settings.serial_regex
             try:
                 written, fresh = write_year_end(
-                    lock, checked.ledger, result.ledger, run.book.parent / result.archive, result.archived,
-                    result.digest, content_digest, lambda path: read_entries(path, pattern), problems,
+                    lock, checked.ledger, result.ledger, run.book.parent / result.archive, result.content,
+                    result.digest, lambda content: content.digest(), lambda path: read_content(path, pattern), problems,
                     panel(result.ledger, run.now, f"年次締め: {headline}"), run.now)
             except ArchiveExists as exc:
                 return failed(f"エラー: {exc}")
@@ -881,7 +881,8 @@ def run_verify_journal(run: Run) -> Outcome:
             checked = store.read(run.now.date())
         found = verify_journal(run.book.parent, checked.ledger)
         archives = len(checked.ledger.closings)
-        rows = len(checked.ledger.journal) + sum(c.rows or 0 for c in checked.ledger.closings)
+        ledger = checked.ledger
+        rows = len(ledger.journal) + len(ledger.openings) + sum(c.rows or 0 for c in ledger.closings)
         headline = (f"履歴の連鎖に問題はありません（保管用ブック {archives} 件・{rows:,}行）" if not found else
                     f"履歴の連鎖が切れています: {len(found)} 件")
         return Checked([headline], headline=headline, problems=tuple(found))
@@ -892,6 +893,7 @@ def run_verify_journal(run: Run) -> Outcome:
 def run_history(run: Run, key: str) -> tuple[Outcome, list[dict[str, str]]]:
     """Every movement of a token (serial) or of a customer's tokens (顧客番号) across the archives
     and the ledger, in the order recorded. Returns the outcome and the rows (for --json)."""
+    from .journal import ledger_openings
     from .normalize import code_text
     from .yearend import archived_entries
 
@@ -904,13 +906,13 @@ def run_history(run: Run, key: str) -> tuple[Outcome, list[dict[str, str]]]:
         ledger = checked.ledger
         wanted = code_text(key)
         serials = {t.serial for t in ledger.tokens if t.serial == wanted} or \
-            {e.serial for e in ledger.journal if e.serial == wanted} or \
+            {e.serial for e in (*ledger.openings, *ledger.journal) if e.serial == wanted} or \
             {t.serial for t in ledger.tokens if t.serial and t.customer_no == wanted}
         if not serials:
             return failed(f"エラー: シリアル番号・顧客番号 {wanted} は在庫にも履歴にもありません")
         oldest = min((c.year for c in ledger.closings if c.year), default=None)
         archived = archived_entries(run.book.parent, ledger, dt.date(oldest, 1, 1)) if oldest else ()
-        for e in (*archived, *ledger.journal):
+        for e in (*archived, *ledger_openings(ledger, serials), *ledger.journal):
             if e.serial in serials:
                 rows.append(history_row(e))
         lines = [f"{r['日時']}  発効日 {r['発効日']}  {r['操作']:<4} {r['シリアル番号']}  {r['変更前'] or '—'} → "

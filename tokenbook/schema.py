@@ -54,6 +54,7 @@ HOLIDAYS = "休業日"
 CHECKS = "チェック結果"
 MENU = "メニュー"
 CLOSINGS = "年次締め"  # year-end roll-over (close-year): one row per archived year
+OPENING = "繰越"  # close-year: every token's state as of 1 January (the year's opening entries)
 HISTORY_LOOKUP = "履歴照会"  # the 履歴照会 button: a serial or 顧客番号 in B1, the movements below
 BATCH_SCHEDULE = "バッチ日程"
 
@@ -252,7 +253,7 @@ JOURNAL_COLUMNS = (
     Column("担当者", "operator", width=12),
     Column("備考", "note", width=30),
     # the tamper-evident chain (journal.seal): last, so every existing header keeps its place
-    Column("ダイジェスト", "digest", Kind.CODE, width=27, added=True),
+    Column("ダイジェスト", "digest", width=27, added=True),  # text as it is: any change breaks the chain
 )
 
 SETTING_COLUMNS = (
@@ -293,6 +294,22 @@ CLOSING_COLUMNS = (
     Column("行数", "rows", Kind.INTEGER, required=True, width=10),
     Column("ダイジェスト", "digest", Kind.CODE, required=True, width=68),
     Column("日時", "closed_at", Kind.DATETIME, required=True, width=20),
+    Column("担当者", "operator", width=12, added=True),  # who closed the year: the 繰越 rows' 担当者
+)
+
+# 繰越 (close-year): one row per token as it stood at the end of the last closed year — the opening
+# entries of the open year, read before 履歴 (a replay starts from them), chained like 履歴 (the first
+# row follows the last archive's last row, 履歴's first row follows the last row here). Kept out of
+# 履歴 so that 履歴 has the whole sheet for the year's movements at a million tokens, and narrow (six
+# cells a row: a million rows are read and hashed on every run). Only close-year writes it, so the
+# chain is what checks its cells: any change to a row breaks it there; text is read as it is.
+OPENING_COLUMNS = (
+    Column("シリアル番号", "serial", required=True, width=16),
+    Column("状態", "state", Kind.ENUM, required=True, choices=TOKEN_STATES, width=10),
+    Column("所有者", "owner", Kind.OWNER, width=10),
+    Column("金庫コード", "bank_code", Kind.BANK_CODE, width=10),
+    Column("備考", "note", width=60),  # 顧客番号, 店番, 利用開始日, 納品日, 使用期限 as 在庫 showed them
+    Column("ダイジェスト", "digest", width=27),
 )
 
 # Sheets read as tables, in the order new-workbook writes them (メニュー is written first).
@@ -345,11 +362,12 @@ HISTORY_HEADERS = ("日時", "発効日", "操作", "シリアル番号", "変�
 OPTIONAL_TABLES: dict[str, tuple[Column, ...]] = {
     BATCH_SCHEDULE: SCHEDULE_COLUMNS,
     CLOSINGS: CLOSING_COLUMNS,
+    OPENING: OPENING_COLUMNS,
     REPLACEMENT_ANSWERS: ANSWER_COLUMNS,
 }
 
 # Every sheet a tokenbook workbook has, in tab order.
-SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, REPLACEMENT_ANSWERS,
+SHEETS = (MENU, BANKS, TOKENS, REQUESTS, DISPATCH, JOURNAL, SETTINGS, HOLIDAYS, CLOSINGS, OPENING, REPLACEMENT_ANSWERS,
           HISTORY_LOOKUP, CHECKS)
 
 

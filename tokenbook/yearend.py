@@ -1,18 +1,20 @@
 """The year-end roll-over (close-year) and the archives it leaves (design §3.5, §13; issue 12).
 
-`close_year` is a pure stage: from a checked ledger and a year it makes the archive's rows (every
-履歴 row that took effect in or before that year, as they are, sealed anew as one segment of the
-chain after the previous archive), one opening entry
-(繰越) per token as it stood at the end of the year, and the new 履歴: the opening entries first,
-then the rows that took effect later, all chained after the archive's last row. 年次締め gets one
-row naming the archive with the digest of its content. What refuses (a year not over, a batch of
-the year not confirmed, a later year already closed) raises `YearEndRefused`; a year already
-closed gives a result that changes nothing, so running it again is harmless. Writing the archive
+`close_year` is a pure stage: from a checked ledger and a year it makes the archive's content (the
+繰越 rows that opened the year, then every 履歴 row that took effect in or before that year, as they
+are, sealed anew as one segment of the chain after the previous archive), one opening entry per
+token as it stood at the end of the year — the new 繰越 sheet — and the new 履歴: the rows that took
+effect later, chained after the last 繰越 row, which follows the archive's last row. 年次締め gets
+one row naming the archive with the digest of its content. The opening entries have their own sheet
+so that 履歴 keeps the whole sheet (1,048,576 rows) for the year's movements at a million tokens.
+What refuses (a year not over, a batch of the year not confirmed, a later year already closed)
+raises `YearEndRefused`; a year already closed gives a result that changes nothing, so running it
+again is harmless. Writing the archive
 and swapping the ledger is `books.writeback.write_year_end`.
 
-Archives are read back here: `read_archive` parses an archive's 履歴 and refuses one whose content
-no longer gives the digest recorded in 年次締め; `archived_entries` gives what a month's replay of
-an archived year needs.
+Archives are read back here: `read_archive` parses an archive's 繰越 and 履歴 and refuses one whose
+content no longer gives the digest recorded in 年次締め; `archived_entries` gives what a month's
+replay of an archived year needs (each archive's 繰越 rows as entries, then its 履歴 rows).
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from . import schema
 from .files.sheetio import UnusableInput, column_letter, read_sheet
-from .history import History
-from .journal import Context, chain_break, entry, last_digest, seal_entries, split_digest
-from .models import Closing, JournalEntry, Ledger
+from .history import states_at
+from .journal import (Context, carried_entries, chain_break, last_digest, last_opening_digest, opening_break,
+                      opening_code, row_contents, seal_entries, seal_openings, split_digest)
+from .models import Closing, JournalEntry, Ledger, Opening
 from .parse import gc_paused, read_rows
 from .problems import Problem, problem
 from .schedule import Calendar, batch_by_id
-from .schema import DispatchState, Operation
+from .schema import DispatchState
 
 
 class YearEndRefused(Exception):
@@ -43,28 +46,44 @@ def archive_name(year: int) -> str:
     return f"{schema.JOURNAL}_{year}.xlsx"
 
 
-def content_digest(entries: Iterable[JournalEntry]) -> str:
-    """SHA-256 of an archive's content: every row's values and its chain digest, in order."""
+def content_digest(entries: Iterable[JournalEntry], openings: Sequence[Opening] = ()) -> str:
+    """SHA-256 of an archive's content: its 繰越 rows, then its 履歴 rows, every row's values and its
+    chain digest, in order (an archive without 繰越 rows digests as before there were any)."""
     h = hashlib.sha256()
-    for e in entries:
-        h.update("\x1f".join("" if v is None else str(v) for v in e[1:]).encode())
-        h.update(b"\x1e")
+    for rows, width in ((openings, len(Opening._fields)), (entries, len(JournalEntry._fields))):
+        rows = list(rows)
+        if rows:  # each row's values and digest, then U+001E
+            h.update(b"\x1e".join(row_contents(rows, range(1, width))) + b"\x1e")
     return h.hexdigest()
+
+
+class Archive(NamedTuple):
+    """What an archive workbook holds: the 繰越 rows that opened its year, then the year's 履歴 rows."""
+
+    openings: tuple[Opening, ...]
+    entries: tuple[JournalEntry, ...]
+
+    def digest(self) -> str:
+        return content_digest(self.entries, self.openings)
 
 
 @dataclass(frozen=True)
 class YearEnd:
-    """What close-year does: the new ledger, the archive's rows and where they go."""
+    """What close-year does: the new ledger, the archive's content and where it goes."""
 
     ledger: Ledger
     year: int
     archive: str
-    archived: tuple[JournalEntry, ...]
+    content: Archive
     digest: str
-    opening: int  # opening entries made
+    opening: int  # opening entries made (the new 繰越 rows)
     kept: int  # rows that stay (they took effect after the year)
     done_before: bool = False  # the year was closed already: nothing changes
     problems: tuple[Problem, ...] = ()
+
+    @property
+    def archived(self) -> tuple[JournalEntry, ...]:
+        return self.content.entries
 
 
 def closing_of(ledger: Ledger, year: int) -> Closing | None:
@@ -74,7 +93,8 @@ def closing_of(ledger: Ledger, year: int) -> Closing | None:
 def close_year(ledger: Ledger, year: int, today: dt.date, ctx: Context) -> YearEnd:
     """The roll-over of `year` (pure). Raises YearEndRefused."""
     if (done := closing_of(ledger, year)) is not None:
-        return YearEnd(ledger, year, done.archive, (), done.digest, 0, len(ledger.journal), done_before=True)
+        return YearEnd(ledger, year, done.archive, Archive((), ()), done.digest, 0, len(ledger.journal),
+                       done_before=True)
     if year >= today.year:
         raise YearEndRefused(f"{year}年はまだ終わっていません（年次締めは {year + 1}年1月1日以降に実行します）")
     later = [c.year for c in ledger.closings if c.year is not None and c.year > year]
@@ -88,54 +108,50 @@ def close_year(ledger: Ledger, year: int, today: dt.date, ctx: Context) -> YearE
     if open_batches:
         raise YearEndRefused(f"{year}年のバッチ {'、'.join(open_batches)} が発送確定されていません。"
                              "発送確定（confirm）かバッチ取消（cancel-batch）をしてから実行してください")
-    archived = tuple(e for e in ledger.journal if e.effective_on is not None and e.effective_on <= end)
+    archived = [e for e in ledger.journal if e.effective_on is not None and e.effective_on <= end]
     kept = [e for e in ledger.journal if not (e.effective_on is not None and e.effective_on <= end)]
-    opening = opening_entries(ledger, year, ctx)
+    opening = opening_rows(ledger, year)
     # The archive is sealed anew as one segment of the chain (the chain was checked whole before: a
-    # broken one stops the run): its rows left 履歴 from wherever they stood between later ones, and
-    # rows from before the chain began get their digests here. It follows the previous archive,
-    # whose last digest the first row of 履歴 links to.
-    archived, last = seal_entries(archived, _previous_archive_digest(ledger))
-    archived = tuple(archived)
-    journal, _ = seal_entries([*opening, *kept], last, first_row=2)
+    # broken one stops the run): its 繰越 rows, then its 履歴 rows, which left 履歴 from wherever they
+    # stood between later ones; rows from before the chain began get their digests here. It follows
+    # the previous archive, whose last digest the first 繰越 row (or the first row of 履歴) links to.
+    carried, last = seal_openings(ledger.openings, _previous_archive_digest(ledger))
+    archived, last = seal_entries(archived, last)
+    content = Archive(tuple(o._replace(row=row) for row, o in enumerate(carried, start=2)), tuple(archived))
+    openings, last = seal_openings(opening, last)
+    journal, _ = seal_entries(kept, last, first_row=2)
     name = archive_name(year)
-    digest = content_digest(archived)
+    digest = content.digest()
     closing = Closing(max((c.row for c in ledger.closings), default=1) + 1, year, name, len(archived), digest,
-                      ctx.now.replace(microsecond=0))
-    new = replace(ledger, journal=tuple(journal), closings=(*ledger.closings, closing))
-    return YearEnd(new, year, name, archived, digest, len(opening), len(kept))
+                      ctx.now.replace(microsecond=0), ctx.operator)
+    new = replace(ledger, journal=tuple(journal), openings=tuple(openings), closings=(*ledger.closings, closing))
+    return YearEnd(new, year, name, content, digest, len(opening), len(kept))
 
 
 def _previous_archive_digest(ledger: Ledger) -> str:
-    """The last digest of the previous archive: what the first row of 履歴 links to ("" before any)."""
-    if not ledger.closings or not ledger.journal:
+    """The last digest of the previous archive: what the first 繰越 row (or, in a ledger whose 繰越
+    rows are in 履歴, the first row of 履歴) links to ("" before any)."""
+    first = ledger.openings[0].digest if ledger.openings else ledger.journal[0].digest if ledger.journal else ""
+    if not ledger.closings or not first:
         return ""
-    parts = split_digest(ledger.journal[0].digest)
+    parts = split_digest(first)
     return parts[1] if parts else ""
 
 
-def opening_entries(ledger: Ledger, year: int, ctx: Context) -> list[JournalEntry]:
-    """One 繰越 per token that existed at the end of `year`: its state, owner and bank then; its
-    customer and dates (as 在庫 shows them) in 備考. Numbered from 2 (close_year renumbers)."""
-    end = dt.date(year, 12, 31)
-    history = History.of(ledger)
-    states = history.at(end)
-    opening_day = end + dt.timedelta(days=1)
-    entries = []
+def opening_rows(ledger: Ledger, year: int) -> list[Opening]:
+    """One 繰越 row per token that existed at the end of `year`: its state, owner and bank then; its
+    customer and dates as 在庫 shows them. Numbered from 2."""
+    states = states_at(ledger, dt.date(year, 12, 31))
+    rows = []
     for token in ledger.tokens:
         if token.serial not in states:
             continue
-        state, owner = states[token.serial]
-        bank = next((e.bank_code for e in reversed(history.entries.get(token.serial, ())) if e.effective_on <= end),
-                    token.bank_code)
-        details = [f"{label} {value}" for label, value in (
+        state, owner, bank = states[token.serial]
+        details = "・".join(f"{label} {value}" for label, value in (
             ("顧客番号", token.customer_no), ("店番", token.branch_code), ("利用開始日", token.started_on),
-            ("納品日", token.delivered_on), ("使用期限", token.expires_on)) if value]
-        note = f"{year}年末の状態" + (f"（{'・'.join(map(str, details))}）" if details else "")
-        e = entry(ctx, 2, opening_day, Operation.CARRY, token._replace(owner=owner), state, state, note=note,
-                  bank_code=bank)
-        entries.append(e)
-    return entries
+            ("納品日", token.delivered_on), ("使用期限", token.expires_on)) if value)
+        rows.append(Opening(len(rows) + 2, token.serial, state, owner, bank, details))
+    return rows
 
 
 def describe_year_end(result: YearEnd) -> tuple[str, list[str]]:
@@ -151,8 +167,9 @@ def describe_year_end(result: YearEnd) -> tuple[str, list[str]]:
 
 # --- reading archives -------------------------------------------------------------------------------
 
-# An archive is written in schema column order: its ダイジェスト column is the last one.
+# An archive is written in schema column order: its ダイジェスト columns are the last ones.
 ARCHIVE_DIGEST_LETTER = column_letter(len(schema.JOURNAL_COLUMNS) - 1)
+ARCHIVE_OPENING_DIGEST_LETTER = column_letter(len(schema.OPENING_COLUMNS) - 1)
 
 
 class ArchiveChanged(UnusableInput):
@@ -166,48 +183,64 @@ def read_entries(path: Path, pattern: re.Pattern[str]) -> tuple[JournalEntry, ..
         return read_rows(read_sheet(path, schema.JOURNAL), JournalEntry, pattern, problems)
 
 
-def read_archive(folder: Path, closing: Closing, pattern: re.Pattern[str]) -> tuple[JournalEntry, ...]:
-    """The archive's 履歴 rows, checked against 年次締め: refused when missing, unreadable or changed."""
+def read_content(path: Path, pattern: re.Pattern[str]) -> Archive:
+    """An archive workbook's 繰越 rows (none in an archive without the sheet) and 履歴 rows, as they are."""
+    problems: list[Problem] = []
+    with gc_paused():
+        openings = read_rows(read_sheet(path, schema.OPENING, optional=True), Opening, pattern, problems)
+    return Archive(openings, read_entries(path, pattern))
+
+
+def read_archive(folder: Path, closing: Closing, pattern: re.Pattern[str]) -> Archive:
+    """The archive's content, checked against 年次締め: refused when missing, unreadable or changed."""
     path = Path(folder) / closing.archive
     if not path.exists():
         raise ArchiveChanged(f"{closing.year}年の保管用ブック {closing.archive} がブックと同じフォルダにありません")
-    entries = read_entries(path, pattern)
-    if content_digest(entries) != closing.digest or len(entries) != closing.rows:
+    content = read_content(path, pattern)
+    if content.digest() != closing.digest or len(content.entries) != closing.rows:
         raise ArchiveChanged(f"保管用ブック {closing.archive} の内容が年次締めの記録（{closing.rows:,}行・ダイジェスト "
                              f"{closing.digest[:12]}…）と一致しません。変更されたブックは使えません。"
                              "バックアップから元に戻してください")
-    return entries
+    return content
 
 
 def archived_entries(folder: Path, ledger: Ledger, first_day: dt.date) -> tuple[JournalEntry, ...]:
     """The archived entries a replay from `first_day` needs: every archive of that year or later,
-    oldest first (each begins with the opening entries of its year). Empty when nothing is archived."""
+    oldest first, each its 繰越 rows (as entries) then its 履歴 rows. Empty when nothing is archived."""
     wanted = sorted((c for c in ledger.closings if c.year is not None and c.year >= first_day.year),
                     key=lambda c: c.year)
     entries: list[JournalEntry] = []
     for closing in wanted:
-        entries.extend(read_archive(folder, closing, ledger.settings.serial_regex))
+        content = read_archive(folder, closing, ledger.settings.serial_regex)
+        opened_by = closing_of(ledger, closing.year - 1) or Closing(0, closing.year - 1, "", None, "", None)
+        entries.extend(carried_entries(content.openings, opened_by))
+        entries.extend(content.entries)
     return tuple(entries)
 
 
 def verify_journal(folder: Path, ledger: Ledger) -> list[Problem]:
-    """The chain through every archive (oldest first) and the ledger's 履歴: each archive's digest,
-    then the first break of the chain in each, located in its file."""
+    """The chain through every archive (oldest first) and the ledger's 繰越 and 履歴: each archive's
+    digest, then the first break of the chain in each sheet, located in its file."""
     found: list[Problem] = []
     previous: str | None = None
-    letters = ledger.columns.get(schema.JOURNAL, {})
     for closing in sorted(ledger.closings, key=lambda c: c.year or 0):
         try:
-            entries = read_archive(folder, closing, ledger.settings.serial_regex)
+            content = read_archive(folder, closing, ledger.settings.serial_regex)
         except UnusableInput as exc:
             found.append(problem("archive-changed", f"{schema.CLOSINGS}", closing.row, "ダイジェスト",
                                  ledger.columns.get(schema.CLOSINGS, {}).get("ダイジェスト"), closing.archive,
                                  reason=str(exc)))
             previous = None
             continue
-        found += _breaks(entries, previous, f"{closing.archive}!{schema.JOURNAL}", ARCHIVE_DIGEST_LETTER)
-        previous = last_digest(entries)
-    found += _breaks(ledger.journal, previous, schema.JOURNAL, letters.get("ダイジェスト"))
+        found += _opening_breaks(content.openings, previous, f"{closing.archive}!{schema.OPENING}",
+                                 ARCHIVE_OPENING_DIGEST_LETTER)
+        previous = last_opening_digest(content.openings) or previous
+        found += _breaks(content.entries, previous, f"{closing.archive}!{schema.JOURNAL}", ARCHIVE_DIGEST_LETTER)
+        previous = last_digest(content.entries) or previous
+    found += _opening_breaks(ledger.openings, previous, schema.OPENING,
+                             ledger.columns.get(schema.OPENING, {}).get("ダイジェスト"))
+    previous = last_opening_digest(ledger.openings) or previous
+    found += _breaks(ledger.journal, previous, schema.JOURNAL, ledger.columns.get(schema.JOURNAL, {}).get("ダイジェスト"))
     return found
 
 
@@ -217,3 +250,13 @@ def _breaks(entries: Sequence[JournalEntry], previous: str | None, sheet: str, l
         return []
     value = next((e.digest for e in entries if e.row == broken.row), "")
     return [problem(broken.code, sheet, broken.row, "ダイジェスト", letter, value)]
+
+
+def _opening_breaks(openings: Sequence[Opening], previous: str | None, sheet: str, letter: str | None) -> list[Problem]:
+    if not openings:
+        return []
+    broken = opening_break(openings, previous)
+    if broken is None:
+        return []
+    value = next((o.digest for o in openings if o.row == broken.row), "")
+    return [problem(opening_code(broken.code), sheet, broken.row, "ダイジェスト", letter, value)]

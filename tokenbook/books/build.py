@@ -134,12 +134,14 @@ def _history_lookup(workbook: xlsxwriter.Workbook, formats: dict[str, Any]) -> N
 
 
 def build_archive(path: Path) -> Path:
-    """An empty archive workbook for one closed year (close-year fills its 履歴 sheet): the journal's
+    """An empty archive workbook for one closed year (close-year fills its 繰越 and 履歴 sheets): their
     headers, widths, formats, frozen header and filter, nothing else."""
     workbook = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_numbers": False,
                                                "strings_to_urls": False, "default_date_format": DATE_FORMAT})
     workbook.set_properties({"title": f"tokenbook {schema.JOURNAL}（保管用）", "created": BUILT})
-    _table(workbook, _formats(workbook), schema.JOURNAL, schema.JOURNAL_COLUMNS, ())
+    formats = _formats(workbook)
+    _table(workbook, formats, schema.OPENING, schema.OPENING_COLUMNS, ())
+    _table(workbook, formats, schema.JOURNAL, schema.JOURNAL_COLUMNS, ())
     workbook.close()
     return path
 

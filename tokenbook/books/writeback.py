@@ -26,18 +26,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import schema
-from ..files.sheetio import Table, read_tables
+from ..files.sheetio import Table, read_sheet, read_tables
 from ..files.sheetio import column_letter as column_letters
 from ..files.xlsxpatch import Block, PatchRefused, SheetEdit, column_index, patch_package, sheet_parts
 from ..models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, StocktakeLine
 from ..parse import _derive_expiry, gc_paused, parse_tables, read_rows, read_settings
 from ..problems import Problem
+from ..schema import Kind
 from .build import MENU_PANEL, MENU_PANEL_ROW
 
 KEEP_BACKUPS = 20
 _SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
                (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"),
                (schema.BATCH_SCHEDULE, "schedule"), (schema.CLOSINGS, "closings"),
+               (schema.OPENING, "openings"),  # 繰越: only close-year changes it
                (schema.STOCKTAKE, "stocktakes"),  # 棚卸 only when the book has it (no columns: no edit)
                (schema.REPLACEMENT_ANSWERS, "replacement_answers"))
 
@@ -282,6 +284,8 @@ def ledger_edits(old: Ledger, new: Ledger) -> dict[str, SheetEdit]:
         letters = new.columns.get(sheet) or old.columns.get(sheet, {})
         if not letters:
             continue  # an optional sheet the ledger does not have
+        if getattr(old, attribute) is getattr(new, attribute):
+            continue  # unchanged (繰越's million rows, on every run but close-year)
         index = {c.field: _column(letters[c.header]) for c in columns if c.header in letters}
         before = {r.row: r for r in getattr(old, attribute)}
         cells: dict[int, dict[int, Any]] = {}
@@ -455,6 +459,23 @@ def _compare_rows(sheet: str, want: Sequence[Any], got: Sequence[Any]) -> None:
         raise WriteFailed(f"書き込んだブックを読み直すと「{sheet}」{row}行目が一致しません。元のブックはそのままです")
 
 
+def verify_rewritten(path: Path, expected: Ledger, sheets: Sequence[str]) -> None:
+    """`verify` for a write that rewrote only `sheets` (close-year: 履歴, 繰越, 年次締め): every part
+    intact (the other sheets are copied as they were, member by member), and the rewritten sheets
+    read back as expected — without re-reading 在庫's million rows."""
+    broken = _broken_part(path)
+    if broken is not None:
+        raise WriteFailed(f"書き込んだブックの {broken} が壊れています。元のブックはそのままです")
+    attributes = dict(_SHEET_ROWS)
+    found: list[Problem] = []
+    with gc_paused():
+        pattern = read_settings(read_sheet(path, schema.SETTINGS), found).serial_regex
+        for sheet in sheets:
+            want = getattr(expected, attributes[sheet])
+            got = read_rows(read_sheet(path, sheet), _ROW_TYPES[sheet], pattern, found)
+            _compare_rows(sheet, want, got)
+
+
 def _broken_part(path: Path) -> str | None:
     """The first member that does not decompress to its CRC (`ZipFile.testzip` lets zlib errors escape)."""
     with zipfile.ZipFile(path) as archive:
@@ -513,28 +534,40 @@ class ArchiveExists(Exception):
 
 def journal_rows_edit(new: Ledger) -> SheetEdit:
     """履歴 rewritten: every data row dropped and `new.journal` written from row 2 (close-year)."""
-    letters = new.columns.get(schema.JOURNAL, {})
-    index = {c.field: _column(letters[c.header]) for c in schema.JOURNAL_COLUMNS if c.header in letters}
+    return rows_edit(schema.JOURNAL, new.journal, new.columns.get(schema.JOURNAL, {}))
+
+
+def opening_rows_edit(new: Ledger) -> SheetEdit:
+    """繰越 rewritten: every data row dropped and `new.openings` written from row 2 (close-year)."""
+    return rows_edit(schema.OPENING, new.openings, new.columns.get(schema.OPENING, {}))
+
+
+def rows_edit(sheet: str, rows: Sequence[Any], letters: dict[str, str]) -> SheetEdit:
+    """A sheet tokenbook rewrites whole (close-year's 履歴 and 繰越, and the archive's): every data row
+    dropped and `rows` written column by column from row 2."""
+    table = schema.table_columns(sheet)
+    index = {c.field: _column(letters[c.header]) for c in table if c.header in letters}
     cells: dict[int, dict[int, Any]] = {}
     free = max(map(_column, letters.values()), default=-1) + 1
-    for c in schema.JOURNAL_COLUMNS:
+    for c in table:
         if c.field not in index:  # a column added later (ダイジェスト) that this ledger's sheet lacks
             index[c.field] = free
             cells[1] = {**cells.get(1, {}), free: c.header}
             free += 1
-    journal = new.journal
-    if [e.row for e in journal[:1]] + [e.row for e in journal[-1:]] not in ([], [2, len(journal) + 1]):
-        raise ValueError("履歴 rows must be numbered from 2 without gaps")  # close-year numbers them so
-    columns = [(index[c.field], [_cell(getattr(e, c.field)) for e in journal]) for c in schema.JOURNAL_COLUMNS]
-    return SheetEdit(cells, replace_data=True, block=Block(2, columns) if journal else None)
+    if [r.row for r in rows[:1]] + [r.row for r in rows[-1:]] not in ([], [2, len(rows) + 1]):
+        raise ValueError(f"{sheet} rows must be numbered from 2 without gaps")  # close-year numbers them so
+    lists = (Kind.EMAIL_LIST, Kind.DOMAIN_LIST, Kind.SERIAL_LIST, Kind.PATH_LIST)  # the kinds read as tuples
+    columns = [(index[c.field], [_cell(v) for v in values] if c.kind in lists else list(values))
+               for c, values in zip(table, list(zip(*rows))[1:] if rows else [() for _ in table])]
+    return SheetEdit(cells, replace_data=True, block=Block(2, columns) if rows else None)
 
 
-def write_archive(path: Path, entries: Sequence[Any], digest: str, digest_of: Callable[[Sequence[Any]], str],
-                  read: Callable[[Path], Sequence[Any]]) -> bool:
-    """The archive workbook at `path` holding `entries`, verified: written beside, fsynced, read back
-    and its content digest compared, then renamed into place. Returns False when an archive with
-    this very content is there already (a close-year killed after writing it), and raises
-    ArchiveExists when one with other content is."""
+def write_archive(path: Path, content: Any, digest: str, digest_of: Callable[[Any], str],
+                  read: Callable[[Path], Any]) -> bool:
+    """The archive workbook at `path` holding `content` (its `openings` in 繰越, its `entries` in
+    履歴), verified: written beside, fsynced, read back and its content digest compared, then renamed
+    into place. Returns False when an archive with this very content is there already (a close-year
+    killed after writing it), and raises ArchiveExists when one with other content is."""
     from .build import build_archive
 
     path = Path(path)
@@ -553,10 +586,12 @@ def write_archive(path: Path, entries: Sequence[Any], digest: str, digest_of: Ca
     tmp = _temporary(path)
     try:
         build_archive(template)
-        edit = journal_rows_edit(Ledger(journal=tuple(e._replace(row=row) for row, e in enumerate(entries, start=2)),
-                                        columns={schema.JOURNAL: {c.header: column_letters(i) for i, c in
-                                                                  enumerate(schema.JOURNAL_COLUMNS)}}))
-        patch_package(template, tmp, {schema.JOURNAL: edit})
+        letters = {sheet: {c.header: column_letters(i) for i, c in enumerate(schema.table_columns(sheet))}
+                   for sheet in (schema.JOURNAL, schema.OPENING)}
+        entries = tuple(e._replace(row=row) for row, e in enumerate(content.entries, start=2))
+        patch_package(template, tmp, {schema.JOURNAL: rows_edit(schema.JOURNAL, entries, letters[schema.JOURNAL]),
+                                      schema.OPENING: rows_edit(schema.OPENING, content.openings,
+                                                                letters[schema.OPENING])})
         _fsync(tmp)
         with zipfile.ZipFile(tmp) as archive:
             if archive.testzip() is not None:
@@ -571,24 +606,28 @@ def write_archive(path: Path, entries: Sequence[Any], digest: str, digest_of: Ca
     return True
 
 
-def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, archived: Sequence[Any], digest: str,
-                   digest_of: Callable[[Sequence[Any]], str], read: Callable[[Path], Sequence[Any]],
+def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, content: Any, digest: str,
+                   digest_of: Callable[[Any], str], read: Callable[[Path], Any],
                    problems: Iterable[Problem] = (), panel: dict[str, str] | None = None,
                    now: dt.datetime | None = None) -> tuple[Written, bool]:
-    """close-year's write: the archive written and verified first, then the ledger (履歴 replaced, the
-    年次締め row appended) swapped in like every other write. Killed between the two, the old ledger
-    and a complete archive are there, and running close-year again finds the archive as it would
-    write it and only swaps the ledger."""
+    """close-year's write: the archive written and verified first, then the ledger (履歴 and 繰越
+    replaced, the 年次締め row appended) swapped in like every other write. Killed between the two,
+    the old ledger and a complete archive are there, and running close-year again finds the archive
+    as it would write it and only swaps the ledger."""
     with zipfile.ZipFile(lock.path) as package:
         present = set(sheet_parts(package))
-    if schema.CLOSINGS not in present or not new.columns.get(schema.CLOSINGS):
-        raise PatchRefused(f"ブックに「{schema.CLOSINGS}」シートがありません。見出し "
-                           f"{'・'.join(c.header for c in schema.CLOSING_COLUMNS)} の1行目だけのシートを追加してから実行してください")
-    written_archive = write_archive(archive, archived, digest, digest_of, read)
-    edits = ledger_edits(old, replace(new, journal=old.journal))  # 履歴 is rewritten whole, below
+    for sheet in (schema.CLOSINGS, schema.OPENING):
+        if sheet not in present or not new.columns.get(sheet):
+            raise PatchRefused(f"ブックに「{sheet}」シートがありません。見出し "
+                               f"{'・'.join(c.header for c in schema.table_columns(sheet) if not c.added)} "
+                               "の1行目だけのシートを追加してから実行してください")
+    written_archive = write_archive(archive, content, digest, digest_of, read)
+    edits = ledger_edits(old, replace(new, journal=old.journal, openings=old.openings))  # rewritten whole, below
     edits[schema.JOURNAL] = journal_rows_edit(new)
+    edits[schema.OPENING] = opening_rows_edit(new)
     if schema.CHECKS in present:
         edits[schema.CHECKS] = checks_edit(list(problems))
     if panel is not None and schema.MENU in present:
         edits[schema.MENU] = menu_edit(panel)
-    return apply_edits(lock, edits, lambda written: verify(written, new), now), written_archive
+    check = (lambda written: verify_rewritten(written, new, (schema.JOURNAL, schema.OPENING, schema.CLOSINGS)))
+    return apply_edits(lock, edits, check, now), written_archive

@@ -287,8 +287,11 @@ def read_tables(path: Path) -> Tables:
     return Tables(path)
 
 
-def read_sheet(path: Path, sheet: str) -> Table:
-    """One contract sheet of any workbook that has it (an archive beside the ledger: 履歴_2026.xlsx)."""
+def read_sheet(path: Path, sheet: str, optional: bool = False) -> Table:
+    """One contract sheet of any workbook that has it (an archive beside the ledger: 履歴_2026.xlsx);
+    `optional`: an empty table when the workbook lacks the sheet (an archive without 繰越)."""
     path = Path(path)
-    names = _sheet_names(path, (sheet,))
+    names = _sheet_names(path, () if optional else (sheet,), (sheet,))
+    if sheet not in names:
+        return Table(sheet, {})
     return table_from_rows(sheet, read_grid(path, names[sheet], sheet), required_headers(sheet))

@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -56,7 +56,7 @@ class Block:
     """Whole rows given column by column, written after every row of the sheet (and after `cells`):
     the fast path for a sheet rewritten in bulk (close-year's 履歴 and its archive: a million rows).
     `columns` are (0-based column index, one value per row) pairs, rows numbered from `first_row`.
-    A blank value is written as an empty cell (keeping its column's style)."""
+    A blank value writes no cell (the column's own style shows through)."""
 
     first_row: int
     columns: list[tuple[int, list[Any]]]
@@ -237,26 +237,43 @@ def _new_row(row_number: int, patch: dict[int, Any], col_styles: dict[int, int],
     return b'<row r="%s">%s</row>' % (number, cells)
 
 
-def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> bytes:
+def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> list[bytes]:
     """The rows of a block, column by column: each distinct value of a column is made into its cell
-    once (by `cell_xml`, around a placeholder reference), then each row is one format operation."""
-    numbers = [b"%d" % n for n in range(block.first_row, block.last_row + 1)]
-    parts = []
-    for col, values in block.columns:
-        style = col_styles.get(col)
-        empty = b'"%s/>' % (b' s="%d"' % style if style is not None else b"")
-
-        def tail(value: Any, style: int | None = style, empty: bytes = empty) -> bytes:
-            made = cell_xml(b"\x00", value, style, styles)
-            return made.split(b"\x00", 1)[1] if made else empty
-
+    once (by `cell_xml`, around a placeholder reference), then each row is one format operation. A
+    blank value writes no cell (the column's own style shows), so a sheet of many blank cells stays
+    small and quick to read."""
+    tails_by_col = [_tail_of(col, styles, col_styles) for col, _ in block.columns]
+    made: list[Callable[[Any], bytes]] = []
+    for (_, values), tail in zip(block.columns, tails_by_col):
         try:
-            tails = [*map({v: tail(v) for v in set(values)}.__getitem__, values)]
+            made.append({v: tail(v) for v in set(values)}.__getitem__)
         except TypeError:  # an unhashable value
-            tails = [*map(tail, values)]
-        parts.append([*map(bytes.__add__, numbers, tails)])
-    row = b'<row r="%s">' + b"".join(b'<c r="' + _letters(col) + b"%s" for col, _ in block.columns) + b"</row>"
-    return b"".join([row % cells for cells in zip(numbers, *parts)])
+            made.append(tail)
+    row = b'<row r="%s">' + b"%s" * len(block.columns) + b"</row>"
+    chunks: list[bytes] = []
+    for start in range(0, block.last_row - block.first_row + 1, _BLOCK_ROWS):  # in pieces: less held at once
+        numbers = [b"%d" % n for n in range(block.first_row + start,
+                                             min(block.first_row + start + _BLOCK_ROWS, block.last_row + 1))]
+        parts = []
+        for (col, values), tail_of in zip(block.columns, made):
+            tails = [*map(tail_of, values[start:start + _BLOCK_ROWS])]
+            prefix = b'<c r="' + _letters(col)
+            parts.append([prefix + n + t if t else b"" for n, t in zip(numbers, tails)])
+        chunks.append(b"".join([row % cells for cells in zip(numbers, *parts)]))
+    return chunks
+
+
+_BLOCK_ROWS = 65_536
+
+
+def _tail_of(col: int, styles: Styles, col_styles: dict[int, int]) -> Callable[[Any], bytes]:
+    """A value's cell without its reference (what follows `<c r="A1`); b"" for a blank value."""
+    style = col_styles.get(col)
+
+    def tail(value: Any) -> bytes:
+        cell = cell_xml(b"\x00", value, style, styles)
+        return cell.split(b"\x00", 1)[1] if cell and (value is not None and value != "") else b""
+    return tail
 
 
 def _col_styles(xml: bytes) -> dict[int, int]:
@@ -271,9 +288,13 @@ def _col_styles(xml: bytes) -> dict[int, int]:
 
 @dataclass
 class SheetResult:
-    xml: bytes
+    parts: list[bytes | memoryview]  # the new part's bytes, in pieces (a million-row sheet is never joined whole)
     last_row: int
     autofilter: tuple[str, str] | None  # (old ref, new ref)
+
+    @property
+    def xml(self) -> bytes:
+        return b"".join(self.parts)
 
 
 def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> SheetResult:
@@ -317,24 +338,19 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     if edit.block is not None and edit.block.columns:
         if edit.block.first_row <= max([0 if edit.replace_data else last_row, *edit.cells]):
             raise ValueError("a block must come after every other row")  # a bug, not a clerk's doing
-        out.append(_block_xml(edit.block, col_styles, styles))
+        out.extend(_block_xml(edit.block, col_styles, styles))
     if edit.replace_data:
         last_row = min(last_row, 1)
     last_row = max([last_row, *edit.cells, edit.block.last_row if edit.block is not None else 0])
-    # The ranges and links are set in the sheet without its rows (they lie outside sheetData), so the
-    # rows, hundreds of megabytes at a million tokens, are joined once and never copied again.
-    skeleton = bytes(out[0]) + _ROWS_MARK + xml[end:]
-    skeleton, autofilter = _grow_ranges(skeleton, last_row, edit)
+    out.append(xml[end:])
+    # the dimension stands before sheetData, the autofilter and the links after it: only those pieces
+    # change, and the rows (hundreds of megabytes at a million tokens) are never joined or copied
+    head, autofilter_head = _grow_ranges(bytes(out[0]), last_row, edit)
+    tail, autofilter = _grow_ranges(out[-1], last_row, edit, dimension=False)
     if edit.hyperlinks is not None:
-        skeleton = _replace_hyperlinks(skeleton, edit.hyperlinks)
-    before, after = skeleton.split(_ROWS_MARK)
-    out[0] = before
-    out.append(after)
-    result = b"".join(out)
-    return SheetResult(result, last_row, autofilter)
-
-
-_ROWS_MARK = b"\x00rows\x00"  # where sheetData's rows go: NUL never occurs in XML
+        tail = _replace_hyperlinks(tail, edit.hyperlinks)
+    out[0], out[-1] = head, tail
+    return SheetResult(out, last_row, autofilter or autofilter_head)
 
 
 def _appends(sheet_data: bytes, edit: SheetEdit) -> bool:
@@ -346,10 +362,11 @@ _DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"\s*/
 _AUTOFILTER = re.compile(rb'<autoFilter ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
-def _grow_ranges(xml: bytes, last_row: int, edit: SheetEdit) -> tuple[bytes, tuple[str, str] | None]:
+def _grow_ranges(xml: bytes, last_row: int, edit: SheetEdit,
+                 dimension: bool = True) -> tuple[bytes, tuple[str, str] | None]:
     max_col = max([*(c for patch in edit.cells.values() for c in patch),
                    *(c for c, _ in (edit.block.columns if edit.block is not None else ()))], default=0)
-    m = _DIMENSION.search(xml)
+    m = _DIMENSION.search(xml) if dimension else None
     if m:
         first = m[1] + m[2]
         end_col = m[3] or m[1]
@@ -417,42 +434,49 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
         if unknown:
             raise PatchRefused(f"シート「{unknown[0]}」がありません")
         styles = read_styles(archive.read("xl/styles.xml"))
-        replaced: dict[str, bytes | IO[bytes]] = {}
+        replaced: dict[str, list[bytes] | IO[bytes]] = {}
         filters: dict[int, tuple[str, str]] = {}
         for name, edit in edits.items():
             path, index = parts[name]
             result = patch_sheet(archive.read(path), edit, styles, name)
             if result.autofilter:
                 filters[index] = result.autofilter
-            if len(result.xml) > SPOOL_BYTES:
+            if sum(map(len, result.parts)) > SPOOL_BYTES:  # on disk, not beside the next sheet's rows
                 spool = spools.enter_context(tempfile.TemporaryFile(dir=Path(target).parent))
-                spool.write(result.xml)
+                for piece in result.parts:
+                    spool.write(piece)
                 replaced[path] = spool
             else:
-                replaced[path] = result.xml
+                replaced[path] = result.parts
             del result
         if styles.xml is not None:
-            replaced["xl/styles.xml"] = styles.xml
+            replaced["xl/styles.xml"] = [styles.xml]
         if filters:
-            replaced["xl/workbook.xml"] = _grow_filter_names(archive.read("xl/workbook.xml"), filters)
+            replaced["xl/workbook.xml"] = [_grow_filter_names(archive.read("xl/workbook.xml"), filters)]
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as out:
             for info in archive.infolist():
-                data = replaced.get(info.filename)
-                if data is None:
-                    data = archive.read(info.filename)
+                data = replaced.pop(info.filename, None)
                 copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                 copy.compress_type = info.compress_type
                 copy.external_attr = info.external_attr
                 level = 3 if info.compress_type == zipfile.ZIP_DEFLATED else None
-                if isinstance(data, bytes):
-                    out.writestr(copy, data, compresslevel=level)
+                copy._compresslevel = level  # what writestr sets (ZipInfo has no public level before 3.13)
+                if data is None:  # copied through in pieces
+                    copy.file_size = info.file_size
+                    with archive.open(info) as source_part, out.open(copy, "w") as target_part:
+                        shutil.copyfileobj(source_part, target_part, 1 << 22)
                     continue
-                # as writestr does, from the spooled file: the same bytes in the package
-                copy.file_size = data.tell()
-                copy._compresslevel = level
-                data.seek(0)
-                with out.open(copy, mode="w") as member:
-                    shutil.copyfileobj(data, member, 1 << 22)
+                if isinstance(data, list):
+                    copy.file_size = sum(map(len, data))
+                    with out.open(copy, "w") as target_part:
+                        for piece in data:
+                            target_part.write(piece)
+                else:  # spooled: the same bytes in the package
+                    copy.file_size = data.tell()
+                    data.seek(0)
+                    with out.open(copy, "w") as target_part:
+                        shutil.copyfileobj(data, target_part, 1 << 22)
+                del data
 
 
 SPOOL_BYTES = 32 << 20

@@ -6,7 +6,7 @@
 For each size: the whole `tokenbook month-end` (read, validate, replay, the bank workbooks and the
 CSS one, the .eml files; no send) in a fresh interpreter, its wall time and its peak memory as the
 sum of PSS (proportional set size: a page shared by n processes counts 1/n in each) over the main
-process and every worker it starts, sampled from /proc/<pid>/smaps_rollup every 50 ms; the main
+process and every worker it starts, sampled from /proc/<pid>/smaps_rollup every 200 ms; the main
 process's own peak PSS beside it. With `--rev`, an earlier revision (checked out into a temporary
 worktree, imported first) runs the same month-end on the same file, interleaved with this tree's
 runs, so a busy moment on the shared machine hits both alike. Medians of `--repeat` runs.
@@ -140,7 +140,7 @@ def run_sampled(code: str, args: list[str], root: Path) -> dict:
             peak["sum"] = max(peak["sum"], sum(sizes))
             peak["main"] = max(peak["main"], sizes[0])
             peak["processes"] = max(peak["processes"], len(pids))
-            time.sleep(0.05)
+            time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -148,6 +148,9 @@ class Month:
     def __init__(self, ledger: Ledger, month: str, archived: Sequence[JournalEntry] = ()) -> None:
         self.ledger = ledger
         self._shipped: dict[str, list[tuple]] | None = None
+        self._arranged: dict[str, Any] | None = None
+        self._dispatched: dict[str, list] | None = None
+        self._methods: dict[str, str] | None = None
         self.month = month
         self.mark = ""  # PRELIMINARY for every report of a month not over
         self.marks: dict[str, str] = {}  # bank -> CORRECTION for a sent report made again
@@ -190,6 +193,34 @@ class Month:
         if self._shipped is None:
             self._shipped = _shipped_by_bank(self)
         return self._shipped
+
+    @property
+    def arranged(self) -> dict[str, Any]:
+        """Old serial -> the replacement under way for it at the month's end
+        (`replacements.arranged_replacements`), found once for every bank's 交換対象."""
+        if self._arranged is None:
+            from .replacements import arranged_replacements
+
+            self._arranged = arranged_replacements(self.ledger, self.last)
+        return self._arranged
+
+    @property
+    def dispatched(self) -> dict[str, list]:
+        """Per bank, the parcels (発送) shipped in the month, in the ledger's order: one pass for all
+        banks' 利用明細 instead of one pass over every parcel per bank."""
+        if self._dispatched is None:
+            self._dispatched = defaultdict(list)
+            for d in self.ledger.dispatches:
+                if d.state == DispatchState.SHIPPED and d.shipped_on and self.first <= d.shipped_on <= self.last:
+                    self._dispatched[d.bank_code].append(d)
+        return self._dispatched
+
+    @property
+    def methods(self) -> dict[str, str]:
+        """Request number -> its 方法, made once."""
+        if self._methods is None:
+            self._methods = {r.request_id: r.method for r in self.ledger.requests if r.request_id}
+        return self._methods
 
     def bank_report(self, bank: Bank, created: dt.datetime) -> BankReport:
         return _bank_report(self, bank, created, self.shipped.get(bank.bank_code, []))
@@ -567,9 +598,7 @@ STATEMENT_COLUMNS = (("区分", TEXT, 16), ("項目", TEXT, 26), ("数量", INT,
 def replacement_rows(m: Month, user_rows: list[UserRow]) -> list[tuple]:
     """交換対象: the flagged users, each with the replacement under way for it (交換手配中 and its
     planned ship date), so a bank sees which of its customers are already being taken care of."""
-    from .replacements import arranged_replacements
-
-    arranged = arranged_replacements(m.ledger, m.last) if any(r.flag for r in user_rows) else {}
+    arranged = m.arranged if any(r.flag for r in user_rows) else {}
     rows = []
     for r in user_rows:
         if r.flag:
@@ -583,14 +612,13 @@ def statement_rows(m: Month, code: str, shipped: list[ShippedRow], at_bank: int)
     of 当月発送 (so the totals match it), parcels are distinct 発送番号 by the request's method."""
     kinds = Counter(r.kind for r in shipped if r.method != Method.HANDOVER)
     handed = sum(1 for r in shipped if r.method == Method.HANDOVER)
-    methods = {r.request_id: r.method for r in m.ledger.requests if r.request_id}
+    methods = m.methods
     parcels: dict[str, set[str]] = defaultdict(set)
     cards: set[str] = set()
-    for d in m.ledger.dispatches:
-        if d.bank_code == code and d.state == DispatchState.SHIPPED and d.shipped_on and m.first <= d.shipped_on <= m.last:
-            parcels[methods.get(d.request_id) or ""].add(d.dispatch_id)
-            if d.ib_card == schema.YesNo.YES:
-                cards.add(d.dispatch_id)
+    for d in m.dispatched.get(code, ()):
+        parcels[methods.get(d.request_id) or ""].add(d.dispatch_id)
+        if d.ib_card == schema.YesNo.YES:
+            cards.add(d.dispatch_id)
     opening, _, _, closing = m.custody_flows.get(code, (0, 0, 0, 0))
     rows: list[tuple] = [("発送トークン", kind, kinds[kind], "本") for kind in schema.REQUEST_KINDS]
     rows.append(("発送トークン", "計", sum(kinds.values()), "本"))

@@ -384,15 +384,21 @@ def run_month_end(run: Run, month: str | None = None, out: Path | None = None, m
         return unusable(refused)
 
     def work() -> Outcome:
+        from contextlib import nullcontext
+
+        from .books.reportbook import writer_pool
+
         step("入力チェック")
-        with store.hold():
-            checked = store.read(run.now.date())
-            if checked.errors:
-                store.show(checked.problems)
-                return stopped_by(checked.errors, "月次処理", run.book)
-            checked, recorded = journal_hand_edits(store, checked, run, "月次処理")  # issue 10
-        outcome = _month_end(checked, run, chosen, out, make_reports, make_mail and not preliminary, send, step,
-                             preliminary, correction)
+        # the report writers are started before the ledger is read, so that none of them holds it
+        with writer_pool() if make_reports else nullcontext() as writers:
+            with store.hold():
+                checked = store.read(run.now.date())
+                if checked.errors:
+                    store.show(checked.problems)
+                    return stopped_by(checked.errors, "月次処理", run.book)
+                checked, recorded = journal_hand_edits(store, checked, run, "月次処理")  # issue 10
+            outcome = _month_end(checked, run, chosen, out, make_reports, make_mail and not preliminary, send, step,
+                                 preliminary, correction, writers)
         outcome.lines[:0] = recorded
         return outcome
 
@@ -415,8 +421,10 @@ def month_refused(month: str, today: dt.date, preliminary: bool, send: bool) -> 
 
 
 def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, make_reports: bool,
-               make_mail: bool, send: bool, step: Step, preliminary: bool = False, correction: bool = False) -> Outcome:
-    """The month-end on a ledger read and checked without errors."""
+               make_mail: bool, send: bool, step: Step, preliminary: bool = False, correction: bool = False,
+               writers: Any = None) -> Outcome:
+    """The month-end on a ledger read and checked without errors; `writers`: the report writer
+    processes (`reportbook.writer_pool`)."""
     from .books.reportbook import write_bank_report, write_bank_reports, write_css_report
     from .corrections import changed_since_sent, correction_subject, files_of, keep_sent, last_sent
     from .history import month_bounds
@@ -482,10 +490,11 @@ def _month_end(checked: CheckResult, run: Run, month: str, out: Path | None, mak
         step("報告書の集計")
         data = data_of()
         written = 0
-        for _ in write_bank_reports(data, banks, run.now, folder):
+        # the CSS report is made and written here while the writer processes finish the banks'
+        for _ in write_bank_reports(data, banks, run.now, folder, pool=writers,
+                                    meanwhile=lambda: write_css_report(css_report(ledger, month, run.now, data), folder)):
             written += 1
             step(f"報告書 {written}/{len(banks)}")
-        write_css_report(css_report(ledger, month, run.now, data), folder)
         counts = {b.bank_code: (len(data.in_use.get(b.bank_code, [])),
                                 sum(1 for t in data.in_use.get(b.bank_code, []) if data.flag(t)),
                                 len(data.shipped.get(b.bank_code, []))) for b in banks}

@@ -2,18 +2,19 @@
 
 Japanese fonts, widths, number and date formats, frozen headers, autofilters, A4 landscape fit to
 one page wide with the title rows repeated, 要交換 highlighted, charts. Strings are always written as
-text (a customer called `=1+1` stays `=1+1`). Workbooks are written on both cores.
+text (a customer called `=1+1` stays `=1+1`). Bank workbooks are written on both cores.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import xlsxwriter
 
@@ -301,44 +302,60 @@ def count_axis(largest: int) -> dict[str, Any]:
     return {"min": 0, "max": step * max(1, -(-largest // step)), "major_unit": step, "num_format": "#,##0"}
 
 
-_SHARED: dict[str, Any] = {}
+def _portable(report: BankReport) -> BankReport:
+    """The report as sent to a writer process: its rows as plain tuples (pickled at C speed; a
+    named tuple is pickled through a Python call per row), every value as it was."""
+    tables = [Table(t.name, t.columns, list(map(tuple, t.rows))) for t in report.tables]
+    return replace(report, tables=tables)
 
 
-def _report_and_write(code: str) -> Path:
-    """In a forked worker: make one bank's report from the month inherited from the parent, write it."""
-    month, banks, created, folder = (_SHARED[k] for k in ("month", "banks", "created", "folder"))
-    return write_bank_report(month.bank_report(banks[code], created), folder)
+def writer_pool(workers: int = 2) -> ProcessPoolExecutor:
+    """Writer processes for `write_bank_reports`, started now. Made before a ledger is read, a
+    forked writer holds nothing of it: it shares the parent's few pages of code and modules, and
+    everything it writes comes to it over a pipe. Where processes cannot be forked they are spawned."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    if method == "fork":
+        pool.submit(int).result()  # a forking pool starts all its processes at the first task
+    return pool
 
 
-def write_bank_reports(month: Month, banks: list[Bank], created: dt.datetime, folder: Path,
-                       workers: int = 2) -> Iterator[Path]:
-    """Every bank's workbook, made and written on `workers` processes; yields paths as they are done.
+def write_bank_reports(month: Month, banks: list[Bank], created: dt.datetime, folder: Path, workers: int = 2,
+                       meanwhile: Callable[[], None] | None = None,
+                       pool: ProcessPoolExecutor | None = None) -> Iterator[Path]:
+    """Every bank's workbook: made here, bank by bank, and written on `workers` processes (`pool`,
+    from `writer_pool` before the ledger was read, or spawned here); yields paths in the banks'
+    order as they are done. `meanwhile` (the CSS report) runs here once the last bank's report is
+    handed over, while the writers finish.
 
-    Where processes can be forked (Linux, macOS) the workers inherit the month's data instead of
-    receiving it pickled, and the parent's objects are frozen out of the collector first so the
-    children do not copy them page by page. Elsewhere the reports are made here and sent over.
+    A writer never has the ledger: a process forked once the ledger is in memory would copy it page
+    by page as either side touched it (2.6 GB per writer at 1,000,000 tokens). It receives one bank's
+    report at a time, so the processes together hold the ledger once, in the parent, and a few
+    banks' rows besides: at most `2 × workers` reports are in flight, the parent making the next
+    while the writers write.
     """
     if workers <= 1 or len(banks) < 4:
         for bank in banks:
             yield write_bank_report(month.bank_report(bank, created), folder)
+        if meanwhile is not None:
+            meanwhile()
         return
-    if "fork" in multiprocessing.get_all_start_methods():
-        _SHARED.update(month=month, banks={b.bank_code: b for b in banks}, created=created, folder=folder)
-        gc.freeze()
-        try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                yield from pool.map(_report_and_write, [b.bank_code for b in banks], chunksize=4)
-        finally:
-            gc.unfreeze()
-            _SHARED.clear()
-        return
-    reports = [(month.bank_report(bank, created), folder) for bank in banks]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_write_one, reports, chunksize=4)
-
-
-def _write_one(job: tuple[BankReport, Path]) -> Path:
-    return write_bank_report(*job)
+    own = pool is None
+    if own:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending: deque[Future[Path]] = deque()
+        for bank in banks:
+            pending.append(pool.submit(write_bank_report, _portable(month.bank_report(bank, created)), folder))
+            while len(pending) > 2 * workers or (pending and pending[0].done()):
+                yield pending.popleft().result()
+        if meanwhile is not None:
+            meanwhile()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- lists handed on and taken back (issue 17: the 共同センター transmission list) ----------------------

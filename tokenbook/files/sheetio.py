@@ -240,23 +240,43 @@ def read_grid(path: Path, stored_name: str, sheet: str) -> list[list[Any]]:
 
 
 class Tables(Mapping[str, Table]):
-    """The table sheets of one workbook, read by two background threads (calamine parses in Rust
-    and lets other threads run), so a caller can work on one sheet while the next is read.
-    Asking for a sheet waits for it and raises its UnusableInput, if any."""
+    """The table sheets of one workbook, read on a background thread (calamine parses in Rust and
+    lets other threads run) at most `AHEAD` sheets ahead of the caller, so that a caller works on
+    one sheet while the next is read, and at most that many grids wait in memory beside the one
+    being parsed (reading every sheet ahead held all of a million-token ledger's cells at once).
+    Asking for a sheet out of order reads it at once. Asking for a sheet waits for it and raises
+    its UnusableInput, if any."""
 
-    # Small sheets first (settings are needed before anything else), then the largest.
-    ORDER = (schema.SETTINGS, schema.BANKS, schema.HOLIDAYS, schema.TOKENS, schema.JOURNAL, schema.REQUESTS,
-             schema.DISPATCH)
+    # The order parse and verify take them in: settings first, then as `models.ROW_TYPES`.
+    ORDER = (schema.SETTINGS, schema.BANKS, schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL,
+             schema.HOLIDAYS)
+    AHEAD = 1
 
     def __init__(self, path: Path) -> None:
-        path = Path(path)
-        names = _sheet_names(path, schema.TABLES, schema.OPTIONAL_TABLES)
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
-        self._futures: dict[str, Future[Table]] = {
-            sheet: pool.submit(self._table, path, names[sheet], sheet) for sheet in (*self.ORDER, *schema.OPTIONAL_TABLES)
-            if sheet in names
-        }
-        pool.shutdown(wait=False)
+        self._path = path = Path(path)
+        self._names = _sheet_names(path, schema.TABLES, schema.OPTIONAL_TABLES)
+        self._order = [s for s in dict.fromkeys((*self.ORDER, *schema.TABLES, *schema.OPTIONAL_TABLES)) if s in self._names]
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
+        self._futures: dict[str, Future[Table]] = {}
+        self._taken: set[str] = set()
+        self._read_ahead()
+
+    def _start(self, sheet: str) -> Future[Table]:
+        if sheet not in self._futures:
+            self._futures[sheet] = self._pool.submit(self._table, self._path, self._names[sheet], sheet)
+        return self._futures[sheet]
+
+    def _read_ahead(self) -> None:
+        """Start the next sheets in order until `AHEAD` are read or being read and not yet taken."""
+        waiting = sum(1 for s in self._futures if s not in self._taken)
+        for sheet in self._order:
+            if waiting >= self.AHEAD:
+                break
+            if sheet not in self._futures:
+                self._start(sheet)
+                waiting += 1
+        if len(self._futures) == len(self._order):
+            self._pool.shutdown(wait=False)
 
     @staticmethod
     def _table(path: Path, stored_name: str, sheet: str) -> Table:
@@ -265,16 +285,25 @@ class Tables(Mapping[str, Table]):
         return table
 
     def __getitem__(self, sheet: str) -> Table:
-        if sheet not in self._futures and sheet in schema.OPTIONAL_TABLES:
-            return Table(sheet, {})  # a ledger made before the sheet existed
-        return self._futures[sheet].result()
+        if sheet not in self._names:
+            if sheet in schema.OPTIONAL_TABLES:
+                return Table(sheet, {})  # a ledger made before the sheet existed
+            raise KeyError(sheet)
+        future = self._start(sheet)
+        if sheet not in self._taken:
+            self._taken.add(sheet)
+            self._read_ahead()  # the next sheet is read while this one is parsed
+        return future.result()
 
     def __iter__(self) -> Iterator[str]:
         # the contract's tables, then the optional ones the book has
-        return iter([s for s in (*schema.TABLES, *schema.OPTIONAL_TABLES) if s in self._futures])
+        return iter([s for s in (*schema.TABLES, *schema.OPTIONAL_TABLES) if s in self._names])
 
     def __len__(self) -> int:
-        return len(self._futures)
+        return len(self._names)
+
+    def __contains__(self, sheet: object) -> bool:
+        return sheet in self._names or sheet in schema.OPTIONAL_TABLES  # as a Mapping whose [] gives those
 
 
 def required_headers(sheet: str) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,10 +19,11 @@ from . import normalize as nz
 from . import schema
 from .files.lists import read_pairs
 from .files.sheetio import UnusableInput
+from .batch import RequestNumbers
 from .changes import Changes
 from .files.lists import ListFile
 from .journal import Context
-from .models import Bank, Ledger, Request
+from .models import Bank, Ledger
 from .parse import normaliser
 from .problems import Problem, problem
 from .schema import Kind, RequestState
@@ -105,7 +105,7 @@ def take_forms(checked: CheckResult, forms: list[Form], ctx: Context) -> Taken:
     problems: list[Problem] = []
     origin: dict[int, tuple[ListFile, int]] = {}  # new 申込 row -> (form, data index)
     known = 0
-    numbers = _Numbers(ledger.requests)
+    numbers = RequestNumbers(ledger.requests)
     for form in forms:
         lf, bank = form.rows, form.info.get("金庫コード", "")
         number = form.info.get("申込書番号", "")
@@ -167,21 +167,6 @@ def _read_row(lf: ListFile, index: int, pattern: re.Pattern[str], problems: list
 
 
 _EMPTY = {Kind.TEXT: "", Kind.CODE: "", Kind.SERIAL_LIST: ()}  # a blank cell's value, as `parse` reads it
-
-
-class _Numbers:
-    """依頼番号 `R` + 受付日 + `-` + the next free 3-digit number of that day (the batch's rule)."""
-
-    def __init__(self, requests: tuple[Request, ...]) -> None:
-        self.used: dict[str, int] = defaultdict(int)
-        for r in requests:
-            if r.request_id.startswith("R") and r.request_id[9:10] == "-" and r.request_id[10:].isdigit():
-                self.used[r.request_id[1:9]] = max(self.used[r.request_id[1:9]], int(r.request_id[10:]))
-
-    def next(self, day: dt.date) -> str:
-        key = f"{day:%Y%m%d}"
-        self.used[key] += 1
-        return f"R{key}-{self.used[key]:03d}"
 
 
 def describe(result: Taken) -> tuple[str, list[str]]:

@@ -14,7 +14,7 @@ import logging
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ContextManager, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Protocol, Sequence
 
 from .. import schema
 from ..books.panel import panel
@@ -203,8 +203,13 @@ def monthly_reports(book: Book, now: dt.datetime, operator: str, send: bool = Fa
 LISTS = "一覧 (*.csv;*.xlsx;*.xlsm;*.txt),*.csv;*.xlsx;*.xlsm;*.txt"
 
 
-def _chosen(book: Book, title: str, kinds: str = LISTS) -> list[Path]:
-    return book.choose_files(title, kinds)
+def _chosen(book: Book, title: str, question: Callable[[list[Path]], str] | None = None,
+            kinds: str = LISTS) -> list[Path]:
+    """The files the clerk picked and, when `question` asks about them, agreed to; [] when cancelled."""
+    files = book.choose_files(title, kinds)
+    if files and question is not None and not book.ask(question(files)):
+        return []
+    return files
 
 
 def _told_intake(outcome: Outcome) -> Outcome:
@@ -235,10 +240,9 @@ def receive_stock(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """入庫取込: SSC's delivery lists into 在庫 (所有者 CSS; custody stock from the command line)."""
     from ..runs import run_receive
 
-    files = _chosen(book, "SSC の納品リストを選んでください（CSV / Excel）")
+    files = _chosen(book, "SSC の納品リストを選んでください（CSV / Excel）",
+                    lambda files: f"{'、'.join(p.name for p in files)} を在庫（所有者 CSS）に取り込みます。よろしいですか？")
     if not files:
-        return Outcome(["入庫取込を取りやめました"])
-    if not book.ask(f"{'、'.join(p.name for p in files)} を在庫（所有者 CSS）に取り込みます。よろしいですか？"):
         return Outcome(["入庫取込を取りやめました"])
     return _in_turn(book, files, lambda path: run_receive(_run(book, now, operator), path, step=book.status))
 
@@ -247,10 +251,9 @@ def take_forms(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """申込書取込: the banks' returned forms into 申込."""
     from ..runs import run_take_forms
 
-    files = _chosen(book, "金庫から戻った申込書を選んでください（複数可）", "申込書 (*.xlsx),*.xlsx")
+    files = _chosen(book, "金庫から戻った申込書を選んでください（複数可）",
+                    lambda files: f"申込書 {len(files)}件を「申込」に取り込みます。よろしいですか？", "申込書 (*.xlsx),*.xlsx")
     if not files:
-        return Outcome(["申込書取込を取りやめました"])
-    if not book.ask(f"申込書 {len(files)}件を「申込」に取り込みます。よろしいですか？"):
         return Outcome(["申込書取込を取りやめました"])
     return _told_intake(run_take_forms(_run(book, now, operator), files, step=book.status))
 
@@ -310,10 +313,9 @@ def receive_cards(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """IBカード受領: the clerk picks SSC's card list; IBカード受領日 = today on each matched request."""
     from ..runs import run_cards
 
-    chosen = book.choose_files("IBカードの一覧（CSV または Excel）を選んでください", LISTS)
+    chosen = _chosen(book, "IBカードの一覧（CSV または Excel）を選んでください",
+                     lambda files: f"{files[0].name} のIBカードを {now:%Y/%m/%d} 受領として記録します。よろしいですか？")
     if not chosen:
-        return Outcome(["IBカード受領を取りやめました"])
-    if not book.ask(f"{chosen[0].name} のIBカードを {now:%Y/%m/%d} 受領として記録します。よろしいですか？"):
         return Outcome(["IBカード受領を取りやめました"])
     return _told(run_cards(_run(book, now, operator), chosen[0], now.date(), step=book.status))
 
@@ -322,10 +324,9 @@ def mark_center_sent(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """共同センター伝送済: the clerk picks the transmission list; 共同センター伝送日 = today on its requests."""
     from ..runs import run_center_sent
 
-    chosen = book.choose_files("伝送した共同センター伝送の一覧を選んでください", LISTS)
+    chosen = _chosen(book, "伝送した共同センター伝送の一覧を選んでください",
+                     lambda files: f"{files[0].name} の申込に共同センター伝送日 {now:%Y/%m/%d} を記録します。よろしいですか？")
     if not chosen:
-        return Outcome(["共同センター伝送済の記録を取りやめました"])
-    if not book.ask(f"{chosen[0].name} の申込に共同センター伝送日 {now:%Y/%m/%d} を記録します。よろしいですか？"):
         return Outcome(["共同センター伝送済の記録を取りやめました"])
     return _told(run_center_sent(_run(book, now, operator), chosen[0], now.date(), step=book.status))
 
@@ -334,11 +335,10 @@ def take_stock(book: Book, now: dt.datetime, operator: str) -> Outcome:
     """棚卸: the clerk picks the scanned files (one per box); the result goes to 棚卸, 在庫 is not changed."""
     from ..runs import run_stocktake
 
-    chosen = book.choose_files("棚卸で読み取ったファイルを選んでください（複数可）", LISTS)
+    chosen = _chosen(book, "棚卸で読み取ったファイルを選んでください（複数可）",
+                     lambda files: f"{len(files)} 個のファイルで {now:%Y/%m/%d} の棚卸をし、結果を「{schema.STOCKTAKE}」"
+                                   "シートに記録します（在庫は変えません）。よろしいですか？")
     if not chosen:
-        return Outcome(["棚卸を取りやめました"])
-    if not book.ask(f"{len(chosen)} 個のファイルで {now:%Y/%m/%d} の棚卸をし、結果を「{schema.STOCKTAKE}」シートに"
-                    "記録します（在庫は変えません）。よろしいですか？"):
         return Outcome(["棚卸を取りやめました"])
     outcome = run_stocktake(_run(book, now, operator), chosen, now.date(), step=book.status)
     if outcome.refused is not None or not outcome.headline:

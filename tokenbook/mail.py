@@ -28,6 +28,7 @@ from enum import StrEnum
 from email import policy
 from email.message import EmailMessage, MIMEPart
 from email.utils import formataddr, formatdate, make_msgid
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -121,7 +122,15 @@ def check_settings(settings: Settings) -> None:
 
 def content_digest(workbook: Path) -> str:
     """What a report says, cell by cell, leaving out when it was made (作成日時): a report made again
-    with the same content is not sent again."""
+    with the same content is not sent again. A month-end asks it of each report more than once (what
+    changed since sending, then the letter): the file is read once while it stays as it is."""
+    seen = os.stat(workbook)
+    return _content_digest(str(Path(workbook).resolve()), seen.st_ino, seen.st_size, seen.st_mtime_ns)
+
+
+@lru_cache(maxsize=1024)
+def _content_digest(workbook: str, inode: int, size: int, modified: int) -> str:
+    """`content_digest` of the file as it was when it had this inode, size and modification time."""
     import python_calamine
 
     digest = hashlib.sha256()

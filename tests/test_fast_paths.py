@@ -328,3 +328,126 @@ def test_verification_sheet_by_sheet_says_what_the_whole_comparison_says(demo_bo
     for expected in wrong:
         said = _sheet_by_sheet(demo_book, expected)
         assert said is not None and said == _whole(demo_book, expected)
+
+
+# --- close-year's faster paths: the chain checked a column at a time, cells made in C, raw copies ----
+
+def _sealed(count: int, seed: int) -> list:
+    rng = random.Random(seed)
+    rows = [schema_entry(i, rng) for i in range(count)]
+    sealed, _ = journal.seal_entries(rows, "", first_row=2)
+    return sealed
+
+
+def schema_entry(i: int, rng: random.Random):
+    from tokenbook.models import JournalEntry
+    return JournalEntry(0, NOW, NOW.date(), schema.Operation.ALLOCATE if i % 2 else schema.Operation.CORRECT,
+                        f"SN{rng.randrange(10**8):08d}", "在庫", "引当済", "CSS", f"{rng.randrange(1, 9):04d}",
+                        "", "", "担当", rng.choice(["", "メモ", " 前後 ", "a:b"]), "")
+
+
+def _sequential(rows, previous, sealed_throughout=False):
+    return journal._first_break(((r.row, r.digest, b) for r, b in zip(rows, journal.journal_contents(rows))),
+                                previous, sealed_throughout)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_chain_checked_by_columns_finds_what_the_row_by_row_check_finds(seed):
+    rng = random.Random(seed)
+    rows = _sealed(rng.randrange(1, 30), seed)
+    how = rng.choice(["none", "edit", "digest", "delete", "insert", "swap", "unsealed", "blank"])
+    at = rng.randrange(len(rows))
+    if how == "edit":
+        rows[at] = rows[at]._replace(note=rows[at].note + "x")
+    elif how == "digest":
+        rows[at] = rows[at]._replace(digest=rng.choice(["", "abc", rows[at].digest[:-1] + "0", rows[at].digest + ":"]))
+    elif how == "delete" and len(rows) > 1:
+        del rows[at]
+    elif how == "insert":
+        rows.insert(at, schema_entry(99, rng)._replace(digest=rows[at].digest))
+    elif how == "swap" and len(rows) > 1:
+        rows[0], rows[-1] = rows[-1], rows[0]
+    elif how == "unsealed":
+        rows = [r._replace(digest="") for r in rows[:at]] + rows[at:]
+    elif how == "blank":
+        rows[at] = rows[at]._replace(digest=None)
+    rows = [r._replace(row=i) for i, r in enumerate(rows, start=2)]
+    for previous in (None, "", rows[0].digest.partition(":")[2] if isinstance(rows[0].digest, str) else None):
+        assert journal.chain_break(rows, previous) == _sequential(rows, previous)
+    if how == "none":
+        assert journal.chain_break(rows) is None
+
+
+def test_the_opening_chain_checked_by_columns_finds_what_the_row_by_row_check_finds():
+    from tokenbook.models import Opening
+    openings = [Opening(0, f"SN{i:06d}", "在庫", "CSS", "", f"顧客番号 {i}" if i % 3 else "", "") for i in range(50)]
+    sealed, _ = journal.seal_openings(openings, "0123456789ab")
+    for index in (None, 0, 17, 49):
+        rows = list(sealed)
+        if index is not None:
+            rows[index] = rows[index]._replace(note="書き換え")
+        reference = journal._first_break(((o.row, o.digest, b) for o, b in zip(rows, journal.opening_contents(rows))),
+                                         None, sealed_throughout=True)
+        assert journal.opening_break(rows) == reference
+        assert (reference is None) == (index is None)
+
+
+def test_sealing_gives_the_digests_chained_one_row_at_a_time():
+    rows = _sealed(25, 3)
+    previous = ""
+    for r, body in zip(rows, journal.journal_contents(rows)):
+        own = journal._own(previous, body)
+        assert r.digest == f"{own}:{previous}"
+        previous = own
+
+
+@given(st.lists(st.one_of(st.text(max_size=12), st.sampled_from(["", " a", "b ", "<&>", "_x0041_", "\x01", "ｶﾅ"])),
+                min_size=1, max_size=40), st.sampled_from([None, 0, 5]))
+def test_a_column_of_text_makes_the_cells_each_value_makes_alone(values, style):
+    styles = xlsxpatch.Styles(date_xfs={5}, date_xf=5, datetime_xf=6)
+    tail = xlsxpatch._tail_of(style, styles)
+    assert xlsxpatch._column_tails(values, style, styles)(values) == [tail(v) for v in values]
+    unique = [f"{v}{i}" for i, v in enumerate(values)]  # mostly distinct: the path formatted in C
+    assert xlsxpatch._column_tails(unique, style, styles)(unique) == [tail(v) for v in unique]
+
+
+def test_opening_details_are_the_fields_each_token_has(demo_book):
+    from tokenbook.yearend import opening_details
+    tokens = check_book(demo_book, TODAY).ledger.tokens
+    expected = ["・".join(f"{label} {value}" for label, value in (
+        ("顧客番号", t.customer_no), ("店番", t.branch_code), ("利用開始日", t.started_on),
+        ("納品日", t.delivered_on), ("使用期限", t.expires_on)) if value) for t in tokens]
+    assert opening_details(tokens) == expected
+    assert any(expected) and any("・" in e for e in expected)
+
+
+def test_parts_left_alone_are_copied_as_their_compressed_bytes(demo_book, tmp_path):
+    import zipfile
+    checked = check_book(demo_book, TODAY)
+    edits = {schema.CHECKS: writeback.checks_edit(list(checked.problems))}
+    target = tmp_path / "patched.xlsm"
+    xlsxpatch.patch_package(demo_book, target, edits)
+    with zipfile.ZipFile(demo_book) as before, zipfile.ZipFile(target) as after:
+        assert after.testzip() is None
+        assert [i.filename for i in after.infolist()] == [i.filename for i in before.infolist()]
+        parts = xlsxpatch.sheet_parts(before)
+        changed = {parts[schema.CHECKS][0], "xl/styles.xml", "xl/workbook.xml"}
+        copied = [i for i in before.infolist() if i.filename not in changed]
+        assert len(copied) > 10
+        for info in copied:
+            mine = after.getinfo(info.filename)
+            assert (mine.CRC, mine.compress_size, mine.file_size, mine.compress_type) == \
+                (info.CRC, info.compress_size, info.file_size, info.compress_type)
+            assert _raw(after, mine) == _raw(before, info)
+            assert after.read(mine) == before.read(info)
+    writeback.verify(target, checked.ledger)
+
+
+def _raw(archive, info) -> bytes:
+    import struct
+    import zipfile
+    with open(archive.filename, "rb") as fh:
+        fh.seek(info.header_offset)
+        fields = struct.unpack(zipfile.structFileHeader, fh.read(zipfile.sizeFileHeader))
+        fh.seek(info.header_offset + zipfile.sizeFileHeader + fields[10] + fields[11])
+        return fh.read(info.compress_size)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from operator import attrgetter, itemgetter
 from typing import Collection, Iterable, Sequence
@@ -155,15 +156,23 @@ def seal_entries(entries: Iterable[JournalEntry], previous: str,
                  first_row: int | None = None) -> tuple[list[JournalEntry], str]:
     """`entries` with their chained digests after `previous` (and, given `first_row`, numbered from
     it); returns them and the last own digest."""
-    sealed = []
-    make = JournalEntry._make
     entries = list(entries)
-    for index, (e, body) in enumerate(zip(entries, journal_contents(entries))):
-        own = _own(previous, body)
-        row = e.row if first_row is None else first_row + index
-        sealed.append(make((row, *e[1:-1], f"{own}:{previous}")))
+    rows = map(attrgetter("row"), entries) if first_row is None else range(first_row, first_row + len(entries))
+    digests, previous = _sealed_digests(journal_contents(entries), previous)
+    make = JournalEntry._make
+    return [make((row, *e[1:-1], d)) for row, e, d in zip(rows, entries, digests)], previous
+
+
+def _sealed_digests(bodies: Iterable[bytes], previous: str) -> tuple[list[str], str]:
+    """The `own:previous` cell of each row after `previous` (each own chained on the one before:
+    one hash at a time, so the loop is kept to that) and the last own digest."""
+    sha256, cells = hashlib.sha256, []
+    append = cells.append
+    for body in bodies:
+        own = sha256(previous.encode() + b"\x1e" + body).hexdigest()[:DIGEST_HEX]
+        append(f"{own}:{previous}")
         previous = own
-    return sealed, previous
+    return cells, previous
 
 
 def seal(old: Ledger, new: Ledger) -> Ledger:
@@ -189,8 +198,11 @@ def chain_break(journal: Sequence[JournalEntry], previous: str | None = None) ->
     """The first row where the chain breaks, or None. With `previous` (the own digest the chain must
     continue from, e.g. the last row of the archive before), the first row must link to it;
     without it the chain may start anywhere (at the first row with a digest)."""
-    return _first_break(zip(map(attrgetter("row"), journal), map(attrgetter("digest"), journal),
-                            journal_contents(journal)), previous)
+    digests = list(map(attrgetter("digest"), journal))
+    bodies = journal_contents(journal)
+    if digests and _intact(digests, bodies, previous):
+        return None
+    return _first_break(zip(map(attrgetter("row"), journal), digests, bodies), previous)
 
 
 def _first_break(rows: Iterable[tuple[int, str, bytes]], previous: str | None,
@@ -224,6 +236,32 @@ def _own(previous: str, row_content: bytes) -> str:
     return hashlib.sha256(previous.encode() + b"\x1e" + row_content).hexdigest()[:DIGEST_HEX]
 
 
+_SHAPE = re.compile(f"(?s)[^:]{{{DIGEST_HEX}}}:(?:.{{{DIGEST_HEX}}})?")  # what split_digest accepts
+_OWN_PART = itemgetter(slice(0, DIGEST_HEX))
+_LINK_PART = itemgetter(slice(DIGEST_HEX + 1, None))
+
+
+def _intact(digests: list, bodies: list[bytes], previous: str | None) -> bool:
+    """True when every row is sealed and the chain holds throughout (then `_first_break` finds no
+    break), checked a column at a time in C: every cell shaped `own:link`, each link the row
+    before's own (the first `previous`, if given), each own the digest of its link and content. A
+    million rows are checked on every read; where this is False, `_first_break` says where."""
+    try:
+        if not all(map(_SHAPE.fullmatch, digests)):
+            return False
+    except TypeError:  # a cell that is not text (or empty: None)
+        return False
+    owns = list(map(_OWN_PART, digests))
+    links = list(map(_LINK_PART, digests))
+    if links[1:] != owns[:-1] or (previous is not None and links[0] != previous):
+        return False
+    keyed = map(bytes.__add__, map(str.encode, map("{}\x1e".format, links)), bodies)
+    return list(map(_OWN_PART, map(_HEXDIGEST, map(hashlib.sha256, keyed)))) == owns
+
+
+_HEXDIGEST = type(hashlib.sha256()).hexdigest
+
+
 # --- 繰越: the opening entries, chained like 履歴 -----------------------------------------------------
 
 def opening_contents(openings: Sequence[Opening]) -> list[bytes]:
@@ -248,19 +286,18 @@ def row_contents(rows: Sequence[tuple], fields: Iterable[int]) -> list[bytes]:
 
 def seal_openings(openings: Sequence[Opening], previous: str) -> tuple[list[Opening], str]:
     """The 繰越 rows (numbered from 2) with their chained digests after `previous`; and the last own digest."""
-    sealed = []
+    digests, previous = _sealed_digests(opening_contents(openings), previous)
     make = Opening._make
-    for row, (o, body) in enumerate(zip(openings, opening_contents(openings)), start=2):
-        own = _own(previous, body)
-        sealed.append(make((row, *o[1:-1], f"{own}:{previous}")))
-        previous = own
-    return sealed, previous
+    return [make((row, *o[1:-1], d)) for row, o, d in zip(range(2, len(digests) + 2), openings, digests)], previous
 
 
 def opening_break(openings: Sequence[Opening], previous: str | None = None) -> Break | None:
     """The first 繰越 row where the chain breaks (codes as for 履歴; see `opening_code`)."""
-    return _first_break(zip(map(attrgetter("row"), openings), map(attrgetter("digest"), openings),
-                            opening_contents(openings)), previous, sealed_throughout=True)
+    digests = list(map(attrgetter("digest"), openings))
+    bodies = opening_contents(openings)
+    if digests and _intact(digests, bodies, previous):
+        return None
+    return _first_break(zip(map(attrgetter("row"), openings), digests, bodies), previous, sealed_throughout=True)
 
 
 def opening_code(code: str) -> str:

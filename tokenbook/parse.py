@@ -88,9 +88,10 @@ def read_column(
     letter = table.letter(column.header)
     if _all_as_is(column.kind, raw_values, serial_pattern):  # a clean column of serials or keys: one pass
         return raw_values
-    distinct = _distinct(raw_values)
     if column.kind is Kind.TEXT:
-        if distinct is None:
+        if set(map(type, raw_values)) <= {str}:  # all text (a million serials, notes or digests):
+            values = list(map(str.strip, raw_values))  # trimmed in C, the very same str where nothing is
+        elif (distinct := _distinct(raw_values)) is None:
             values = [v.strip() if v.__class__ is str else nz.plain_text(v) for v in raw_values]
         else:
             texts = {v: v.strip() if v.__class__ is str else nz.plain_text(v) for v in distinct}
@@ -100,6 +101,7 @@ def read_column(
                 if value == "":
                     problems.append(problem("required", table.sheet, table.row_numbers[index], column.header, letter))
         return values
+    distinct = _distinct(raw_values)
 
     read = normaliser(column, serial_pattern)
 

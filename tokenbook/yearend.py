@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, replace
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
@@ -31,7 +32,7 @@ from .files.sheetio import UnusableInput, column_letter, read_sheet
 from .history import states_at
 from .journal import (Context, carried_entries, chain_break, last_digest, last_opening_digest, opening_break,
                       opening_code, row_contents, seal_entries, seal_openings, split_digest)
-from .models import Closing, JournalEntry, Ledger, Opening
+from .models import Closing, JournalEntry, Ledger, Opening, Token
 from .parse import gc_paused, read_rows
 from .problems import Problem, problem
 from .schedule import Calendar, batch_by_id
@@ -142,16 +143,27 @@ def opening_rows(ledger: Ledger, year: int) -> list[Opening]:
     """One 繰越 row per token that existed at the end of `year`: its state, owner and bank then; its
     customer and dates as 在庫 shows them. Numbered from 2."""
     states = states_at(ledger, dt.date(year, 12, 31))
-    rows = []
-    for token in ledger.tokens:
-        if token.serial not in states:
-            continue
-        state, owner, bank = states[token.serial]
-        details = "・".join(f"{label} {value}" for label, value in (
-            ("顧客番号", token.customer_no), ("店番", token.branch_code), ("利用開始日", token.started_on),
-            ("納品日", token.delivered_on), ("使用期限", token.expires_on)) if value)
-        rows.append(Opening(len(rows) + 2, token.serial, state, owner, bank, details))
-    return rows
+    tokens = [t for t in ledger.tokens if t.serial in states]
+    return [Opening(row, t.serial, *states[t.serial], details)
+            for row, t, details in zip(range(2, len(tokens) + 2), tokens, opening_details(tokens))]
+
+
+_DETAILS = (("顧客番号", "customer_no"), ("店番", "branch_code"), ("利用開始日", "started_on"),
+            ("納品日", "delivered_on"), ("使用期限", "expires_on"))
+
+
+def opening_details(tokens: Sequence[Token]) -> list[str]:
+    """Each token's 繰越 備考: "顧客番号 X・店番 Y・利用開始日 …", the fields it has, made a column at
+    a time (a million tokens; a column of dates holds a few thousand distinct values)."""
+    pieces = []
+    for label, name in _DETAILS:
+        column = list(map(attrgetter(name), tokens))
+        shown = {v: f"・{label} {v}" if v else "" for v in set(column)}
+        pieces.append(map(shown.__getitem__, column))
+    return list(map(_DROP_FIRST, map("".join, zip(*pieces))))  # each led by "・": the first one dropped
+
+
+_DROP_FIRST = itemgetter(slice(1, None))
 
 
 def describe_year_end(result: YearEnd) -> tuple[str, list[str]]:

@@ -17,13 +17,14 @@ import datetime as dt
 import posixpath
 import re
 import shutil
+import struct
 import tempfile
 import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Sequence
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -242,13 +243,7 @@ def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> list
     once (by `cell_xml`, around a placeholder reference), then each row is one format operation. A
     blank value writes no cell (the column's own style shows), so a sheet of many blank cells stays
     small and quick to read."""
-    tails_by_col = [_tail_of(col, styles, col_styles) for col, _ in block.columns]
-    made: list[Callable[[Any], bytes]] = []
-    for (_, values), tail in zip(block.columns, tails_by_col):
-        try:
-            made.append({v: tail(v) for v in set(values)}.__getitem__)
-        except TypeError:  # an unhashable value
-            made.append(tail)
+    made = [_column_tails(values, col_styles.get(col), styles) for col, values in block.columns]
     row = b'<row r="%s">' + b"%s" * len(block.columns) + b"</row>"
     chunks: list[bytes] = []
     for start in range(0, block.last_row - block.first_row + 1, _BLOCK_ROWS):  # in pieces: less held at once
@@ -256,7 +251,7 @@ def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> list
                                              min(block.first_row + start + _BLOCK_ROWS, block.last_row + 1))]
         parts = []
         for (col, values), tail_of in zip(block.columns, made):
-            tails = [*map(tail_of, values[start:start + _BLOCK_ROWS])]
+            tails = tail_of(values[start:start + _BLOCK_ROWS])
             prefix = b'<c r="' + _letters(col)
             parts.append([prefix + n + t if t else b"" for n, t in zip(numbers, tails)])
         chunks.append(b"".join([row % cells for cells in zip(numbers, *parts)]))
@@ -266,10 +261,34 @@ def _block_xml(block: Block, col_styles: dict[int, int], styles: Styles) -> list
 _BLOCK_ROWS = 65_536
 
 
-def _tail_of(col: int, styles: Styles, col_styles: dict[int, int]) -> Callable[[Any], bytes]:
-    """A value's cell without its reference (what follows `<c r="A1`); b"" for a blank value."""
-    style = col_styles.get(col)
+def _column_tails(values: Sequence[Any], style: int | None, styles: Styles) -> Callable[[Sequence[Any]], list[bytes]]:
+    """What makes the cell tails of a run of a column's values. A column of few distinct values
+    (dates, states, banks) has each made once and looked up; a column of text that is mostly
+    distinct (serials, notes, digests: a million each in 繰越) is formatted in C, one format
+    operation a cell, with only its empty or special values (markup, control characters, edge
+    spaces) made one by one."""
+    tail = _tail_of(style, styles)
+    try:
+        distinct = set(values)
+    except TypeError:  # an unhashable value
+        return lambda run: list(map(tail, run))
+    if 2 * len(distinct) <= len(values) or set(map(type, distinct)) != {str} or style in styles.date_xfs:
+        return lambda run: list(map({v: tail(v) for v in distinct}.__getitem__, run))
+    plain = (b'" t="inlineStr"><is><t>' if style is None else b'" s="%d" t="inlineStr"><is><t>' % style) + \
+        b"%s</t></is></c>"
 
+    def tails(run: Sequence[str]) -> list[bytes]:
+        made = list(map(plain.__mod__, map(str.encode, run)))
+        if "" in run or any(map(_SPECIAL.search, run)):
+            for index, value in enumerate(run):
+                if not value or _SPECIAL.search(value):
+                    made[index] = tail(value)
+        return made
+    return tails
+
+
+def _tail_of(style: int | None, styles: Styles) -> Callable[[Any], bytes]:
+    """A value's cell without its reference (what follows `<c r="A1`); b"" for a blank value."""
     def tail(value: Any) -> bytes:
         cell = cell_xml(b"\x00", value, style, styles)
         return cell.split(b"\x00", 1)[1] if cell and (value is not None and value != "") else b""
@@ -461,10 +480,8 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
                 copy.external_attr = info.external_attr
                 level = 3 if info.compress_type == zipfile.ZIP_DEFLATED else None
                 copy._compresslevel = level  # what writestr sets (ZipInfo has no public level before 3.13)
-                if data is None:  # copied through in pieces
-                    copy.file_size = info.file_size
-                    with archive.open(info) as source_part, out.open(copy, "w") as target_part:
-                        shutil.copyfileobj(source_part, target_part, 1 << 22)
+                if data is None:  # its compressed bytes as they are (checked by the caller's CRC pass)
+                    copy_member(archive, info, out)
                     continue
                 if isinstance(data, list):
                     copy.file_size = sum(map(len, data))
@@ -480,6 +497,43 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
 
 
 SPOOL_BYTES = 32 << 20
+
+
+def copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: zipfile.ZipFile) -> None:
+    """Copy one member's compressed bytes from `archive` into `out`, not decompressing and
+    compressing it again (at a million tokens 在庫 is 650 MB of XML that close-year leaves alone).
+
+    zipfile has no public way to write raw bytes (3.11–3.13), so this does what `ZipFile.open(..., "w")`
+    and its writer's `close` do around the data: the local header from a ZipInfo carrying the
+    source's CRC and sizes (no data descriptor), then the bytes, then the entry in the directory."""
+    fp = archive.fp
+    assert fp is not None and out.fp is not None
+    fp.seek(info.header_offset)
+    header = fp.read(zipfile.sizeFileHeader)
+    fields = struct.unpack(zipfile.structFileHeader, header)
+    if header[:4] != zipfile.stringFileHeader or info.flag_bits & 0x1:
+        raise zipfile.BadZipFile(f"{info.filename}: local header not found or encrypted")
+    fp.seek(info.header_offset + zipfile.sizeFileHeader + fields[10] + fields[11])  # past name and extra
+    copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+    copy.compress_type = info.compress_type
+    copy.external_attr = info.external_attr
+    copy.create_system = info.create_system
+    copy.flag_bits = info.flag_bits & ~0x08  # sizes and CRC are in the local header
+    copy.CRC, copy.compress_size, copy.file_size = info.CRC, info.compress_size, info.file_size
+    copy.header_offset = out.fp.tell()
+    zip64 = copy.file_size > zipfile.ZIP64_LIMIT or copy.compress_size > zipfile.ZIP64_LIMIT
+    out.fp.write(copy.FileHeader(zip64))
+    remaining = info.compress_size
+    while remaining:
+        chunk = fp.read(min(remaining, 1 << 22))
+        if not chunk:
+            raise zipfile.BadZipFile(f"{info.filename}: truncated")
+        out.fp.write(chunk)
+        remaining -= len(chunk)
+    out.filelist.append(copy)
+    out.NameToInfo[copy.filename] = copy
+    out.start_dir = out.fp.tell()
+    out._didModify = True
 
 
 def _absolute(ref: str) -> str:

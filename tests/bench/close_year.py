@@ -3,12 +3,16 @@ validate of the rolled-over ledger against the same before the roll-over.
 
     python tests/bench/close_year.py                    # 1,000,000 tokens
     python tests/bench/close_year.py --tokens 200000
+    python tests/bench/close_year.py --repeat 3 --rev 6da2023   # beside an earlier revision, interleaved
 
 The sample ledger's journal is the year up to 2027-01-05, so closing 2026 moves nearly all of it
 into 履歴_2026.xlsx and leaves one row per token in the 繰越 sheet. Each measurement runs in a fresh
-interpreter on a fresh copy of the ledger, so its peak memory (max RSS) is its own; read + validate
-before and after are run alternately, `--repeat` times each (medians). The goal of issue 12 is
-≤ 60 s and ≤ 3 GB for close-year at 1,000,000 tokens. The baseline is openpyxl's write-only mode
+interpreter on a fresh copy of the ledger. close-year's memory is the peak of the PSS summed over
+its process tree (it writes the archive in a forked process beside the ledger), sampled every
+200 ms, with the main process's own peak beside it; read + validate's is its max RSS. Read +
+validate before and after are run alternately, `--repeat` times each (medians). With `--rev`, an
+earlier revision (a temporary worktree, imported first) runs the same, interleaved. The goal of
+issue 12 is ≤ 60 s and ≤ 3 GB for close-year at 1,000,000 tokens. The baseline is openpyxl's write-only mode
 writing only the archive's rows (what a plain script would spend on the archive alone).
 """
 
@@ -18,9 +22,11 @@ import argparse
 import datetime as dt
 import shutil
 import statistics
+import subprocess
+import tempfile
 from pathlib import Path
 
-from common import PEAK, measure, sample_book
+from common import PEAK, measure, run_sampled, sample_book
 
 AS_OF = dt.date(2027, 1, 5)
 SIZES = {1_000_000: (254, 100_000), 200_000: (50, 20_000)}
@@ -71,43 +77,66 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="close-year runs per size (median)")
     parser.add_argument("--dir", type=Path, default=Path("build/bench"), help="where sample files are kept")
     parser.add_argument("--baseline", action="store_true", help="also time openpyxl writing the archive's rows")
+    parser.add_argument("--rev", help="an earlier revision to run beside this tree (a commit or tag)")
     args = parser.parse_args()
-    for tokens in args.tokens or [1_000_000]:
-        banks, kept = SIZES.get(tokens, (max(1, min(254, tokens // 4000)), tokens // 10))
-        source, counts = sample_book(args.dir, tokens, banks, kept, as_of=AS_OF)
-        work = args.dir / "close-year"
-        runs = []
-        for _ in range(args.repeat):
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir(parents=True)
-            book = work / "book.xlsx"
-            shutil.copyfile(source, book)
-            runs.append(measure(CLOSE_YEAR, str(book)))
-            assert runs[-1]["exit"] == 0, runs[-1]
-        reads = {"before": [], "after": []}
-        for _ in range(args.repeat):
-            reads["before"].append(measure(READ_VALIDATE, str(source)))
-            reads["after"].append(measure(READ_VALIDATE, str(work / "book.xlsx")))
-        before, after = ({"seconds": statistics.median(r["seconds"] for r in rs), "peak_mb": max(r["peak_mb"] for r in rs),
-                          "journal": rs[0]["journal"], "openings": rs[0]["openings"], "errors": rs[0]["errors"]}
-                         for rs in (reads["before"], reads["after"]))
-        archive = work / "履歴_2026.xlsx"
-        base = measure(OPENPYXL_ARCHIVE, str(archive), str(work / "openpyxl-archive.xlsx")) if args.baseline else None
-        seconds = statistics.median(r["seconds"] for r in runs)
-        print(f"{tokens:,} tokens, {counts.get('履歴', 0):,} journal rows ({counts})")
-        print(f"  close-year 2026: median {seconds:.1f} s of {[round(r['seconds'], 1) for r in runs]}, "
-              f"peak {max(r['peak_mb'] for r in runs):,.0f} MB (goal 60 s, 3,000 MB); "
-              f"archive {archive.stat().st_size / 1e6:.0f} MB")
-        if base:
-            print(f"  baseline, openpyxl write-only writing the archive's 履歴 rows alone ({base['rows']:,}): "
-                  f"{base['seconds']:.1f} s, peak {base['peak_mb']:,.0f} MB -> ratio {base['seconds'] / seconds:.2f}x")
-        print(f"  read + validate before: median {before['seconds']:.1f} s of "
-              f"{[round(r['seconds'], 1) for r in reads['before']]}, {before['peak_mb']:,.0f} MB, "
-              f"履歴 {before['journal']:,} rows, 繰越 {before['openings']:,}, errors {before['errors']}")
-        print(f"  read + validate after:  median {after['seconds']:.1f} s of "
-              f"{[round(r['seconds'], 1) for r in reads['after']]}, {after['peak_mb']:,.0f} MB, "
-              f"履歴 {after['journal']:,} rows, 繰越 {after['openings']:,}, errors {after['errors']} "
-              f"-> {before['seconds'] / after['seconds']:.2f}x", flush=True)
+    here = Path(__file__).resolve().parents[2]
+    roots = {"now": here}
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.rev:
+            roots["then"] = Path(scratch) / "then"
+            subprocess.run(["git", "-C", str(here), "worktree", "add", "-q", "--detach", str(roots["then"]), args.rev],
+                           check=True)
+        try:
+            for tokens in args.tokens or [1_000_000]:
+                banks, kept = SIZES.get(tokens, (max(1, min(254, tokens // 4000)), tokens // 10))
+                source, counts = sample_book(args.dir, tokens, banks, kept, as_of=AS_OF)
+                print(f"{tokens:,} tokens, {counts.get('履歴', 0):,} journal rows ({counts})", flush=True)
+                runs = {label: [] for label in roots}
+                reads = {(label, when): [] for label in roots for when in ("before", "after")}
+                for _ in range(args.repeat):  # interleaved
+                    for label, root in roots.items():
+                        work = (args.dir / f"close-year-{label}").resolve()
+                        shutil.rmtree(work, ignore_errors=True)
+                        work.mkdir(parents=True)
+                        shutil.copyfile(source, work / "book.xlsx")
+                        runs[label].append(run_sampled(CLOSE_YEAR, [str(work / "book.xlsx")], root))
+                        assert runs[label][-1]["exit"] == 0, runs[label][-1]
+                for _ in range(args.repeat):
+                    for label, root in roots.items():
+                        for when, path in (("before", source.resolve()),
+                                           ("after", (args.dir / f"close-year-{label}" / "book.xlsx").resolve())):
+                            reads[label, when].append(run_sampled(READ_VALIDATE, [str(path)], root))
+                for label in roots:
+                    _report(label, args.rev, runs[label], reads[label, "before"], reads[label, "after"],
+                            args.dir / f"close-year-{label}")
+                if args.rev:
+                    now, then = (statistics.median(r["seconds"] for r in runs[k]) for k in ("now", "then"))
+                    pss = [statistics.median(r["pss_mb"] for r in runs[k]) for k in ("now", "then")]
+                    print(f"  ratio now / then, close-year: time {now / then:.2f}, summed PSS {pss[0] / pss[1]:.2f}")
+                if args.baseline:
+                    work = args.dir / "close-year-now"
+                    base = measure(OPENPYXL_ARCHIVE, str(work / "履歴_2026.xlsx"), str(work / "openpyxl-archive.xlsx"))
+                    seconds = statistics.median(r["seconds"] for r in runs["now"])
+                    print(f"  baseline, openpyxl write-only writing the archive's 履歴 rows alone ({base['rows']:,}): "
+                          f"{base['seconds']:.1f} s, peak {base['peak_mb']:,.0f} MB -> ratio {base['seconds'] / seconds:.2f}x")
+        finally:
+            if args.rev:
+                subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(roots["then"])], check=True)
+
+
+def _report(label: str, rev: str | None, runs: list[dict], before: list[dict], after: list[dict], work: Path) -> None:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    medians = {when: statistics.median(r["seconds"] for r in rs) for when, rs in (("before", before), ("after", after))}
+    print(f"  {label} ({'this tree' if label == 'now' else rev}): close-year 2026: median {seconds:.1f} s of "
+          f"{[round(r['seconds'], 1) for r in runs]}, peak PSS summed over {max(r['processes'] for r in runs)} "
+          f"processes {statistics.median(r['pss_mb'] for r in runs):,.0f} MB (main process "
+          f"{statistics.median(r['main_pss_mb'] for r in runs):,.0f} MB, max RSS {max(r['peak_mb'] for r in runs):,.0f} MB) "
+          f"(goal 60 s, 3,000 MB); archive {(work / '履歴_2026.xlsx').stat().st_size / 1e6:.0f} MB")
+    for when, rs in (("before", before), ("after", after)):
+        print(f"    read + validate {when:6}: median {medians[when]:.1f} s of {[round(r['seconds'], 1) for r in rs]}, "
+              f"{max(r['peak_mb'] for r in rs):,.0f} MB, 履歴 {rs[0]['journal']:,} rows, 繰越 {rs[0]['openings']:,}, "
+              f"errors {rs[0]['errors']}" + (f" -> {medians['before'] / medians['after']:.2f}x" if when == "after" else ""),
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,13 @@ print setup) and by openpyxl (plain rows), one workbook per bank; medians, and t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from common import sample_book
+from common import run_sampled, sample_book
 
 SIZES = {200_000: (50, 20_000), 1_000_000: (254, 100_000)}
 
@@ -97,60 +93,6 @@ for _ in range(int(sys.argv[3])):
         times[label].append((time.process_time() - start, time.perf_counter() - wall))
 print(json.dumps({"rows": rows, "books": len(reports), "times": times}))
 """
-
-
-def _pss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return 0
-
-
-def _tree(pid: int) -> list[int]:
-    """The process and all its descendants."""
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    todo += [int(c) for c in fh.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return found
-
-
-def run_sampled(code: str, args: list[str], root: Path) -> dict:
-    """Run `code` in a fresh interpreter (PYTHONPATH: `root`) while sampling the summed PSS of its
-    process tree; the JSON line it prints, with `pss_mb` (peak of the sum) and `main_pss_mb`."""
-    env = dict(os.environ, PYTHONPATH=str(root))
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=root)
-    peak = {"sum": 0, "main": 0, "processes": 0}
-
-    def sample() -> None:
-        while proc.poll() is None:
-            pids = _tree(proc.pid)
-            sizes = [_pss_kb(p) for p in pids]
-            peak["sum"] = max(peak["sum"], sum(sizes))
-            peak["main"] = max(peak["main"], sizes[0])
-            peak["processes"] = max(peak["processes"], len(pids))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, stderr = proc.communicate()
-    sampler.join()
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(stdout + stderr)
-    result = json.loads(stdout.strip().splitlines()[-1])
-    return {**result, "pss_mb": peak["sum"] / 1024, "main_pss_mb": peak["main"] / 1024,
-            "processes": peak["processes"]}
 
 
 def month_end(path: Path, work: Path, roots: dict[str, Path], repeat: int) -> dict[str, list[dict]]:

@@ -8,8 +8,9 @@ validate of the rolled-over ledger against the same before the roll-over.
 The sample ledger's journal is the year up to 2027-01-05, so closing 2026 moves nearly all of it
 into 履歴_2026.xlsx and leaves one row per token in the 繰越 sheet. Each measurement runs in a fresh
 interpreter on a fresh copy of the ledger. close-year's memory is the peak of the PSS summed over
-its process tree (it writes the archive in a forked process beside the ledger), sampled every
-200 ms, with the main process's own peak beside it; read + validate's is its max RSS. Read +
+its process tree, sampled every 200 ms (one process today; an archive writer forked beside the
+ledger's patch was tried and doubled it), with the main process's own peak and max RSS beside it;
+read + validate is not sampled (sampling slows it) and its memory is its max RSS. Read +
 validate before and after are run alternately, `--repeat` times each (medians). With `--rev`, an
 earlier revision (a temporary worktree, imported first) runs the same, interleaved. The goal of
 issue 12 is ≤ 60 s and ≤ 3 GB for close-year at 1,000,000 tokens. The baseline is openpyxl's write-only mode
@@ -105,7 +106,7 @@ def main() -> None:
                     for label, root in roots.items():
                         for when, path in (("before", source.resolve()),
                                            ("after", (args.dir / f"close-year-{label}" / "book.xlsx").resolve())):
-                            reads[label, when].append(run_sampled(READ_VALIDATE, [str(path)], root))
+                            reads[label, when].append(measure(READ_VALIDATE, str(path), root=root))
                 for label in roots:
                     _report(label, args.rev, runs[label], reads[label, "before"], reads[label, "after"],
                             args.dir / f"close-year-{label}")

@@ -40,9 +40,12 @@ def sample_book(directory: Path, tokens: int, banks: int, kept: int, open_reques
 PEAK = "import resource; peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
 
 
-def measure(code: str, *args: str) -> dict:
-    """Run `code` in a fresh interpreter; it prints one JSON line as its last line."""
-    completed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+def measure(code: str, *args: str, root: Path | None = None) -> dict:
+    """Run `code` in a fresh interpreter (importing tokenbook from `root` first, if given); it
+    prints one JSON line as its last line. Nothing samples it: its memory is its own max RSS."""
+    env = dict(os.environ, PYTHONPATH=str(root)) if root else None
+    completed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                               cwd=root)
     if completed.returncode not in (0, 1):
         raise RuntimeError(completed.stdout + completed.stderr)
     return json.loads(completed.stdout.strip().splitlines()[-1])

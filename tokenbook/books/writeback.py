@@ -14,19 +14,16 @@ import datetime as dt
 import getpass
 import json
 import os
-import pickle
 import re
 import shutil
 import socket
 import stat
-import sys
 import time
 import zipfile
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence
 
 from .. import schema
 from ..files.sheetio import Table, read_sheet, read_tables
@@ -398,18 +395,14 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
 
 
 def apply_edits(lock: BookLock, edits: dict[str, SheetEdit], check: Callable[[Path], None],
-                now: dt.datetime | None = None, keep_backups: int | None = None,
-                ready: Callable[[], object] | None = None) -> Written:
-    """Patch the locked book beside itself, `check` the result, wait until `ready` (close-year: its
-    archive in place), keep a backup, swap it in."""
+                now: dt.datetime | None = None, keep_backups: int | None = None) -> Written:
+    """Patch the locked book beside itself, `check` the result, keep a backup, swap it in."""
     path = lock.path
     tmp = _temporary(path)
     try:
         patch_package(path, tmp, edits)
         _fsync(tmp)
         check(tmp)
-        if ready is not None:
-            ready()
         if not lock.unchanged():
             raise WriteFailed("処理中にブックが別のプログラムで変更されました。何も書き込まずに中止しました")
         backup = _backup(path, now or dt.datetime.now(), KEEP_BACKUPS if keep_backups is None else keep_backups)
@@ -628,91 +621,13 @@ def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, cont
             raise PatchRefused(f"ブックに「{sheet}」シートがありません。見出し "
                                f"{'・'.join(c.header for c in schema.table_columns(sheet) if not c.added)} "
                                "の1行目だけのシートを追加してから実行してください")
-    with alongside(lambda: write_archive(archive, content, digest, digest_of, read)) as archive_written:
-        edits = ledger_edits(old, replace(new, journal=old.journal, openings=old.openings))  # rewritten whole, below
-        edits[schema.JOURNAL] = journal_rows_edit(new)
-        edits[schema.OPENING] = opening_rows_edit(new)
-        if schema.CHECKS in present:
-            edits[schema.CHECKS] = checks_edit(list(problems))
-        if panel is not None and schema.MENU in present:
-            edits[schema.MENU] = menu_edit(panel)
-        check = (lambda written: verify_rewritten(written, new, (schema.JOURNAL, schema.OPENING, schema.CLOSINGS)))
-        return apply_edits(lock, edits, check, now, ready=archive_written), archive_written()
-
-
-T = TypeVar("T")
-
-
-@contextmanager
-def alongside(work: Callable[[], T]) -> Iterator[Callable[[], T]]:
-    """`work` done in a forked process while the caller goes on (close-year: the archive written
-    and verified on the second core while the ledger is patched and verified on the first). The
-    callable given waits for it and returns its result or raises its exception; leaving the block
-    waits for it too, so no process outlives the run. The child dies with its parent (Linux's
-    parent-death signal): a run killed mid-way leaves no writer behind to race the next run. Where
-    that cannot be had (no fork, or not Linux), `work` is done first, here, as before."""
-    if not hasattr(os, "fork") or not _DIE_WITH_PARENT:
-        result = work()
-        yield lambda: result
-        return
-    parent = os.getpid()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into the caller's code
-        status = 1
-        try:
-            os.close(read_end)
-            if _DIE_WITH_PARENT() != 0 or os.getppid() != parent:
-                os._exit(1)
-            try:
-                payload = pickle.dumps((True, work()))
-                status = 0
-            except BaseException as exc:  # its message to the parent, which raises it there
-                try:
-                    payload = pickle.dumps((False, exc))
-                except Exception:
-                    payload = pickle.dumps((False, WriteFailed(str(exc))))
-            with os.fdopen(write_end, "wb") as out:
-                out.write(payload)
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    outcome: list[tuple[bool, Any]] = []
-
-    def wait() -> T:
-        if not outcome:
-            with os.fdopen(read_end, "rb") as pipe:
-                data = pipe.read()
-            os.waitpid(pid, 0)
-            outcome.append(pickle.loads(data) if data else
-                           (False, WriteFailed("保管用ブックを書き込む処理が途中で終わりました。元のブックはそのままです")))
-        done, value = outcome[0]
-        if not done:
-            raise value
-        return value
-
-    try:
-        yield wait
-    finally:
-        if not outcome:
-            try:
-                wait()
-            except BaseException:
-                pass  # the caller is leaving with its own exception already
-
-
-def _parent_death_signal() -> Callable[[], int] | None:
-    """prctl(PR_SET_PDEATHSIG, SIGKILL) for a forked child, where the C library has it (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-        import signal
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-
-
-_DIE_WITH_PARENT = _parent_death_signal()
+    written_archive = write_archive(archive, content, digest, digest_of, read)
+    edits = ledger_edits(old, replace(new, journal=old.journal, openings=old.openings))  # rewritten whole, below
+    edits[schema.JOURNAL] = journal_rows_edit(new)
+    edits[schema.OPENING] = opening_rows_edit(new)
+    if schema.CHECKS in present:
+        edits[schema.CHECKS] = checks_edit(list(problems))
+    if panel is not None and schema.MENU in present:
+        edits[schema.MENU] = menu_edit(panel)
+    check = (lambda written: verify_rewritten(written, new, (schema.JOURNAL, schema.OPENING, schema.CLOSINGS)))
+    return apply_edits(lock, edits, check, now), written_archive

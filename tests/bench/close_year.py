@@ -36,23 +36,23 @@ CLOSE_YEAR = """
 import datetime as dt, json, sys, time
 from pathlib import Path
 from tokenbook.runs import Run, run_close_year
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 outcome = run_close_year(Run(Path(sys.argv[1]), dt.datetime(2027, 1, 6, 9, 0), "bench"), 2026)
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 """ + PEAK + """
 print("\\n".join(outcome.lines), file=sys.stderr)
-print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "exit": outcome.exit_code}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak_mb, "exit": outcome.exit_code}))
 """
 
 READ_VALIDATE = """
 import datetime as dt, json, sys, time
 from pathlib import Path
 from tokenbook.load import check_book
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 result = check_book(Path(sys.argv[1]), dt.date(2027, 1, 6))
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 """ + PEAK + """
-print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "journal": len(result.ledger.journal),
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak_mb, "journal": len(result.ledger.journal),
                   "openings": len(result.ledger.openings), "errors": len(result.errors)}))
 """
 
@@ -113,7 +113,9 @@ def main() -> None:
                 if args.rev:
                     now, then = (statistics.median(r["seconds"] for r in runs[k]) for k in ("now", "then"))
                     pss = [statistics.median(r["pss_mb"] for r in runs[k]) for k in ("now", "then")]
-                    print(f"  ratio now / then, close-year: time {now / then:.2f}, summed PSS {pss[0] / pss[1]:.2f}")
+                    cpu = [statistics.median(r["cpu"] for r in runs[k]) for k in ("now", "then")]
+                    print(f"  ratio now / then, close-year: time {now / then:.2f}, CPU {cpu[0] / cpu[1]:.2f}, "
+                          f"summed PSS {pss[0] / pss[1]:.2f}")
                 if args.baseline:
                     work = args.dir / "close-year-now"
                     base = measure(OPENPYXL_ARCHIVE, str(work / "履歴_2026.xlsx"), str(work / "openpyxl-archive.xlsx"))
@@ -129,12 +131,14 @@ def _report(label: str, rev: str | None, runs: list[dict], before: list[dict], a
     seconds = statistics.median(r["seconds"] for r in runs)
     medians = {when: statistics.median(r["seconds"] for r in rs) for when, rs in (("before", before), ("after", after))}
     print(f"  {label} ({'this tree' if label == 'now' else rev}): close-year 2026: median {seconds:.1f} s of "
-          f"{[round(r['seconds'], 1) for r in runs]}, peak PSS summed over {max(r['processes'] for r in runs)} "
+          f"{[round(r['seconds'], 1) for r in runs]} (CPU {statistics.median(r['cpu'] for r in runs):.1f} s, all "
+          f"threads), peak PSS summed over {max(r['processes'] for r in runs)} "
           f"processes {statistics.median(r['pss_mb'] for r in runs):,.0f} MB (main process "
           f"{statistics.median(r['main_pss_mb'] for r in runs):,.0f} MB, max RSS {max(r['peak_mb'] for r in runs):,.0f} MB) "
           f"(goal 60 s, 3,000 MB); archive {(work / '履歴_2026.xlsx').stat().st_size / 1e6:.0f} MB")
     for when, rs in (("before", before), ("after", after)):
-        print(f"    read + validate {when:6}: median {medians[when]:.1f} s of {[round(r['seconds'], 1) for r in rs]}, "
+        print(f"    read + validate {when:6}: median {medians[when]:.1f} s of {[round(r['seconds'], 1) for r in rs]} "
+              f"(CPU {statistics.median(r['cpu'] for r in rs):.1f} s), "
               f"{max(r['peak_mb'] for r in rs):,.0f} MB, 履歴 {rs[0]['journal']:,} rows, 繰越 {rs[0]['openings']:,}, "
               f"errors {rs[0]['errors']}" + (f" -> {medians['before'] / medians['after']:.2f}x" if when == "after" else ""),
               flush=True)

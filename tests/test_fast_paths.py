@@ -451,3 +451,40 @@ def _raw(archive, info) -> bytes:
         fields = struct.unpack(zipfile.structFileHeader, fh.read(zipfile.sizeFileHeader))
         fh.seek(info.header_offset + zipfile.sizeFileHeader + fields[10] + fields[11])
         return fh.read(info.compress_size)
+
+
+# --- the collector paused for a run ---------------------------------------------------------------
+
+def test_a_run_pauses_the_cyclic_collector_and_gives_it_back_whatever_happens():
+    import gc
+    from tokenbook.files.sheetio import UnusableInput
+    from tokenbook.outcome import Outcome
+    from tokenbook.runs import guarded
+
+    seen = []
+
+    def fine() -> Outcome:
+        seen.append(gc.isenabled())
+        return Outcome(["済"], headline="済")
+
+    def refused() -> Outcome:
+        seen.append(gc.isenabled())
+        raise UnusableInput("読めません")
+
+    assert gc.isenabled()
+    assert guarded(fine).exit_code == 0 and gc.isenabled()
+    assert guarded(refused).exit_code != 0 and gc.isenabled()
+    assert seen == [False, False]
+
+
+def test_writer_processes_forked_from_a_paused_run_collect():
+    import gc
+    from tokenbook.books.reportbook import writer_pool
+
+    gc.disable()
+    try:
+        pool = writer_pool()
+    finally:
+        gc.enable()
+    with pool:
+        assert all(pool.submit(gc.isenabled).result() for _ in range(4))

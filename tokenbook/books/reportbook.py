@@ -8,6 +8,7 @@ text (a customer called `=1+1` stays `=1+1`). Bank workbooks are written on both
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -314,7 +315,8 @@ def writer_pool(workers: int = 2) -> ProcessPoolExecutor:
     forked writer holds nothing of it: it shares the parent's few pages of code and modules, and
     everything it writes comes to it over a pipe. Where processes cannot be forked they are spawned."""
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                               initializer=gc.enable)  # forked from a run, where it is paused (runs.guarded)
     if method == "fork":
         pool.submit(int).result()  # a forking pool starts all its processes at the first task
     return pool

@@ -475,14 +475,14 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as out:
             for info in archive.infolist():
                 data = replaced.pop(info.filename, None)
+                if data is None:  # its compressed bytes as they are (a write-back's CRC pass reads them)
+                    copy_member(archive, info, out)
+                    continue
                 copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                 copy.compress_type = info.compress_type
                 copy.external_attr = info.external_attr
                 level = 3 if info.compress_type == zipfile.ZIP_DEFLATED else None
                 copy._compresslevel = level  # what writestr sets (ZipInfo has no public level before 3.13)
-                if data is None:  # its compressed bytes as they are (checked by the caller's CRC pass)
-                    copy_member(archive, info, out)
-                    continue
                 if isinstance(data, list):
                     copy.file_size = sum(map(len, data))
                     with out.open(copy, "w") as target_part:

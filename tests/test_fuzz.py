@@ -33,8 +33,10 @@ from tokenbook.cli import main
 from tokenbook.files.sheetio import read_tables
 from tokenbook.files.xlsxpatch import SheetEdit, patch_package
 from tokenbook.load import check_book
+from tokenbook.runs import Run, run_allocate
 
 RUN_DAY = "2026-11-24"  # the batch day the fuzzed allocate runs for (cutoff Tue 11-24, W48)
+RUN_NOW = dt.datetime(2026, 11, 24, 10, 0)  # and its clock
 
 # --- the values ------------------------------------------------------------------------------------
 
@@ -177,7 +179,10 @@ def check_cells(folder: Path, written: list[tuple[str, int, int, Any]]) -> Findi
         assert p.sheet in schema.TABLES, p.render()
         assert p.cell or p.code in SHEET_LEVEL, f"not located: {p.render()}"
 
-    code, out = run_cli("allocate", "--book", str(book), "--as-of", RUN_DAY)
+    # allocate run for RUN_DAY on that day's clock (the CLI would check the cells against the real
+    # today: a fuzzed 納品日 between RUN_DAY and today would be future for one check and not the other)
+    outcome = run_allocate(Run(book, RUN_NOW, "fuzz"), dt.date.fromisoformat(RUN_DAY))
+    code, out = outcome.exit_code, "\n".join(outcome.lines)
     assert code in (0, 1), out
     assert "予期しない内部エラー" not in out and "Traceback" not in out, out
     written_now = digest(book) != before
@@ -201,6 +206,7 @@ EXAMPLES = int(os.environ.get("TOKENBOOK_FUZZ_EXAMPLES", "45"))  # bounded in CI
 @pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(written=st.lists(cells(), min_size=1, max_size=6))
+@example(written=[(schema.TOKENS, 2, 3, "2026-11-25")])  # 納品日 after RUN_DAY: future on the run's day, not today's
 @example(written=[(schema.TOKENS, 2, 3, dt.date(9999, 12, 31))])  # issue 18: 納品日 9999-12-31, 使用期限 blank
 @example(written=[(schema.TOKENS, 3, 3, dt.date(2199, 12, 31)), (schema.REQUESTS, 3, 4, "=DDE(1)\x00" + "9" * 40_000)])
 def test_any_value_in_any_cell_is_a_located_problem_never_an_internal_error(written):

@@ -25,7 +25,7 @@ from tokenbook import normalize as nz
 from tokenbook.books import writeback
 from tokenbook.books.build import build_workbook
 from tokenbook.demo import run_demo
-from tokenbook.files import xlsxpatch
+from tokenbook.files import arrowread, sheetio, xlsxpatch
 from tokenbook.files.sheetio import read_tables, table_from_rows
 from tokenbook.load import check_book
 from tokenbook.models import Token
@@ -118,6 +118,7 @@ def straightforward(monkeypatch):
         monkeypatch.setattr(journal, "last_states", reference_last_states)
         checks = tuple(reference_check_tokens if c is validate.check_tokens else c for c in validate.CHECKS)
         monkeypatch.setattr(validate, "CHECKS", checks)
+        monkeypatch.setattr(arrowread, "read_columns", lambda *args: None)  # calamine's grid
     return use
 
 
@@ -222,7 +223,8 @@ def test_a_defective_ledger_is_checked_alike(sample_rows, straightforward, seed)
     assert len(fast.problems) > 100
 
 
-def test_the_demo_ledger_reads_and_checks_alike(demo_book, straightforward):
+def test_the_demo_ledger_reads_and_checks_alike(demo_book, straightforward, monkeypatch):
+    monkeypatch.setattr(sheetio, "COLUMN_WISE_BYTES", 0)  # every sheet it can take read column-wise
     fast = check_book(demo_book, TODAY)
     straightforward()
     slow = check_book(demo_book, TODAY)
@@ -231,8 +233,9 @@ def test_the_demo_ledger_reads_and_checks_alike(demo_book, straightforward):
     assert fast.ledger.journal and all(e.digest for e in fast.ledger.journal)
 
 
-def test_a_defective_ledger_file_reads_alike(tmp_path, sample_rows, straightforward):
+def test_a_defective_ledger_file_reads_alike(tmp_path, sample_rows, straightforward, monkeypatch):
     """Through the file reader (calamine's own types for every cell)."""
+    monkeypatch.setattr(sheetio, "COLUMN_WISE_BYTES", 0)
     writable = [v for v in BAD_VALUES if not (isinstance(v, float) and v != v) and not isinstance(v, dt.time)]
     path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, writable))
     fast = check_book(path, TODAY)
@@ -488,3 +491,154 @@ def test_writer_processes_forked_from_a_paused_run_collect():
         gc.enable()
     with pool:
         assert all(pool.submit(gc.isenabled).result() for _ in range(4))
+
+
+# --- the column-wise reader (arrowread) ----------------------------------------------------------------
+
+def _both(path: Path, sheet: str, stored_name: str | None = None):
+    """The sheet read by arrowread (None where it declines) and from calamine's grid, as tables, or
+    the UnusableInput message each gives."""
+    stored_name = stored_name or sheet
+    required = sheetio.required_headers(sheet) if sheet in schema.TABLES else []
+
+    def table(make):
+        try:
+            return make()
+        except sheetio.UnusableInput as exc:
+            return f"UnusableInput: {exc}"
+    read = arrowread.read_columns(path, stored_name)
+    fast = None if read is None else table(lambda: sheetio.table_from_columns(sheet, read, required))
+    slow = table(lambda: table_from_rows(sheet, sheetio.read_grid(path, stored_name, sheet), required))
+    return fast, slow
+
+
+def _cells(table) -> Any:
+    if isinstance(table, str):
+        return table
+    return table.headers, table.row_numbers, {h: [(type(v), v) for v in table.column(h)] for h in table.headers}
+
+
+def test_the_arrow_reader_gives_calamines_cells_for_every_sheet_of_the_demo_ledger(demo_book):
+    taken = []
+    for sheet in read_tables(demo_book):
+        fast, slow = _both(demo_book, sheet)
+        if fast is not None:
+            taken.append(sheet)
+            assert _cells(fast) == _cells(slow), sheet
+    assert {schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL, schema.SETTINGS} <= set(taken)
+
+
+def test_a_defective_ledger_file_reads_alike_through_either_reader(tmp_path, sample_rows):
+    writable = [v for v in BAD_VALUES if not (isinstance(v, float) and v != v) and not isinstance(v, dt.time)]
+    path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, writable))
+    for sheet in read_tables(path):
+        fast, slow = _both(path, sheet)
+        assert fast is None or _cells(fast) == _cells(slow), sheet
+
+
+def test_the_whitespace_arrow_trims_is_what_str_strip_takes():
+    assert set(arrowread.WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
+
+
+HEADERS = st.sampled_from(["在庫ID", "シリアル番号", "メモ", "メモ", "ｍｅｍｏ", "memo", "memo_1", "2026", "TRUE", "#N/A", "",
+                           " ", "a b", "見出し"])
+CELL = st.one_of(
+    st.none(), st.sampled_from(["", " ", "\u3000", "\x1c", " x ", "TK0001", "0123", "#N/A", "=1+1"]),
+    st.text(max_size=6), st.floats(allow_nan=False, allow_infinity=False, width=32), st.booleans(),
+    st.integers(-10**6, 10**12),
+    st.dates(dt.date(1900, 1, 1), dt.date(9999, 12, 31)),
+    st.datetimes(dt.datetime(1900, 3, 1), dt.datetime(9999, 12, 31)).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)),
+    st.sampled_from([dt.datetime(2026, 11, 24), dt.datetime(2026, 11, 24, 0, 0, 1), dt.datetime(1899, 12, 31, 10, 0),
+                     dt.time(10, 30), dt.timedelta(hours=30)]))
+KINDS = st.sampled_from(["text", "number", "bool", "date", "any"])
+
+
+def _column_cells(kind: str) -> st.SearchStrategy:
+    one = {"text": st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["", " ", "\u3000", " x "])),
+           "number": st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers(-10**6, 10**9)),
+           "bool": st.one_of(st.none(), st.booleans()),
+           "date": st.one_of(st.none(), st.dates(dt.date(1990, 1, 1), dt.date(2100, 1, 1)),
+                             st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1)).map(
+                                 lambda d: d.replace(microsecond=0))),
+           "any": CELL}
+    return one[kind]
+
+
+@st.composite
+def sheets(draw) -> tuple[list[Any], list[list[Any]], list[str]]:
+    width = draw(st.integers(1, 4))
+    headers = [draw(HEADERS) for _ in range(width)]
+    kinds = [draw(KINDS) for _ in range(width)]
+    height = draw(st.integers(0, 6))
+    rows = [[draw(_column_cells(k)) for k in kinds] for _ in range(height)]
+    errors = draw(st.lists(st.tuples(st.integers(0, height), st.integers(0, width - 1)), max_size=2))
+    return headers, rows, errors
+
+
+def _write_sheet(path: Path, headers: list[Any], rows: list[list[Any]], errors=(), start: str = "A1") -> Path:
+    """One sheet 表 written by xlsxwriter (as tokenbook writes), from `start`; an empty string or
+    None is an empty cell, `errors` (row, column) are #N/A cells (a formula's cached error)."""
+    import xlsxwriter
+    from xlsxwriter.utility import xl_cell_to_rowcol
+
+    first_row, first_col = xl_cell_to_rowcol(start)
+    book = xlsxwriter.Workbook(str(path))
+    ws = book.add_worksheet("表")
+    when = book.add_format({"num_format": "yyyy/mm/dd hh:mm:ss"})
+    hours = book.add_format({"num_format": "[h]:mm:ss"})  # calamine reads it as a duration
+    for r, values in enumerate([headers, *rows]):
+        for c, value in enumerate(values):
+            at = (first_row + r, first_col + c)
+            if value is None or value == "":
+                continue
+            if isinstance(value, str):
+                ws.write_string(*at, value)
+            elif isinstance(value, bool):
+                ws.write_boolean(*at, value)
+            elif isinstance(value, (int, float)):
+                ws.write_number(*at, value)
+            else:
+                ws.write_datetime(*at, value, hours if isinstance(value, dt.timedelta) else when)
+    for r, c in errors:
+        ws.write_formula(first_row + r + 1, first_col + c, "=NA()", None, "#N/A")
+    book.close()
+    return path
+
+
+@given(sheets())
+def test_a_random_sheet_reads_alike_through_either_reader(tmp_path_factory, sheet):
+    headers, rows, errors = sheet
+    path = _write_sheet(tmp_path_factory.mktemp("sheet") / "s.xlsx", headers, rows, errors)
+    fast, slow = _both(path, "表")
+    assert fast is None or _cells(fast) == _cells(slow)
+
+
+@pytest.mark.parametrize("start", ["A1", "B1", "C1"])
+def test_a_sheet_of_one_kind_per_column_is_read_column_wise_and_alike(tmp_path, start):
+    rows = [["TK0001", 1.0, True, dt.date(2026, 11, 24), dt.datetime(2026, 11, 24, 9, 30)],
+            [None, None, None, None, None],
+            [" ", 2.5, None, dt.datetime(2026, 11, 25), None],
+            ["\u3000", None, None, None, None],
+            ["x", -3.0, False, None, dt.datetime(2026, 1, 1, 0, 0, 1)]]
+    headers = ["シリアル番号", "数", "可否", "日付", "日時"]
+    path = _write_sheet(tmp_path / "s.xlsx", headers, rows, [(0, 0)], start=start)
+    fast, slow = _both(path, "表")
+    assert fast is not None and not isinstance(fast, str)
+    assert _cells(fast) == _cells(slow)
+    # row 3 is empty and dropped; row 5 holds only a space, kept as table_from_rows keeps it (only a
+    # sheet's trailing rows of whitespace are cut)
+    assert fast.row_numbers == [2, 4, 5, 6]
+    assert fast.column("日付")[:2] == [dt.date(2026, 11, 24), dt.date(2026, 11, 25)]
+
+
+@pytest.mark.parametrize("why, headers, rows, start", [
+    ("row 1 empty", ["在庫ID", "シリアル番号"], [["a", "b"]], "A2"),
+    ("a mixed column", ["在庫ID", "シリアル番号"], [["a", 1.0], ["b", "c"]], "A1"),
+    ("a repeated header (renamed by fastexcel)", ["メモ", "メモ"], [["a", "b"]], "A1"),
+    ("a number as a header", [2026, "メモ"], [["a", "b"]], "A1"),
+    ("a time of day", ["時刻", "メモ"], [[dt.time(10, 30), "b"]], "A1"),
+    ("a duration", ["時間", "メモ"], [[dt.timedelta(hours=30), "b"]], "A1"),
+])
+def test_what_the_arrow_reader_cannot_promise_is_read_cell_by_cell(tmp_path, why, headers, rows, start):
+    path = _write_sheet(tmp_path / "s.xlsx", headers, rows, start=start)
+    assert arrowread.read_columns(path, "表") is None, why

@@ -42,6 +42,7 @@ class Table:
     _columns: tuple[tuple[Any, ...], ...] | None = field(default=None, repr=False, compare=False)
     _height: int = field(default=-1, repr=False, compare=False)
     _released: bool = field(default=False, repr=False, compare=False)
+    _columnar: bool = field(default=False, repr=False, compare=False)  # read column-wise: no rows kept
 
     def letter(self, header: str) -> str | None:
         index = self.headers.get(header)
@@ -53,14 +54,16 @@ class Table:
             raise RuntimeError(f"sheet {self.sheet}: its cells were released after parsing")
         index = self.headers.get(header)
         if index is None:
-            return [None] * len(self.rows)
+            return [None] * len(self.row_numbers)
         columns = self._transposed()
         if index < len(columns):
             return list(columns[index])
-        return [None] * len(self.rows)
+        return [None] * len(self.row_numbers)
 
     def _transposed(self) -> tuple[tuple[Any, ...], ...]:
         """Every column at once (one C-level pass over the rows), kept while the rows are unchanged."""
+        if self._columnar:
+            return self._columns
         if self._columns is None or self._height != len(self.rows):
             rows = self.rows
             width = max(map(len, rows), default=0)
@@ -101,7 +104,30 @@ def _blank(value: Any) -> bool:
 
 def table_from_rows(sheet: str, grid: list[list[Any]], required: Iterable[str]) -> Table:
     """A table from a sheet's grid (row 1 = headers); strict about missing or repeated headers."""
-    header_row = grid[0] if grid else []
+    table = Table(sheet, header_positions(sheet, grid[0] if grid else [], required))
+    last = len(grid)
+    while last > 1 and all(_blank(v) for v in grid[last - 1]):
+        last -= 1
+    for offset in range(1, last):
+        row = grid[offset]
+        if not any(row) and all(_blank(v) for v in row):
+            continue  # any() first: a C-level pass that settles almost every row
+        table.rows.append(row)
+        table.row_numbers.append(offset + 1)
+    return table
+
+
+def table_from_columns(sheet: str, read: Any, required: Iterable[str]) -> Table:
+    """A table from a sheet read column-wise (`arrowread.Columns`), as `table_from_rows` makes it
+    from the same sheet's grid."""
+    table = Table(sheet, header_positions(sheet, read.header_row, required), row_numbers=read.row_numbers)
+    table._columns, table._columnar = tuple(read.columns), True
+    return table
+
+
+def header_positions(sheet: str, header_row: list[Any], required: Iterable[str]) -> dict[str, int]:
+    """Header text -> column index, from row 1's cells; UnusableInput for a required header missing
+    or repeated (a repeated other header: the first counts)."""
     headers: dict[str, int] = {}
     repeated = []
     for index, value in enumerate(header_row):
@@ -119,17 +145,7 @@ def table_from_rows(sheet: str, grid: list[list[Any]], required: Iterable[str]) 
     missing = [h for h in required if h not in headers]
     if missing:
         raise UnusableInput(f"シート「{sheet}」の1行目に見出し{'、'.join('「' + h + '」' for h in missing)}がありません")
-    table = Table(sheet, headers)
-    last = len(grid)
-    while last > 1 and all(_blank(v) for v in grid[last - 1]):
-        last -= 1
-    for offset in range(1, last):
-        row = grid[offset]
-        if not any(row) and all(_blank(v) for v in row):
-            continue  # any() first: a C-level pass that settles almost every row
-        table.rows.append(row)
-        table.row_numbers.append(offset + 1)
-    return table
+    return headers
 
 
 def _check_container(path: Path) -> None:
@@ -280,7 +296,7 @@ class Tables(Mapping[str, Table]):
 
     @staticmethod
     def _table(path: Path, stored_name: str, sheet: str) -> Table:
-        table = table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))
+        table = read_table(path, stored_name, sheet)
         table.transient = True
         return table
 
@@ -323,4 +339,20 @@ def read_sheet(path: Path, sheet: str, optional: bool = False) -> Table:
     names = _sheet_names(path, () if optional else (sheet,), (sheet,))
     if sheet not in names:
         return Table(sheet, {})
-    return table_from_rows(sheet, read_grid(path, names[sheet], sheet), required_headers(sheet))
+    return read_table(path, names[sheet], sheet)
+
+
+# Sheets whose XML is shorter are read cell by cell (about 1,500 rows of 在庫; below that Arrow's
+# setting up costs more than it saves).
+COLUMN_WISE_BYTES = 2 << 20
+
+
+def read_table(path: Path, stored_name: str, sheet: str) -> Table:
+    """One sheet of a checked workbook file as a table: column-wise through Arrow where that gives
+    the same cells (`arrowread`) and the sheet is large, else from calamine's grid."""
+    from . import arrowread  # imports xlsxpatch, which imports this module
+
+    read = arrowread.read_columns(path, stored_name, COLUMN_WISE_BYTES)
+    if read is not None:
+        return table_from_columns(sheet, read, required_headers(sheet))
+    return table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))

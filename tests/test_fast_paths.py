@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
+import zipfile
 from pathlib import Path
 from dataclasses import replace
 from typing import Any, Iterator
@@ -642,3 +644,56 @@ def test_a_sheet_of_one_kind_per_column_is_read_column_wise_and_alike(tmp_path, 
 def test_what_the_arrow_reader_cannot_promise_is_read_cell_by_cell(tmp_path, why, headers, rows, start):
     path = _write_sheet(tmp_path / "s.xlsx", headers, rows, start=start)
     assert arrowread.read_columns(path, "表") is None, why
+
+
+# --- patching a sheet: rows found by their numbers --------------------------------------------------
+
+def _sheet_parts_of(path: Path) -> tuple[bytes, xlsxpatch.Styles]:
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("xl/worksheets/sheet1.xml"), xlsxpatch.read_styles(archive.read("xl/styles.xml"))
+
+
+@st.composite
+def sheet_edits(draw):
+    present = sorted(draw(st.sets(st.integers(2, 40), max_size=25)))
+    edits = draw(st.dictionaries(st.integers(2, 45), st.dictionaries(st.integers(0, 3), st.sampled_from(
+        ["x", "", 7, 2.5, dt.date(2026, 11, 24), "<&>"]), min_size=1, max_size=3), max_size=8))
+    variant = draw(st.sampled_from(["as written", "a row without its number", "attributes in another order",
+                                    "an empty row", "rows out of order"]))
+    block = draw(st.booleans())
+    return present, edits, variant, block
+
+
+@given(sheet_edits())
+def test_rows_found_by_their_numbers_patch_as_the_row_by_row_scan(tmp_path_factory, case):
+    present, edits, variant, with_block = case
+    rows = [[f"r{n}", n, None, "y"] if n in present else [None] * 4 for n in range(2, (present or [1])[-1] + 1)]
+    path = _write_sheet(tmp_path_factory.mktemp("patch") / "s.xlsx", ["A", "B", "C", "D"], rows)
+    xml, styles = _sheet_parts_of(path)
+    if variant == "a row without its number" and present:
+        xml = xml.replace(b'<row r="%d"' % present[len(present) // 2], b"<row", 1)
+    elif variant == "attributes in another order" and present:
+        xml = xml.replace(b'<row r="%d" ' % present[0], b'<row spans="1:4" r="%d" ' % present[0], 1)
+    elif variant == "an empty row":
+        xml = xml.replace(b"</sheetData>", b'<row r="60"/></sheetData>', 1)
+    elif variant == "rows out of order" and len(present) > 1:
+        first = re.search(rb'<row r="%d".*?</row>' % present[0], xml, re.S)[0]
+        xml = xml.replace(first, b"", 1).replace(b"</sheetData>", first + b"</sheetData>", 1)
+    top = max([1, *present, *edits, 60 if variant == "an empty row" else 0])  # row 1: the headers
+    block = xlsxpatch.Block(top + 1, [(0, ["b1", "b2"]), (2, [3, None])]) if with_block else None
+    edit = xlsxpatch.SheetEdit({k: dict(v) for k, v in edits.items()}, block=block)
+    fast = xlsxpatch.patch_sheet(xml, edit, styles, "表").xml
+    with pytest.MonkeyPatch.context() as scan:
+        scan.setattr(xlsxpatch, "_located_rows", lambda *args: None)
+        slow = xlsxpatch.patch_sheet(xml, xlsxpatch.SheetEdit({k: dict(v) for k, v in edits.items()}, block=block),
+                                     styles, "表").xml
+    assert fast == slow
+
+
+def test_rows_are_found_by_number_in_a_sheet_as_written(demo_book):
+    with zipfile.ZipFile(demo_book) as archive:
+        part = xlsxpatch.sheet_parts(archive)[schema.TOKENS][0]
+        xml = archive.read(part)
+    start, end = xml.find(b"<sheetData>") + len(b"<sheetData>"), xml.find(b"</sheetData>")
+    assert xlsxpatch._located_rows(xml, start, end, [(5, {0: "x"}), (10**6, {0: "y"})]) is not None
+    assert xlsxpatch._located_rows(xml, start, end, [(10**6, {})])[0] == xml.count(b"<row", start, end)

@@ -334,7 +334,18 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     out: list[bytes | memoryview] = [view[:body_start]]
     last_row = 0
     pos = body_start
-    for m in _ROW.finditer(xml, body_start, end):
+    located = None if edit.replace_data else _located_rows(xml, body_start, end, pending)
+    if located is not None:  # the rows to change found by their numbers: the others are not looked at
+        last_row, pending = located
+        for row_number, patch in pending:
+            if row_number > last_row:
+                break
+            m = _ROW.match(xml, xml.find(b'<row r="%d"' % row_number, pos, end))
+            out.append(view[pos:m.start()])
+            out.append(_patch_row(row_number, m[1], m[2] or b"", patch, col_styles, styles, sheet))
+            pos = m.end()
+        pending = [p for p in pending if p[0] > last_row]
+    for m in () if located is not None else _ROW.finditer(xml, body_start, end):
         number_match = _ROW_NUMBER.search(m[1])
         number = int(number_match[1]) if number_match else last_row + 1
         while pending and pending[0][0] < number:  # rows that do not exist yet come before this one
@@ -370,6 +381,28 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
         tail = _replace_hyperlinks(tail, edit.hyperlinks)
     out[0], out[-1] = head, tail
     return SheetResult(out, last_row, autofilter or autofilter_head)
+
+
+_NUMBERED_ROW = re.compile(rb'<row r="(\d+)"')
+
+
+def _located_rows(xml: bytes, start: int, end: int, pending: list[tuple[int, dict[int, Any]]]
+                  ) -> tuple[int, list[tuple[int, dict[int, Any]]]] | None:
+    """(the sheet's last row number, `pending`) when every `<row>` between `start` and `end` starts
+    with its number (`<row r="…"`, as Excel and xlsxwriter write it), the numbers ascend and every
+    pending row up to the last one exists: then each row to change is found by a search for its
+    number, and the rest of a million-row sheet is never matched row by row. None otherwise (the
+    rows are then scanned one by one, which also inserts missing rows in their place)."""
+    if xml.count(b"<row", start, end) != xml.count(b'<row r="', start, end):
+        return None
+    numbers = list(map(int, _NUMBERED_ROW.findall(xml, start, end)))
+    if any(map(int.__ge__, numbers, numbers[1:])):  # not strictly ascending
+        return None
+    last = numbers[-1] if numbers else 0
+    wanted = [n for n, _ in pending if n <= last]
+    if wanted and not set(wanted) <= set(numbers):
+        return None
+    return last, pending
 
 
 def _appends(sheet_data: bytes, edit: SheetEdit) -> bool:

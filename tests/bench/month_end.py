@@ -37,9 +37,12 @@ import tokenbook
 from tokenbook.cli import main
 out = Path(sys.argv[2])
 shutil.rmtree(out, ignore_errors=True)
+out.mkdir(parents=True)
+book = out / "book.xlsx"  # a copy: a month-end that journals hand edits writes its book
+shutil.copyfile(sys.argv[1], book)
 start = time.perf_counter()
 with redirect_stdout(io.StringIO()):
-    code = main(["month-end", "--book", sys.argv[1], "--month", "2026-10", "--out", str(out)])
+    code = main(["month-end", "--book", str(book), "--month", "2026-10", "--out", str(out / "reports")])
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "exit": code, "module": tokenbook.__file__}))
 """

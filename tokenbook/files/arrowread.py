@@ -33,6 +33,7 @@ import datetime as dt
 import logging
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ def _load() -> bool:
         fastexcel, pa, pc = _fastexcel, _pa, _pc
     return True
 
+
 _FIRST_DAY = dt.datetime(1900, 1, 1)
 # A header fastexcel may have printed its own way (a number, a date, TRUE) or renamed (a repeat: 名前_1)
 # or an error cell (#N/A), which python-calamine gives as ""
@@ -72,16 +74,14 @@ WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u
               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
+@dataclass(slots=True)
 class Columns:
     """A sheet read column-wise: the header row's cells by column, the non-blank data rows' numbers
     and each column's raw values for those rows (all columns as wide as the sheet)."""
 
-    __slots__ = ("header_row", "row_numbers", "columns")
-
-    def __init__(self, header_row: list[Any], row_numbers: list[int], columns: list[list[Any]]) -> None:
-        self.header_row = header_row
-        self.row_numbers = row_numbers
-        self.columns = columns
+    header_row: list[Any]
+    row_numbers: list[int]
+    columns: list[list[Any]]
 
 
 def first_row_is_row_one(path: Path, stored_name: str, min_bytes: int = 0) -> bool:

@@ -659,7 +659,7 @@ def sheet_edits(draw):
     edits = draw(st.dictionaries(st.integers(2, 45), st.dictionaries(st.integers(0, 3), st.sampled_from(
         ["x", "", 7, 2.5, dt.date(2026, 11, 24), "<&>"]), min_size=1, max_size=3), max_size=8))
     variant = draw(st.sampled_from(["as written", "a row without its number", "attributes in another order",
-                                    "an empty row", "rows out of order"]))
+                                    "an empty row", "rows out of order", "a number with a leading zero"]))
     block = draw(st.booleans())
     return present, edits, variant, block
 
@@ -674,6 +674,8 @@ def test_rows_found_by_their_numbers_patch_as_the_row_by_row_scan(tmp_path_facto
         xml = xml.replace(b'<row r="%d"' % present[len(present) // 2], b"<row", 1)
     elif variant == "attributes in another order" and present:
         xml = xml.replace(b'<row r="%d" ' % present[0], b'<row spans="1:4" r="%d" ' % present[0], 1)
+    elif variant == "a number with a leading zero" and present:
+        xml = xml.replace(b'<row r="%d"' % present[-1], b'<row r="0%d"' % present[-1], 1)
     elif variant == "an empty row":
         xml = xml.replace(b"</sheetData>", b'<row r="60"/></sheetData>', 1)
     elif variant == "rows out of order" and len(present) > 1:

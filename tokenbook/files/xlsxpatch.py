@@ -20,6 +20,7 @@ import shutil
 import struct
 import tempfile
 import zipfile
+from bisect import bisect_left
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -395,13 +396,20 @@ def _located_rows(xml: bytes, start: int, end: int, pending: list[tuple[int, dic
     rows are then scanned one by one, which also inserts missing rows in their place)."""
     if xml.count(b"<row", start, end) != xml.count(b'<row r="', start, end):
         return None
-    numbers = list(map(int, _NUMBERED_ROW.findall(xml, start, end)))
+    texts = _NUMBERED_ROW.findall(xml, start, end)
+    if any(t.startswith(b"0") for t in texts):  # "007": a search for r="7" would not find it
+        return None
+    numbers = list(map(int, texts))
+    del texts
     if any(map(int.__ge__, numbers, numbers[1:])):  # not strictly ascending
         return None
     last = numbers[-1] if numbers else 0
-    wanted = [n for n, _ in pending if n <= last]
-    if wanted and not set(wanted) <= set(numbers):
-        return None
+    for wanted, _ in pending:
+        if wanted > last:
+            break
+        found = bisect_left(numbers, wanted)
+        if found == len(numbers) or numbers[found] != wanted:
+            return None  # a row to insert between others: the scan puts it in its place
     return last, pending
 
 

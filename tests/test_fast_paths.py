@@ -533,9 +533,15 @@ def test_the_arrow_reader_gives_calamines_cells_for_every_sheet_of_the_demo_ledg
 def test_a_defective_ledger_file_reads_alike_through_either_reader(tmp_path, sample_rows):
     writable = [v for v in BAD_VALUES if not (isinstance(v, float) and v != v) and not isinstance(v, dt.time)]
     path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, writable))
+    taken = []
     for sheet in read_tables(path):
         fast, slow = _both(path, sheet)
-        assert fast is None or _cells(fast) == _cells(slow), sheet
+        if fast is not None:
+            taken.append(sheet)
+            assert _cells(fast) == _cells(slow), sheet
+    # the spoiled sheets mix kinds of cell in their columns and go the old way; 金庫 and 設定 are clean
+    assert schema.BANKS in taken and schema.SETTINGS in taken
+    assert not {schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL} & set(taken)
 
 
 def test_the_whitespace_arrow_trims_is_what_str_strip_takes():

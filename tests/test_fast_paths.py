@@ -146,6 +146,10 @@ BAD_VALUES: list[Any] = [
 ]
 
 
+# the awkward values a workbook file can hold (no NaN, no time of day alone)
+WRITABLE = [v for v in BAD_VALUES if not (isinstance(v, float) and v != v) and not isinstance(v, dt.time)]
+
+
 def defective(rows: dict[str, list[list[Any]]], seed: int, share: float,
               values: list[Any] = BAD_VALUES) -> dict[str, list[list[Any]]]:
     """`rows` with about `share` of their data cells replaced by awkward values or values of other cells."""
@@ -238,8 +242,7 @@ def test_the_demo_ledger_reads_and_checks_alike(demo_book, straightforward, monk
 def test_a_defective_ledger_file_reads_alike(tmp_path, sample_rows, straightforward, monkeypatch):
     """Through the file reader (calamine's own types for every cell)."""
     monkeypatch.setattr(sheetio, "COLUMN_WISE_BYTES", 0)
-    writable = [v for v in BAD_VALUES if not (isinstance(v, float) and v != v) and not isinstance(v, dt.time)]
-    path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, writable))
+    path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, WRITABLE))
     fast = check_book(path, TODAY)
     straightforward()
     slow = check_book(path, TODAY)
@@ -520,28 +523,28 @@ def _cells(table) -> Any:
     return table.headers, table.row_numbers, {h: [(type(v), v) for v in table.column(h)] for h in table.headers}
 
 
-def test_the_arrow_reader_gives_calamines_cells_for_every_sheet_of_the_demo_ledger(demo_book):
-    taken = []
-    for sheet in read_tables(demo_book):
-        fast, slow = _both(demo_book, sheet)
-        if fast is not None:
-            taken.append(sheet)
-            assert _cells(fast) == _cells(slow), sheet
-    assert {schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL, schema.SETTINGS} <= set(taken)
-
-
-def test_a_defective_ledger_file_reads_alike_through_either_reader(tmp_path, sample_rows):
-    writable = [v for v in BAD_VALUES if not (isinstance(v, float) and v != v) and not isinstance(v, dt.time)]
-    path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, writable))
-    taken = []
+def _read_alike(path: Path) -> set[str]:
+    """The sheets of a ledger file the Arrow reader takes, each asserted to read as calamine's grid."""
+    taken = set()
     for sheet in read_tables(path):
         fast, slow = _both(path, sheet)
         if fast is not None:
-            taken.append(sheet)
+            taken.add(sheet)
             assert _cells(fast) == _cells(slow), sheet
+    return taken
+
+
+def test_the_arrow_reader_gives_calamines_cells_for_every_sheet_of_the_demo_ledger(demo_book):
+    taken = _read_alike(demo_book)
+    assert {schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL, schema.SETTINGS} <= taken
+
+
+def test_a_defective_ledger_file_reads_alike_through_either_reader(tmp_path, sample_rows):
+    path = build_workbook(tmp_path / "bad.xlsx", defective(sample_rows, 4, 0.05, WRITABLE))
+    taken = _read_alike(path)
     # the spoiled sheets mix kinds of cell in their columns and go the old way; 金庫 and 設定 are clean
     assert schema.BANKS in taken and schema.SETTINGS in taken
-    assert not {schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL} & set(taken)
+    assert not {schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL} & taken
 
 
 def test_the_whitespace_arrow_trims_is_what_str_strip_takes():

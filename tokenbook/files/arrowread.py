@@ -144,17 +144,18 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
             return None
         if pa.types.is_null(kind):  # no value at all
             column = pa.array([None] * height, pa.string())
+            kind = column.type
         encoded = pc.dictionary_encode(column, null_encoding="encode")
+        dictionary = encoded.dictionary
         try:
-            values = encoded.dictionary.to_pylist()
+            values = dictionary.to_pylist()
         except (ValueError, OverflowError):  # a timestamp Python cannot hold
             return None
         if pa.types.is_timestamp(kind):
             values = [_date_cell(v) for v in values]
             if any(v is False for v in values):
                 return None
-        dictionary = encoded.dictionary
-        if pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type):
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             empty = pc.or_kleene(pc.is_null(dictionary), pc.equal(pc.utf8_length(dictionary), 0))
             blank = pc.or_kleene(empty, pc.equal(pc.utf8_length(pc.utf8_trim(dictionary, characters=WHITESPACE)), 0))
             empty, blank = pc.indices_nonzero(empty).to_pylist(), pc.indices_nonzero(blank).to_pylist()

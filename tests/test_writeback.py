@@ -294,11 +294,11 @@ def test_a_book_changed_on_disk_during_the_run_is_not_overwritten(tmp_path, caps
 
     book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(2), requests=requests(1)))
     theirs = build_workbook(tmp_path / "theirs.xlsm", default_sheets(tokens=stock(3), requests=requests(1)))
-    real = writeback.verify
+    real = writeback.verify_edits
     saved: list[bytes] = []
 
-    def someone_saves_meanwhile(path, expected):
-        real(path, expected)
+    def someone_saves_meanwhile(path, *rest):
+        real(path, *rest)
         if how == "replaced by rename":  # as Excel saves: a new file renamed over the old one
             saved.append(theirs.read_bytes())
             os.replace(theirs, book)
@@ -314,7 +314,7 @@ def test_a_book_changed_on_disk_during_the_run_is_not_overwritten(tmp_path, caps
             os.utime(book, ns=(stat.st_atime_ns, stat.st_mtime_ns))
             assert (book.stat().st_size, book.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
 
-    monkeypatch.setattr(writeback, "verify", someone_saves_meanwhile)
+    monkeypatch.setattr(writeback, "verify_edits", someone_saves_meanwhile)
     assert main(["allocate", "--as-of", AS_OF, "--book", str(book)]) == 1
     out = capsys.readouterr().out
     assert "処理中にブックが別のプログラムで変更されました。何も書き込まずに中止しました" in out

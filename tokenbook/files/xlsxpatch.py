@@ -14,6 +14,7 @@ table object over a sheet it appends to) is refused with `PatchRefused` before a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import posixpath
 import re
 import shutil
@@ -394,14 +395,8 @@ def _located_rows(xml: bytes, start: int, end: int, pending: list[tuple[int, dic
     pending row up to the last one exists: then each row to change is found by a search for its
     number, and the rest of a million-row sheet is never matched row by row. None otherwise (the
     rows are then scanned one by one, which also inserts missing rows in their place)."""
-    if xml.count(b"<row", start, end) != xml.count(b'<row r="', start, end):
-        return None
-    texts = _NUMBERED_ROW.findall(xml, start, end)
-    if any(t.startswith(b"0") for t in texts):  # "007": a search for r="7" would not find it
-        return None
-    numbers = list(map(int, texts))
-    del texts
-    if any(map(int.__ge__, numbers, numbers[1:])):  # not strictly ascending
+    numbers = _row_numbers(xml, start, end)
+    if numbers is None:
         return None
     last = numbers[-1] if numbers else 0
     for wanted, _ in pending:
@@ -411,6 +406,84 @@ def _located_rows(xml: bytes, start: int, end: int, pending: list[tuple[int, dic
         if found == len(numbers) or numbers[found] != wanted:
             return None  # a row to insert between others: the scan puts it in its place
     return last, pending
+
+
+def _row_numbers(xml: bytes, start: int, end: int) -> list[int] | None:
+    """The row numbers between `start` and `end` when every `<row>` there starts with its number
+    (no leading zero: a search for r="7" would not find "007") and they strictly ascend; else None."""
+    if xml.count(b"<row", start, end) != xml.count(b'<row r="', start, end):
+        return None
+    texts = _NUMBERED_ROW.findall(xml, start, end)
+    if any(t.startswith(b"0") for t in texts):
+        return None
+    numbers = list(map(int, texts))
+    del texts
+    if any(map(int.__ge__, numbers, numbers[1:])):
+        return None
+    return numbers
+
+
+@dataclass
+class RowsApart:
+    """A worksheet part split for verifying a patch: some rows taken out, the rest as a digest."""
+
+    head: bytes  # up to and including <sheetData>
+    numbers: list[int]  # the rows taken out, ascending
+    rows: list[bytes]  # their elements, as written
+    rest: bytes  # SHA-256 of every other byte between <sheetData> and </sheetData>
+    tail: bytes  # from </sheetData>
+
+    def xml(self) -> bytes:
+        """The part with only the rows taken out: what a reader makes of them by themselves."""
+        return self.head + b"".join(self.rows) + self.tail
+
+
+def rows_apart(xml: bytes, wanted: Sequence[int], every: bool) -> RowsApart | None:
+    """Take the rows numbered `wanted` (ascending) out of a worksheet part. With `every`, each must
+    be there (the patched part: what was written); without, the sheet's rows must be numbered and
+    ascending (as `_located_rows` asks) and those of `wanted` it lacks are left out (the original:
+    rows appended by the patch were not there). None when the part is not like that."""
+    if b"<sheetData/>" in xml:
+        xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
+    start, end = xml.find(b"<sheetData>"), xml.find(b"</sheetData>")
+    if start < 0 or end < 0:
+        return None
+    body = start + len(b"<sheetData>")
+    if not every:
+        numbers = _row_numbers(xml, body, end)
+        if numbers is None:
+            return None
+        wanted = [n for n in wanted if (i := bisect_left(numbers, n)) < len(numbers) and numbers[i] == n]
+        del numbers
+    view = memoryview(xml)
+    digest = hashlib.sha256()
+    rows, pos = [], body
+    for number in wanted:
+        at = xml.find(b'<row r="%d"' % number, pos, end)
+        m = _ROW.match(xml, at, end) if at >= 0 else None
+        if m is None:
+            return None
+        digest.update(view[pos:at])
+        rows.append(m[0])
+        pos = m.end()
+    digest.update(view[pos:end])
+    return RowsApart(bytes(view[:body]), list(wanted), rows, digest.digest(), xml[end:])
+
+
+def rows_package(source: zipfile.ZipFile, target: Path, sheets: dict[str, bytes]) -> None:
+    """A package beside a written book for reading some of its rows back by themselves: `source`'s
+    members as they are, but the parts of `sheets` given as their XML and every other sheet empty."""
+    parts = {path: sheets.get(name) for name, (path, _) in sheet_parts(source).items()}
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        for info in source.infolist():
+            if info.filename not in parts:
+                copy_member(source, info, out)
+            else:
+                out.writestr(info.filename, parts[info.filename] or _EMPTY_SHEET)
+
+
+_EMPTY_SHEET = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData/></worksheet>')
 
 
 def _appends(sheet_data: bytes, edit: SheetEdit) -> bool:

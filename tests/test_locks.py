@@ -179,6 +179,13 @@ def test_killed_while_taking_or_clearing_a_lock_the_next_run_works(tmp_path):
     env = dict(os.environ, TOKENBOOK_LOG_DIR=str(tmp_path / "logs"))
     rng = random.Random(7)
     kinds = [k for k in STALE if k != "empty"]
+    # The kills are spread over how long a whole run takes on this machine (timed once, past a stale
+    # lock), so that some land before its write and some in or after it, on a fast machine or a slow one.
+    book.write_bytes(original.read_bytes())
+    leave(lock_of(book), STALE[kinds[0]](), encoding="latin-1")
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", CHILD, str(book), AS_OF], env=env, check=True, capture_output=True)
+    whole = time.monotonic() - started
     outcomes = set()
     for attempt in range(10):
         book.write_bytes(original.read_bytes())
@@ -186,7 +193,7 @@ def test_killed_while_taking_or_clearing_a_lock_the_next_run_works(tmp_path):
         leave(lock_of(book), STALE[kind](), encoding="latin-1")
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(book), AS_OF], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.5))  # the interpreter and imports take most of the first second
+        time.sleep(whole * rng.uniform(0.1 + attempt / 10, 0.2 + attempt / 10))  # 10 % of a run to all of it
         child.send_signal(signal.SIGKILL)
         child.wait()
         states = [t.state for t in check_book(book, TODAY).ledger.tokens]

@@ -7,6 +7,7 @@ per-bank chart named by bank; one font in charts. LibreOffice shows the ledger's
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
@@ -182,6 +183,12 @@ def test_libreoffice_prints_the_requests_as_the_column_groups(ledger, convert, t
     """The ledger as LibreOffice prints it: 申込's pages hold the groups, 依頼番号 on every one."""
     if not shutil.which("pdftotext"):
         pytest.skip("pdftotext (poppler-utils) not installed")
+    matched = subprocess.run(["fc-match", "Calibri"], capture_output=True, text=True).stdout
+    if "Carlito" not in matched:  # the columns are counted in Calibri's widths; DejaVu Sans is wider
+        why = f"the pages are laid out in Calibri's widths: needs fonts-crosextra-carlito (Calibri is {matched!r})"
+        if os.environ.get("TOKENBOOK_REQUIRE_LIBREOFFICE") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
     pdf = convert(ledger, "pdf")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
                           text=True).stdout

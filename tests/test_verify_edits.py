@@ -251,3 +251,55 @@ def test_rows_apart_takes_rows_and_digests_the_rest():
     assert xlsxpatch.rows_apart(xml, [1, 4], every=True) is None  # row 4 must be there
     assert xlsxpatch.rows_apart(xml.replace(b'r="3"', b'r="03"'), [1], every=False) is None
     assert xlsxpatch.rows_apart(xml.replace(b'<row r="3">', b'<row>'), [1], every=False) is None
+
+
+# --- the original's rows, taken apart as the patcher reads them -----------------------------------------
+
+def test_the_originals_the_patcher_saw_are_the_ones_compared(demo, tmp_path, no_whole_read):
+    """verify_edits compares with the `originals` it is given (not a second read of the source): an
+    original seen with one byte spoiled makes the rightly written file's untouched rows differ."""
+    book, old = demo
+    new = edited(old, random.Random(6), 0.1)
+    seen: dict[str, bytes] = {}
+    edits = writeback.ledger_edits(old, new)
+    edits[schema.CHECKS] = writeback.checks_edit([])
+    path = tmp_path / "written.xlsm"
+    xlsxpatch.patch_package(book, path, edits, seen.__setitem__)
+    assert set(seen) == set(edits)  # every patched sheet shown, as it is in the source
+    with zipfile.ZipFile(book) as archive:
+        assert seen[schema.TOKENS] == archive.read(part(book, schema.TOKENS))
+
+    def taken_apart(xml_of):
+        return {sheet: xlsxpatch.rows_apart(xml_of(sheet), sorted({1, *edits[sheet].cells}), every=False)
+                for sheet in (schema.TOKENS, schema.JOURNAL, schema.REQUESTS) if sheet in edits}
+
+    writeback.verify_edits(path, book, old, new, edits, taken_apart(seen.__getitem__))
+    alone = next(t for t in old.tokens if t.row not in edits[schema.TOKENS].cells)
+    start, end = row_of(seen[schema.TOKENS], alone.row)
+    spoiled = dict(seen)
+    spoiled[schema.TOKENS] = seen[schema.TOKENS][:start] + seen[schema.TOKENS][start:end].replace(
+        b"<v>", b"<v>9", 1) + seen[schema.TOKENS][end:]
+    with pytest.raises(writeback.WriteFailed, match="「在庫」で、変えていない行が元のブックと違います"):
+        writeback.verify_edits(path, book, old, new, edits, taken_apart(spoiled.__getitem__))
+
+
+def test_write_back_reads_each_patched_sheet_of_the_original_once(demo, tmp_path, monkeypatch, no_whole_read):
+    """The whole write-back decompresses 在庫 of the original once (the patcher's read), not again to verify."""
+    source, old = demo
+    book = tmp_path / "book.xlsm"
+    shutil.copy(source, book)
+    new = edited(old, random.Random(8), 0.1)
+    name = part(book, schema.TOKENS)
+    reads: list[str] = []
+    real = zipfile.ZipFile.read
+
+    def counted(self, member, pwd=None):
+        if Path(str(self.filename)) == book and (getattr(member, "filename", member)) == name:
+            reads.append(name)
+        return real(self, member, pwd)
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", counted)
+    with writeback.BookLock(book) as lock:
+        writeback.write_back(lock, old, new, now=NOW)
+    assert reads == [name]
+    assert check_book(book, TODAY).ledger.tokens == new.tokens

@@ -273,8 +273,8 @@ def test_a_written_book_with_a_broken_part_is_not_swapped_in(tmp_path, capsys, m
 
     real = writeback.patch_package
 
-    def corrupting(source, target, edits):
-        real(source, target, edits)
+    def corrupting(source, target, edits, seen=None):
+        real(source, target, edits, seen)
         _flip_a_byte(target, "xl/worksheets/sheet2.xml", zipfile.BadZipFile if fault == "crc" else zlib.error)
 
     book = build_workbook(tmp_path / "book.xlsm", default_sheets(tokens=stock(2), requests=requests(1)))

@@ -28,8 +28,8 @@ from typing import Any, Callable, Iterable, Sequence
 from .. import schema
 from ..files.sheetio import Table, UnusableInput, read_sheet, read_tables
 from ..files.sheetio import column_letter as column_letters
-from ..files.xlsxpatch import (Block, PatchRefused, SheetEdit, column_index, patch_package, rows_apart, rows_package,
-                               sheet_parts)
+from ..files.xlsxpatch import (Block, PatchRefused, RowsApart, SheetEdit, column_index, patch_package, rows_apart,
+                               rows_package, sheet_parts)
 from ..models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, StocktakeLine
 from ..parse import _derive_expiry, gc_paused, parse_tables, read_rows, read_settings
 from ..problems import Problem
@@ -392,17 +392,25 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
     if panel is not None and schema.MENU in present:
         edits[schema.MENU] = menu_edit(panel)
     edits.update({sheet: edit for sheet, edit in (views or {}).items() if sheet in present})
-    return apply_edits(lock, edits, lambda written: verify_edits(written, lock.path, old, new, edits), now,
-                       keep_backups)
+    originals: dict[str, RowsApart | None] = {}
+
+    def seen(sheet: str, xml: bytes) -> None:  # the original's rows taken apart as the patcher reads them
+        if sheet in dict(_SHEET_ROWS):
+            originals[sheet] = rows_apart(xml, sorted({1, *edits[sheet].cells}), every=False)
+
+    return apply_edits(lock, edits, lambda written: verify_edits(written, lock.path, old, new, edits, originals),
+                       now, keep_backups, seen)
 
 
 def apply_edits(lock: BookLock, edits: dict[str, SheetEdit], check: Callable[[Path], None],
-                now: dt.datetime | None = None, keep_backups: int | None = None) -> Written:
-    """Patch the locked book beside itself, `check` the result, keep a backup, swap it in."""
+                now: dt.datetime | None = None, keep_backups: int | None = None,
+                seen: Callable[[str, bytes], None] | None = None) -> Written:
+    """Patch the locked book beside itself, `check` the result, keep a backup, swap it in; `seen` is
+    shown each patched sheet's original XML (as `patch_package`)."""
     path = lock.path
     tmp = _temporary(path)
     try:
-        patch_package(path, tmp, edits)
+        patch_package(path, tmp, edits, seen)
         _fsync(tmp)
         try:
             check(tmp)
@@ -451,7 +459,8 @@ def verify(path: Path, expected: Ledger) -> None:
 _ROW_TYPES = {**ROW_TYPES, **OPTIONAL_ROW_TYPES, schema.STOCKTAKE: StocktakeLine}
 
 
-def verify_edits(path: Path, source: Path, old: Ledger, new: Ledger, edits: dict[str, SheetEdit]) -> None:
+def verify_edits(path: Path, source: Path, old: Ledger, new: Ledger, edits: dict[str, SheetEdit],
+                 originals: dict[str, RowsApart | None] | None = None) -> None:
     """`verify` for a book written by patching `edits` into `source` (still in place, and read as
     `old` under the lock), by the rows the patch changed instead of a second read of every row.
 
@@ -461,7 +470,9 @@ def verify_edits(path: Path, source: Path, old: Ledger, new: Ledger, edits: dict
     ledger row the patch left alone the same in `old` and `new`. Reading back means reading the
     patched rows, not re-reading 在庫's and 履歴's hundreds of megabytes. Where that reasoning does
     not hold (設定, styles, shared strings or any other part changed, a sheet rewritten whole or
-    written in a block, rows without their numbers), the written book is re-read whole (`verify`)."""
+    written in a block, rows without their numbers), the written book is re-read whole (`verify`).
+    `originals` holds the source's patched sheets already taken apart (`rows_apart`) by the patcher's
+    reading of them; a sheet not there is read from `source` again."""
     attributes = dict(_SHEET_ROWS)
     patched = [sheet for sheet in attributes if sheet in edits]
     with zipfile.ZipFile(source) as before, zipfile.ZipFile(path) as after:
@@ -475,7 +486,10 @@ def verify_edits(path: Path, source: Path, old: Ledger, new: Ledger, edits: dict
         cut: dict[str, set[int]] = {}
         for sheet in patched:
             part = parts[sheet][0]
-            then = rows_apart(before.read(part), sorted({1, *edits[sheet].cells}), every=False)
+            if originals is not None and sheet in originals:
+                then = originals[sheet]
+            else:
+                then = rows_apart(before.read(part), sorted({1, *edits[sheet].cells}), every=False)
             if then is None:
                 return verify(path, new)
             try:

@@ -411,10 +411,8 @@ def _located_rows(xml: bytes, start: int, end: int, pending: list[tuple[int, dic
 def _row_numbers(xml: bytes, start: int, end: int) -> list[int] | None:
     """The row numbers between `start` and `end` when every `<row>` there starts with its number
     (no leading zero: a search for r="7" would not find "007") and they strictly ascend; else None."""
-    if xml.count(b"<row", start, end) != xml.count(b'<row r="', start, end):
-        return None
     texts = _NUMBERED_ROW.findall(xml, start, end)
-    if any(t.startswith(b"0") for t in texts):
+    if xml.count(b"<row", start, end) != len(texts) or any(t.startswith(b"0") for t in texts):
         return None
     numbers = list(map(int, texts))
     del texts
@@ -556,8 +554,11 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
     return parts
 
 
-def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> None:
-    """Write `target`: `source` with `edits` applied; every other part copied as it is.
+def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit],
+                  seen: Callable[[str, bytes], None] | None = None) -> None:
+    """Write `target`: `source` with `edits` applied; every other part copied as it is. `seen` is
+    shown each patched sheet's original XML as it is read (a write-back's verification takes the
+    original's rows apart there instead of decompressing the part again).
 
     A patched sheet larger than SPOOL_BYTES waits on disk beside `target` (not in memory) until its
     turn in the package: at a million tokens the patched sheets are over a gigabyte of XML."""
@@ -571,7 +572,11 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit]) -> No
         filters: dict[int, tuple[str, str]] = {}
         for name, edit in edits.items():
             path, index = parts[name]
-            result = patch_sheet(archive.read(path), edit, styles, name)
+            xml = archive.read(path)
+            if seen is not None:
+                seen(name, xml)
+            result = patch_sheet(xml, edit, styles, name)
+            del xml
             if result.autofilter:
                 filters[index] = result.autofilter
             if sum(map(len, result.parts)) > SPOOL_BYTES:  # on disk, not beside the next sheet's rows

@@ -288,7 +288,16 @@ def test_a_serial_taken_as_it_is_is_its_normal_form(text, pattern):
 
 # --- writing: spooled sheets, sheet-by-sheet verification --------------------------------------------
 
-def test_spooled_sheets_give_the_same_package(demo_book, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["deflated", "stored"])
+def test_spooled_sheets_give_the_same_package(demo_book, tmp_path, monkeypatch, kind):
+    """A spooled sheet is compressed on the deflate thread and written as raw bytes: the package is
+    byte for byte the one zipfile's own writer makes from the pieces in memory."""
+    if kind == "stored":  # a book saved without compression: its parts stay stored
+        stored = tmp_path / "stored.xlsm"
+        with zipfile.ZipFile(demo_book) as source, zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as out:
+            for info in source.infolist():
+                out.writestr(zipfile.ZipInfo(info.filename, info.date_time), source.read(info.filename))
+        demo_book = stored.rename(tmp_path.parent / f"{tmp_path.name}-stored.xlsm")
     checked = check_book(demo_book, TODAY)
     tokens = [t._replace(note=f"棚卸 {i}") if i % 3 == 0 else t for i, t in enumerate(checked.ledger.tokens)]
     changed = replace(checked.ledger, tokens=tuple(tokens))
@@ -301,7 +310,25 @@ def test_spooled_sheets_give_the_same_package(demo_book, tmp_path, monkeypatch):
     xlsxpatch.patch_package(demo_book, spooled_path, edits)
     assert spooled_path.read_bytes() == in_memory_path.read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name not in ("memory.xlsm", "spooled.xlsm")]  # spools gone
+    with zipfile.ZipFile(spooled_path) as written:
+        assert written.testzip() is None
+        assert {i.compress_type for i in written.infolist() if "worksheets" in i.filename} == {
+            zipfile.ZIP_STORED if kind == "stored" else zipfile.ZIP_DEFLATED}
     writeback.verify(spooled_path, changed)
+
+
+def test_a_failure_beside_the_deflate_thread_leaves_no_spool(demo_book, tmp_path, monkeypatch):
+    checked = check_book(demo_book, TODAY)
+    changed = replace(checked.ledger, tokens=tuple(t._replace(note="x") for t in checked.ledger.tokens))
+    edits = writeback.ledger_edits(checked.ledger, changed)
+    monkeypatch.setattr(xlsxpatch, "SPOOL_BYTES", 0)
+
+    def refusing(name, xml):
+        raise RuntimeError("seen refused")
+
+    with pytest.raises(RuntimeError, match="seen refused"):
+        xlsxpatch.patch_package(demo_book, tmp_path / "out.xlsm", edits, refusing)
+    assert list(tmp_path.iterdir()) == []
 
 
 def _whole(path: Path, expected) -> str | None:

@@ -17,16 +17,17 @@ import datetime as dt
 import hashlib
 import posixpath
 import re
-import shutil
 import struct
 import tempfile
 import zipfile
+import zlib
 from bisect import bisect_left
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Iterable, Sequence
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -557,36 +558,42 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
 def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit],
                   seen: Callable[[str, bytes], None] | None = None) -> None:
     """Write `target`: `source` with `edits` applied; every other part copied as it is. `seen` is
-    shown each patched sheet's original XML as it is read (a write-back's verification takes the
-    original's rows apart there instead of decompressing the part again).
+    shown each patched sheet's original XML (a write-back's verification takes the original's rows
+    apart there instead of decompressing the part again).
 
-    A patched sheet larger than SPOOL_BYTES waits on disk beside `target` (not in memory) until its
-    turn in the package: at a million tokens the patched sheets are over a gigabyte of XML."""
-    with zipfile.ZipFile(source) as archive, ExitStack() as spools:
+    A patched sheet larger than SPOOL_BYTES is compressed onto disk beside `target` (not kept in
+    memory) until its turn in the package: at a million tokens the patched sheets are over a gigabyte
+    of XML. It is compressed on a second thread (zlib lets go of the GIL) while this one shows it to
+    `seen`, and written into the package as those bytes: the same bytes `ZipFile.open(..., "w")` writes."""
+    with zipfile.ZipFile(source) as archive, ExitStack() as spools, \
+            ThreadPoolExecutor(1, thread_name_prefix="tokenbook-deflate") as deflater:
         parts = sheet_parts(archive)
         unknown = [name for name in edits if name not in parts]
         if unknown:
             raise PatchRefused(f"シート「{unknown[0]}」がありません")
         styles = read_styles(archive.read("xl/styles.xml"))
-        replaced: dict[str, list[bytes] | IO[bytes]] = {}
+        replaced: dict[str, list[bytes | memoryview] | _Packed] = {}
         filters: dict[int, tuple[str, str]] = {}
         for name, edit in edits.items():
             path, index = parts[name]
             xml = archive.read(path)
-            if seen is not None:
-                seen(name, xml)
             result = patch_sheet(xml, edit, styles, name)
-            del xml
             if result.autofilter:
                 filters[index] = result.autofilter
-            if sum(map(len, result.parts)) > SPOOL_BYTES:  # on disk, not beside the next sheet's rows
+            kind = archive.getinfo(path).compress_type
+            if sum(map(len, result.parts)) > SPOOL_BYTES and kind in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
                 spool = spools.enter_context(tempfile.TemporaryFile(dir=Path(target).parent))
-                for piece in result.parts:
-                    spool.write(piece)
-                replaced[path] = spool
+                packing = deflater.submit(_pack, result.parts, kind, spool)
+                try:
+                    if seen is not None:
+                        seen(name, xml)
+                finally:  # this sheet's XML and pieces are let go only once they are on disk
+                    replaced[path] = packing.result()
             else:
+                if seen is not None:
+                    seen(name, xml)
                 replaced[path] = result.parts
-            del result
+            del xml, result
         if styles.xml is not None:
             replaced["xl/styles.xml"] = [styles.xml]
         if filters:
@@ -600,22 +607,47 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit],
                 copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
                 copy.compress_type = info.compress_type
                 copy.external_attr = info.external_attr
+                if isinstance(data, _Packed):  # compressed already: the header `open(..., "w")` would write
+                    copy.external_attr = copy.external_attr or 0o600 << 16
+                    copy.CRC, copy.compress_size, copy.file_size = data.crc, data.compress_size, data.file_size
+                    data.spool.seek(0)
+                    _append_raw(out, copy, copy.file_size * 1.05 > zipfile.ZIP64_LIMIT,
+                                iter(lambda spool=data.spool: spool.read(1 << 22), b""))
+                    continue
                 level = 3 if info.compress_type == zipfile.ZIP_DEFLATED else None
                 copy._compresslevel = level  # what writestr sets (ZipInfo has no public level before 3.13)
-                if isinstance(data, list):
-                    copy.file_size = sum(map(len, data))
-                    with out.open(copy, "w") as target_part:
-                        for piece in data:
-                            target_part.write(piece)
-                else:  # spooled: the same bytes in the package
-                    copy.file_size = data.tell()
-                    data.seek(0)
-                    with out.open(copy, "w") as target_part:
-                        shutil.copyfileobj(data, target_part, 1 << 22)
+                copy.file_size = sum(map(len, data))
+                with out.open(copy, "w") as target_part:
+                    for piece in data:
+                        target_part.write(piece)
                 del data
 
 
 SPOOL_BYTES = 32 << 20
+
+
+@dataclass
+class _Packed:
+    """A part's bytes compressed as the package holds them, waiting in `spool`."""
+
+    spool: IO[bytes]
+    crc: int
+    compress_size: int
+    file_size: int
+
+
+def _pack(pieces: Sequence[bytes | memoryview], kind: int, spool: IO[bytes]) -> _Packed:
+    """`pieces` compressed into `spool` as zipfile's writer compresses a part at level 3 (deflate, or
+    stored as they are), with their CRC and sizes."""
+    compressor = zlib.compressobj(3, zlib.DEFLATED, -15) if kind == zipfile.ZIP_DEFLATED else None
+    crc = size = 0
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
+        size += len(piece)
+        spool.write(compressor.compress(piece) if compressor is not None else piece)
+    if compressor is not None:
+        spool.write(compressor.flush())
+    return _Packed(spool, crc, spool.tell(), size)
 
 
 def copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: zipfile.ZipFile) -> None:
@@ -639,16 +671,27 @@ def copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: zipfile.Zi
     copy.create_system = info.create_system
     copy.flag_bits = info.flag_bits & ~0x08  # sizes and CRC are in the local header
     copy.CRC, copy.compress_size, copy.file_size = info.CRC, info.compress_size, info.file_size
+
+    def chunks():
+        remaining = info.compress_size
+        while remaining:
+            chunk = fp.read(min(remaining, 1 << 22))
+            if not chunk:
+                raise zipfile.BadZipFile(f"{info.filename}: truncated")
+            yield chunk
+            remaining -= len(chunk)
+
+    _append_raw(out, copy, copy.file_size > zipfile.ZIP64_LIMIT or copy.compress_size > zipfile.ZIP64_LIMIT,
+                chunks())
+
+
+def _append_raw(out: zipfile.ZipFile, copy: zipfile.ZipInfo, zip64: bool, chunks: Iterable[bytes]) -> None:
+    """Append a member whose CRC and sizes `copy` carries, as `chunks` of its compressed bytes."""
+    assert out.fp is not None
     copy.header_offset = out.fp.tell()
-    zip64 = copy.file_size > zipfile.ZIP64_LIMIT or copy.compress_size > zipfile.ZIP64_LIMIT
     out.fp.write(copy.FileHeader(zip64))
-    remaining = info.compress_size
-    while remaining:
-        chunk = fp.read(min(remaining, 1 << 22))
-        if not chunk:
-            raise zipfile.BadZipFile(f"{info.filename}: truncated")
+    for chunk in chunks:
         out.fp.write(chunk)
-        remaining -= len(chunk)
     out.filelist.append(copy)
     out.NameToInfo[copy.filename] = copy
     out.start_dir = out.fp.tell()

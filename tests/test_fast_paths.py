@@ -323,7 +323,7 @@ def test_a_failure_beside_the_deflate_thread_leaves_no_spool(demo_book, tmp_path
     edits = writeback.ledger_edits(checked.ledger, changed)
     monkeypatch.setattr(xlsxpatch, "SPOOL_BYTES", 0)
 
-    def refusing(name, xml):
+    def refusing(name, xml, numbers):
         raise RuntimeError("seen refused")
 
     with pytest.raises(RuntimeError, match="seen refused"):

@@ -264,10 +264,21 @@ def test_the_originals_the_patcher_saw_are_the_ones_compared(demo, tmp_path, no_
     edits = writeback.ledger_edits(old, new)
     edits[schema.CHECKS] = writeback.checks_edit([])
     path = tmp_path / "written.xlsm"
-    xlsxpatch.patch_package(book, path, edits, seen.__setitem__)
+    numbers: dict[str, list[int] | None] = {}
+
+    def shown(name, xml, found):
+        seen[name], numbers[name] = xml, found
+
+    xlsxpatch.patch_package(book, path, edits, shown)
     assert set(seen) == set(edits)  # every patched sheet shown, as it is in the source
     with zipfile.ZipFile(book) as archive:
         assert seen[schema.TOKENS] == archive.read(part(book, schema.TOKENS))
+    for sheet in (schema.TOKENS, schema.JOURNAL):  # the patcher's row numbers are the sheet's own
+        xml = seen[sheet]
+        body = xml.index(b"<sheetData>") + len(b"<sheetData>")
+        assert numbers[sheet] == xlsxpatch._row_numbers(xml, body, xml.index(b"</sheetData>")), sheet
+        given = xlsxpatch.rows_apart(xml, sorted({1, *edits[sheet].cells}), every=False, numbers=numbers[sheet])
+        assert given == xlsxpatch.rows_apart(xml, sorted({1, *edits[sheet].cells}), every=False)
 
     def taken_apart(xml_of):
         return {sheet: xlsxpatch.rows_apart(xml_of(sheet), sorted({1, *edits[sheet].cells}), every=False)

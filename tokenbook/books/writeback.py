@@ -394,9 +394,9 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
     edits.update({sheet: edit for sheet, edit in (views or {}).items() if sheet in present})
     originals: dict[str, RowsApart | None] = {}
 
-    def seen(sheet: str, xml: bytes) -> None:  # the original's rows taken apart as the patcher reads them
+    def seen(sheet: str, xml: bytes, numbers: list[int] | None) -> None:  # as the patcher reads the original
         if sheet in dict(_SHEET_ROWS):
-            originals[sheet] = rows_apart(xml, sorted({1, *edits[sheet].cells}), every=False)
+            originals[sheet] = rows_apart(xml, sorted({1, *edits[sheet].cells}), every=False, numbers=numbers)
 
     return apply_edits(lock, edits, lambda written: verify_edits(written, lock.path, old, new, edits, originals),
                        now, keep_backups, seen)
@@ -404,7 +404,7 @@ def write_back(lock: BookLock, old: Ledger, new: Ledger, problems: Iterable[Prob
 
 def apply_edits(lock: BookLock, edits: dict[str, SheetEdit], check: Callable[[Path], None],
                 now: dt.datetime | None = None, keep_backups: int | None = None,
-                seen: Callable[[str, bytes], None] | None = None) -> Written:
+                seen: Callable[[str, bytes, list[int] | None], None] | None = None) -> Written:
     """Patch the locked book beside itself, `check` the result, keep a backup, swap it in; `seen` is
     shown each patched sheet's original XML (as `patch_package`)."""
     path = lock.path

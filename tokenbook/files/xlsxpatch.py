@@ -313,6 +313,7 @@ class SheetResult:
     parts: list[bytes | memoryview]  # the new part's bytes, in pieces (a million-row sheet is never joined whole)
     last_row: int
     autofilter: tuple[str, str] | None  # (old ref, new ref)
+    numbers: list[int] | None = None  # the original's row numbers, when its rows were found by them
 
     @property
     def xml(self) -> bytes:
@@ -339,7 +340,7 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     pos = body_start
     located = None if edit.replace_data else _located_rows(xml, body_start, end, pending)
     if located is not None:  # the rows to change found by their numbers: the others are not looked at
-        last_row, pending = located
+        last_row, pending, numbers = located
         for row_number, patch in pending:
             if row_number > last_row:
                 break
@@ -383,15 +384,15 @@ def patch_sheet(xml: bytes, edit: SheetEdit, styles: Styles, sheet: str) -> Shee
     if edit.hyperlinks is not None:
         tail = _replace_hyperlinks(tail, edit.hyperlinks)
     out[0], out[-1] = head, tail
-    return SheetResult(out, last_row, autofilter or autofilter_head)
+    return SheetResult(out, last_row, autofilter or autofilter_head, numbers if located is not None else None)
 
 
 _NUMBERED_ROW = re.compile(rb'<row r="(\d+)"')
 
 
 def _located_rows(xml: bytes, start: int, end: int, pending: list[tuple[int, dict[int, Any]]]
-                  ) -> tuple[int, list[tuple[int, dict[int, Any]]]] | None:
-    """(the sheet's last row number, `pending`) when every `<row>` between `start` and `end` starts
+                  ) -> tuple[int, list[tuple[int, dict[int, Any]]], list[int]] | None:
+    """(the sheet's last row number, `pending`, the row numbers) when every `<row>` between `start` and `end` starts
     with its number (`<row r="…"`, as Excel and xlsxwriter write it), the numbers ascend and every
     pending row up to the last one exists: then each row to change is found by a search for its
     number, and the rest of a million-row sheet is never matched row by row. None otherwise (the
@@ -406,7 +407,7 @@ def _located_rows(xml: bytes, start: int, end: int, pending: list[tuple[int, dic
         found = bisect_left(numbers, wanted)
         if found == len(numbers) or numbers[found] != wanted:
             return None  # a row to insert between others: the scan puts it in its place
-    return last, pending
+    return last, pending, numbers
 
 
 def _row_numbers(xml: bytes, start: int, end: int) -> list[int] | None:
@@ -437,11 +438,13 @@ class RowsApart:
         return self.head + b"".join(self.rows) + self.tail
 
 
-def rows_apart(xml: bytes, wanted: Sequence[int], every: bool) -> RowsApart | None:
+def rows_apart(xml: bytes, wanted: Sequence[int], every: bool, numbers: list[int] | None = None
+               ) -> RowsApart | None:
     """Take the rows numbered `wanted` (ascending) out of a worksheet part. With `every`, each must
     be there (the patched part: what was written); without, the sheet's rows must be numbered and
     ascending (as `_located_rows` asks) and those of `wanted` it lacks are left out (the original:
-    rows appended by the patch were not there). None when the part is not like that."""
+    rows appended by the patch were not there); `numbers` are its rows' numbers when the patcher
+    found them already (`SheetResult.numbers`). None when the part is not like that."""
     if b"<sheetData/>" in xml:
         xml = xml.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
     start, end = xml.find(b"<sheetData>"), xml.find(b"</sheetData>")
@@ -449,7 +452,7 @@ def rows_apart(xml: bytes, wanted: Sequence[int], every: bool) -> RowsApart | No
         return None
     body = start + len(b"<sheetData>")
     if not every:
-        numbers = _row_numbers(xml, body, end)
+        numbers = numbers if numbers is not None else _row_numbers(xml, body, end)
         if numbers is None:
             return None
         wanted = [n for n in wanted if (i := bisect_left(numbers, n)) < len(numbers) and numbers[i] == n]
@@ -556,10 +559,11 @@ def sheet_parts(archive: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
 
 
 def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit],
-                  seen: Callable[[str, bytes], None] | None = None) -> None:
+                  seen: Callable[[str, bytes, list[int] | None], None] | None = None) -> None:
     """Write `target`: `source` with `edits` applied; every other part copied as it is. `seen` is
-    shown each patched sheet's original XML (a write-back's verification takes the original's rows
-    apart there instead of decompressing the part again).
+    shown each patched sheet's original XML and its row numbers when the patch found them (a
+    write-back's verification takes the original's rows apart there instead of decompressing the
+    part and scanning its rows again).
 
     A patched sheet larger than SPOOL_BYTES is compressed onto disk beside `target` (not kept in
     memory) until its turn in the package: at a million tokens the patched sheets are over a gigabyte
@@ -586,12 +590,12 @@ def patch_package(source: Path, target: Path, edits: dict[str, SheetEdit],
                 packing = deflater.submit(_pack, result.parts, kind, spool)
                 try:
                     if seen is not None:
-                        seen(name, xml)
+                        seen(name, xml, result.numbers)
                 finally:  # this sheet's XML and pieces are let go only once they are on disk
                     replaced[path] = packing.result()
             else:
                 if seen is not None:
-                    seen(name, xml)
+                    seen(name, xml, result.numbers)
                 replaced[path] = result.parts
             del xml, result
         if styles.xml is not None:

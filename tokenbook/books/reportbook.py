@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import math
 import multiprocessing
 import os
+import re
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import xlsxwriter
+from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
 
 from ..models import Bank
 from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Quantity, Table, marked, month_label
@@ -76,8 +81,10 @@ def _print_setup(ws: Any, title: str, repeat_rows: int, personal: bool = False, 
 _EPOCH = dt.date(1899, 12, 30)
 
 
-def _rows(ws: Any, table: Table, fmt: dict[str, Any]) -> None:
-    """The data rows: one writer per column, chosen once (this loop writes every cell of a month-end)."""
+def _rows_by_cell(ws: Any, table: Table, fmt: dict[str, Any], first: int = 3) -> None:
+    """The data rows through xlsxwriter's own calls, cell by cell, from row `first` (0-based): what
+    `_rows` writes faster, kept as the reference it is tested against (and used where xlsxwriter's
+    internals are not as expected)."""
     text, blank = fmt["text"], ws.write_blank
     writers = []
     for _, kind, _w in table.columns:
@@ -89,7 +96,7 @@ def _rows(ws: Any, table: Table, fmt: dict[str, Any]) -> None:
             writers.append((kind, ws.write_string, fmt["flag"]))
         else:
             writers.append((kind, ws.write_string, text))
-    for r, values in enumerate(table.rows, start=3):
+    for r, values in enumerate(table.rows, start=first):
         for col, value in enumerate(values):
             if value is None or value == "":
                 blank(r, col, None, text)
@@ -100,7 +107,78 @@ def _rows(ws: Any, table: Table, fmt: dict[str, Any]) -> None:
             elif kind == INT and isinstance(value, (int, float)):
                 write(r, col, value, style)
             else:
-                ws.write_string(r, col, str(value), text if kind != FLAG else style)
+                value, style = str(value), text if kind != FLAG else style
+                if value.startswith("<r>") and value.endswith("</r>"):
+                    # xlsxwriter takes such text for rich-text XML and puts it in unescaped (「<r>&</r>」
+                    # in a 備考 would spoil the sheet): written as two runs of itself, it is escaped
+                    ws.write_rich_string(r, col, text, value[:1], text, value[1:], style)
+                else:
+                    ws.write_string(r, col, value, style)
+
+
+_PLAIN = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^\s|\s$")  # what needs escaping
+_FAST = all(hasattr(Worksheet, name) for name in ("_write_single_row", "_check_dimensions", "_escape_control_characters",
+                                                 "_escape_data"))
+
+
+def _rows(ws: Any, table: Table, fmt: dict[str, Any], first: int = 3) -> None:
+    """The data rows from row `first` (0-based), written as the XML xlsxwriter writes for them in constant_memory mode, byte for
+    byte (`_rows_by_cell` is the same cell by cell; tests compare the files), a row at a time instead
+    of five calls per cell: this loop writes every cell of a month-end.
+
+    A string is escaped as xlsxwriter escapes it (control characters as _xHHHH_, &<> as entities,
+    xml:space="preserve" for leading or trailing space, cut at 32,767 UTF-16 units), except that a
+    value that looks like rich text (`<r>…</r>`) is escaped too: xlsxwriter would put it in unescaped.
+    """
+    rows, columns = table.rows, table.columns
+    if len(rows) < 2 or not _FAST or not ws.constant_memory or len(columns) > 16384 or len(rows) + first > 1048576:
+        _rows_by_cell(ws, table, fmt, first)
+        return
+    ws._write_single_row(first)  # the rows before go to the sheet's file, as a write to the first row would do
+    text, by_kind = fmt["text"], {DATE: fmt["date"], INT: fmt["int"], FLAG: fmt["flag"]}
+    kinds = [kind for _, kind, _w in columns]
+    styles = [by_kind.get(kind, text) for kind in kinds]
+    letters = [xl_col_to_name(col) for col in range(len(columns))]
+    escape_controls, escape_data = ws._escape_control_characters, ws._escape_data
+    limit, write = ws.xls_strmax, ws.fh.write
+
+    def string(value: str) -> str:  # the rest of a string cell after its style's number
+        if len(value) > half and _utf16_len(value) > limit:
+            value = _utf16_truncate(value, limit)
+        value = escape_controls(value)
+        space = ' xml:space="preserve"' if _preserve_whitespace(value) else ""
+        return f'" t="inlineStr"><is><t{space}>{escape_data(value)}</t></is></c>'
+
+    half, unusual, out = limit // 2, _PLAIN.search, []
+    for r, values in enumerate(islice(rows, len(rows) - 1), start=first + 1):
+        out.append(f'<row r="{r}">')
+        for col, value in enumerate(values):
+            kind = kinds[col]
+            if value is None or value == "":
+                out.append(f'<c r="{letters[col]}{r}" s="{text._get_xf_index()}"/>')
+            elif kind == DATE and isinstance(value, dt.date):
+                out.append(f'<c r="{letters[col]}{r}" s="{styles[col]._get_xf_index()}"><v>{(value - _EPOCH).days:.16G}</v></c>')
+            elif kind == INT and isinstance(value, (int, float)):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise TypeError("NAN/INF not supported in write_number()")  # as xlsxwriter refuses it
+                out.append(f'<c r="{letters[col]}{r}" s="{styles[col]._get_xf_index()}"><v>{value:.16G}</v></c>')
+            else:
+                style = (styles[col] if kind == FLAG else text)._get_xf_index()
+                value = str(value)
+                if unusual(value) is None and len(value) <= half:
+                    out.append(f'<c r="{letters[col]}{r}" s="{style}" t="inlineStr"><is><t>{value}</t></is></c>')
+                else:
+                    out.append(f'<c r="{letters[col]}{r}" s="{style}{string(value)}')
+        out.append("</row>")
+        if len(out) > 4096:
+            write("".join(out))
+            out.clear()
+    write("".join(out))
+    # The last row goes in through xlsxwriter's calls, which write it when the workbook is closed (as
+    # they did): formats are numbered as first written, so the styles come out in the same order.
+    last = first + len(rows) - 1
+    ws.previous_row = last
+    _rows_by_cell(ws, Table(table.name, columns, rows[-1:]), fmt, last)
 
 
 def _table_sheet(book: xlsxwriter.Workbook, fmt: dict[str, Any], table: Table, title: str) -> None:
@@ -373,17 +451,7 @@ def write_list(path: Path, sheet: str, title: str, table: Table) -> Path:
         for col, (header, _kind, width) in enumerate(table.columns):
             ws.set_column(col, col, width)
             ws.write_string(0, col, header, fmt["header"])
-        for r, values in enumerate(table.rows, start=1):
-            for col, value in enumerate(values):
-                kind = table.columns[col][1]
-                if value is None or value == "":
-                    ws.write_blank(r, col, None, fmt["text"])
-                elif kind == DATE and isinstance(value, dt.date):
-                    ws.write_number(r, col, (value - _EPOCH).days, fmt["date"])
-                elif kind == INT and isinstance(value, (int, float)):
-                    ws.write_number(r, col, value, fmt["int"])
-                else:
-                    ws.write_string(r, col, str(value), fmt["text"])
+        _rows(ws, table, fmt, first=1)
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(len(table.rows), 1), len(table.columns) - 1)
         _print_setup(ws, title, 0, any(header in PERSONAL for header, _k, _w in table.columns),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import python_calamine
 
-from tokenbook import schema
+from tokenbook import mail, schema
 from tokenbook.books.reportbook import write_bank_report, write_bank_reports, writer_pool
 from tokenbook.demo import run_demo
 from tokenbook.load import check_book
@@ -86,8 +86,13 @@ def test_workbooks_written_by_writer_processes_are_the_one_process_ones(month: M
     assert called == [1]
     assert [p.name for p in written] == [p.name for p in expected]  # in the banks' order
     assert sorted(p.name for p in apart.iterdir()) == sorted(p.name for p in expected)  # no temporary left
+    # the writers read each workbook's content digest back where they wrote it; the parent keeps it
+    known = {p: mail._DIGESTS.get(mail.file_key(p)) for p in written}
+    assert all(known.values())
+    mail._DIGESTS.clear()
     for mine, theirs in zip(written, expected):
         got, want = cells(mine), cells(theirs)
         assert list(got) == list(want)
         assert got == want, mine.name
+        assert known[mine] == mail.content_digest(mine) == mail.content_digest(theirs)  # read again here
     assert sum(len(rows) for p in written for rows in cells(p).values()) > 1000

@@ -28,7 +28,6 @@ from enum import StrEnum
 from email import policy
 from email.message import EmailMessage, MIMEPart
 from email.utils import formataddr, formatdate, make_msgid
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -123,14 +122,34 @@ def check_settings(settings: Settings) -> None:
 def content_digest(workbook: Path) -> str:
     """What a report says, cell by cell, leaving out when it was made (作成日時): a report made again
     with the same content is not sent again. A month-end asks it of each report more than once (what
-    changed since sending, then the letter): the file is read once while it stays as it is."""
+    changed since sending, then the letter): the file is read once while it stays as it is, or not at
+    all when the writer process that wrote it read it (`remember_digest`)."""
+    key = file_key(workbook)
+    found = _DIGESTS.get(key)
+    if found is None:
+        found = remember_digest(key, _read_digest(key[0]))
+    return found
+
+
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}  # file_key → content digest, the newest 1,024
+
+
+def file_key(workbook: Path) -> tuple[str, int, int, int]:
+    """A file as it is now: its resolved path, inode, size and modification time."""
     seen = os.stat(workbook)
-    return _content_digest(str(Path(workbook).resolve()), seen.st_ino, seen.st_size, seen.st_mtime_ns)
+    return str(Path(workbook).resolve()), seen.st_ino, seen.st_size, seen.st_mtime_ns
 
 
-@lru_cache(maxsize=1024)
-def _content_digest(workbook: str, inode: int, size: int, modified: int) -> str:
-    """`content_digest` of the file as it was when it had this inode, size and modification time."""
+def remember_digest(key: tuple[str, int, int, int], digest: str) -> str:
+    """`content_digest` of the file while it has `key` (found where it was written)."""
+    _DIGESTS.pop(key, None)
+    _DIGESTS[key] = digest
+    while len(_DIGESTS) > 1024:
+        del _DIGESTS[next(iter(_DIGESTS))]
+    return digest
+
+
+def _read_digest(workbook: str) -> str:
     import python_calamine
 
     digest = hashlib.sha256()

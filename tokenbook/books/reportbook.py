@@ -24,6 +24,7 @@ import xlsxwriter
 from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+from ..mail import content_digest, file_key, remember_digest
 from ..models import Bank
 from ..report import DATE, FLAG, INT, BankReport, CssReport, Month, Quantity, Table, marked, month_label
 from .pages import CAUTION, FONT, PAPER_A4, PERSONAL, SIDE_MARGIN, header_footer, header_width, lay_out
@@ -400,6 +401,14 @@ def writer_pool(workers: int = 2) -> ProcessPoolExecutor:
     return pool
 
 
+def _write_and_read(report: BankReport, folder: Path) -> tuple[Path, Any, str]:
+    """A writer process's task: the bank's workbook, and its content digest read back from it there
+    (what the mail will say it holds), so the parent does not read every workbook again."""
+    path = write_bank_report(report, folder)
+    key = file_key(path)
+    return path, key, content_digest(path)
+
+
 def write_bank_reports(month: Month, banks: list[Bank], created: dt.datetime, folder: Path, workers: int = 2,
                        meanwhile: Callable[[], None] | None = None,
                        pool: ProcessPoolExecutor | None = None) -> Iterator[Path]:
@@ -424,15 +433,21 @@ def write_bank_reports(month: Month, banks: list[Bank], created: dt.datetime, fo
     if own:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        pending: deque[Future[Path]] = deque()
+        pending: deque[Future[tuple[Path, Any, str]]] = deque()
+
+        def done() -> Path:
+            path, key, digest = pending.popleft().result()
+            remember_digest(key, digest)
+            return path
+
         for bank in banks:
-            pending.append(pool.submit(write_bank_report, _portable(month.bank_report(bank, created)), folder))
+            pending.append(pool.submit(_write_and_read, _portable(month.bank_report(bank, created)), folder))
             while len(pending) > 2 * workers or (pending and pending[0].done()):
-                yield pending.popleft().result()
+                yield done()
         if meanwhile is not None:
             meanwhile()
         while pending:
-            yield pending.popleft().result()
+            yield done()
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
@@ -184,14 +184,10 @@ def _last_day(day: dt.date) -> bool:
 
 def count_by_month(days: Iterable[dt.date], first: dt.date, months: int) -> list[tuple[str, int]]:
     """How many of `days` fall in each of the `months` months starting with `first`'s month."""
-    labels = []
+    keys = []
     year, month = first.year, first.month
     for _ in range(months):
-        labels.append(f"{year}-{month:02d}")
+        keys.append((year, month))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    counts = dict.fromkeys(labels, 0)
-    for day in days:
-        key = f"{day:%Y-%m}"
-        if key in counts:
-            counts[key] += 1
-    return list(counts.items())
+    counts = Counter((day.year, day.month) for day in days)  # a pair per day, not a formatted label
+    return [(f"{year}-{month:02d}", counts[year, month]) for year, month in keys]

@@ -468,14 +468,16 @@ def vault_flow(m: Month) -> list[tuple[str, str, int]]:
     moves: dict[str, list] = defaultdict(list)
     for e in m.moves:
         moves[e.serial].append(e)
-    for serial in set(m.opening) | set(m.closing) | set(moves):
-        inside = (m.opening.get(serial) or ("", None))[0] in _VAULT
+    opened, closed = ({serial for serial, held in states.items() if held and held[0] in _VAULT}
+                      for states in (m.opening, m.closing))
+    for serial in opened | closed | moves.keys():  # a token outside the vault all month, unmoved, adds nothing
+        inside = serial in opened
         for e in moves.get(serial, ()):
             now = e.after in _VAULT
             if now != inside:
                 (inflow if now else outflow)[_flow_kind(e)] += 1
             inside = now
-        closing = (m.closing.get(serial) or ("", None))[0] in _VAULT
+        closing = serial in closed
         if closing != inside:
             (inflow if closing else outflow)["履歴外（入庫日・手作業）"] += 1
     opening = sum(1 for state, _ in m.opening.values() if state in _VAULT)
@@ -638,8 +640,10 @@ def month_end_ledger(m: Month) -> Ledger:
     of a past month comes out the same when made again later."""
     from dataclasses import replace as changed
 
-    tokens = tuple(t._replace(state=m.closing[t.serial][0], owner=m.closing[t.serial][1])
-                   for t in m.ledger.tokens if t.serial in m.closing)
+    closing = m.closing
+    tokens = tuple(t if (t.state, t.owner) == closing[t.serial]  # most tokens stand as they did then
+                   else t._replace(state=closing[t.serial][0], owner=closing[t.serial][1])
+                   for t in m.ledger.tokens if t.serial in closing)
     answers = tuple(a for a in m.ledger.replacement_answers if a.taken_in_at and a.taken_in_at.date() <= m.last)
     planned = {a.request_id for a in answers if a.request_id}
     # the journal as it stood: archived years (close-year) first, without the opening 繰越 rows

@@ -150,6 +150,47 @@ def test_refused_when_the_archive_exists_with_other_content(book):
     assert book.read_bytes() == original and other.read_bytes() == b"someone else's file"
 
 
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_an_archive_that_reads_back_otherwise_stops_everything(book, monkeypatch):
+    """The archive is written and read back beside the ledger's patch (a thread); when it reads back
+    otherwise than it should, neither the archive nor the ledger is put in place, nothing is left."""
+    from tokenbook import yearend
+
+    real = yearend.read_content
+
+    def spoiled(path, pattern):
+        content = real(path, pattern)
+        return content._replace(entries=content.entries[:-1]) if ".tokenbook-" in path.name else content
+
+    monkeypatch.setattr(yearend, "read_content", spoiled)
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, LATE_2026), 2025)
+    assert outcome.exit_code != 0 and "保管用ブック 履歴_2025.xlsx を読み直すと内容が一致しません" in "\n".join(outcome.lines)
+    assert book.read_bytes() == original and not (book.parent / "履歴_2025.xlsx").exists()
+    assert _leftovers(book.parent) == []
+
+
+def test_a_ledger_that_reads_back_otherwise_leaves_no_archive(book, monkeypatch):
+    """The archive waits for the ledger's verification: refused there, it is not put in place."""
+    from tokenbook.books import writeback
+
+    def refused(*args):
+        raise writeback.WriteFailed("書き込んだブックの「履歴」が一致しません（テスト）")
+
+    monkeypatch.setattr(writeback, "verify_rewritten", refused)
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, LATE_2026), 2025)
+    assert outcome.exit_code != 0 and "テスト" in "\n".join(outcome.lines)
+    assert book.read_bytes() == original and not (book.parent / "履歴_2025.xlsx").exists()
+    assert _leftovers(book.parent) == []
+    monkeypatch.undo()
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0  # and it can be run again
+    assert (book.parent / "履歴_2025.xlsx").exists()
+
+
 def test_an_archive_edited_by_hand_is_refused(book, tmp_path):
     assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
     archive = book.parent / "履歴_2025.xlsx"

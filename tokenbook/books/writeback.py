@@ -21,6 +21,7 @@ import stat
 import time
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -688,20 +689,37 @@ def write_archive(path: Path, content: Any, digest: str, digest_of: Callable[[An
     履歴), verified: written beside, fsynced, read back and its content digest compared, then renamed
     into place. Returns False when an archive with this very content is there already (a close-year
     killed after writing it), and raises ArchiveExists when one with other content is."""
-    from .build import build_archive
-
     path = Path(path)
+    if _archive_there(path, digest, digest_of, read):
+        return False
+    try:
+        _place(_archive_written(path, content, digest, digest_of, read), path)
+    finally:
+        _temporary(path).unlink(missing_ok=True)
+    return True
+
+
+def _archive_there(path: Path, digest: str, digest_of: Callable[[Any], str], read: Callable[[Path], Any]) -> bool:
+    """Whether the archive at `path` holds this content already; ArchiveExists when it holds other."""
     for leftover in path.parent.glob(f".{path.name}.tokenbook-*"):  # of a run killed while writing it
         leftover.unlink(missing_ok=True)  # (the ledger's lock is held: no other run writes this archive)
-    if path.exists():
-        try:
-            same = digest_of(read(path)) == digest
-        except Exception:  # unreadable: not ours to replace
-            same = False
-        if same:
-            return False
-        raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
-                            "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
+    if not path.exists():
+        return False
+    try:
+        same = digest_of(read(path)) == digest
+    except Exception:  # unreadable: not ours to replace
+        same = False
+    if same:
+        return True
+    raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
+                        "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
+
+
+def _archive_written(path: Path, content: Any, digest: str, digest_of: Callable[[Any], str],
+                     read: Callable[[Path], Any]) -> Path:
+    """The archive written beside `path` (`_temporary(path)`), fsynced and read back to its digest."""
+    from .build import build_archive
+
     template = path.with_name(f".{path.name}.tokenbook-{os.getpid()}.template")
     tmp = _temporary(path)
     try:
@@ -716,14 +734,23 @@ def write_archive(path: Path, content: Any, digest: str, digest_of: Callable[[An
         with zipfile.ZipFile(tmp) as archive:
             if archive.testzip() is not None:
                 raise WriteFailed(f"書き込んだ保管用ブック {path.name} が壊れています。元のブックはそのままです")
-        if digest_of(read(tmp)) != digest:
+        try:
+            same = digest_of(read(tmp)) == digest
+        except UnusableInput as exc:
+            raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直せません（{exc}）。元のブックはそのままです") from None
+        if not same:
             raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直すと内容が一致しません。元のブックはそのままです")
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     finally:
         template.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
-    return True
+    return tmp
+
+
+def _place(tmp: Path, path: Path) -> None:
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, content: Any, digest: str,
@@ -741,13 +768,30 @@ def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, cont
             raise PatchRefused(f"ブックに「{sheet}」シートがありません。見出し "
                                f"{'・'.join(c.header for c in schema.table_columns(sheet) if not c.added)} "
                                "の1行目だけのシートを追加してから実行してください")
-    written_archive = write_archive(archive, content, digest, digest_of, read)
-    edits = ledger_edits(old, replace(new, journal=old.journal, openings=old.openings))  # rewritten whole, below
-    edits[schema.JOURNAL] = journal_rows_edit(new)
-    edits[schema.OPENING] = opening_rows_edit(new)
-    if schema.CHECKS in present:
-        edits[schema.CHECKS] = checks_edit(list(problems))
-    if panel is not None and schema.MENU in present:
-        edits[schema.MENU] = menu_edit(panel)
-    check = (lambda written: verify_rewritten(written, new, (schema.JOURNAL, schema.OPENING, schema.CLOSINGS)))
-    return apply_edits(lock, edits, check, now), written_archive
+    archive = Path(archive)
+    there = _archive_there(archive, digest, digest_of, read)
+    # The archive is written and read back on a thread while the ledger is patched and read back here
+    # (each spends most of its time in zlib and the Rust reader, which let the other run); it is put
+    # in place, verified, before the ledger is swapped, as when the two were written one after the other.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenbook-archive")
+    written_archive = None if there else pool.submit(_archive_written, archive, content, digest, digest_of, read)
+    pool.shutdown(wait=False)
+
+    def check(written: Path) -> None:
+        verify_rewritten(written, new, (schema.JOURNAL, schema.OPENING, schema.CLOSINGS))
+        if written_archive is not None:
+            _place(written_archive.result(), archive)
+
+    try:
+        edits = ledger_edits(old, replace(new, journal=old.journal, openings=old.openings))  # rewritten whole, below
+        edits[schema.JOURNAL] = journal_rows_edit(new)
+        edits[schema.OPENING] = opening_rows_edit(new)
+        if schema.CHECKS in present:
+            edits[schema.CHECKS] = checks_edit(list(problems))
+        if panel is not None and schema.MENU in present:
+            edits[schema.MENU] = menu_edit(panel)
+        return apply_edits(lock, edits, check, now), not there
+    finally:
+        if written_archive is not None:
+            wait([written_archive])  # stopped on the ledger's side: the archive's thread is let finish,
+            _temporary(archive).unlink(missing_ok=True)  # and what it wrote is not left beside the book

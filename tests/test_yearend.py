@@ -155,8 +155,8 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def test_an_archive_that_reads_back_otherwise_stops_everything(book, monkeypatch):
-    """The archive is written and read back beside the ledger's patch (a thread); when it reads back
-    otherwise than it should, neither the archive nor the ledger is put in place, nothing is left."""
+    """An archive that reads back otherwise than it should is not put in place, the ledger is not
+    touched, and nothing is left beside the book."""
     from tokenbook import yearend
 
     real = yearend.read_content
@@ -173,8 +173,9 @@ def test_an_archive_that_reads_back_otherwise_stops_everything(book, monkeypatch
     assert _leftovers(book.parent) == []
 
 
-def test_a_ledger_that_reads_back_otherwise_leaves_no_archive(book, monkeypatch):
-    """The archive waits for the ledger's verification: refused there, it is not put in place."""
+def test_a_ledger_that_reads_back_otherwise_keeps_the_old_ledger_beside_a_complete_archive(book, monkeypatch):
+    """The archive is written and verified first: a ledger refused at its verification stays as it
+    was, the archive stays complete, and the next run finds it and only swaps the ledger."""
     from tokenbook.books import writeback
 
     def refused(*args):
@@ -184,11 +185,11 @@ def test_a_ledger_that_reads_back_otherwise_leaves_no_archive(book, monkeypatch)
     original = book.read_bytes()
     outcome = run_close_year(run(book, LATE_2026), 2025)
     assert outcome.exit_code != 0 and "テスト" in "\n".join(outcome.lines)
-    assert book.read_bytes() == original and not (book.parent / "履歴_2025.xlsx").exists()
+    assert book.read_bytes() == original and (book.parent / "履歴_2025.xlsx").exists()
     assert _leftovers(book.parent) == []
     monkeypatch.undo()
-    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0  # and it can be run again
-    assert (book.parent / "履歴_2025.xlsx").exists()
+    again = run_close_year(run(book, LATE_2026), 2025)
+    assert again.exit_code == 0 and any("前回の実行で書き込み済み" in line for line in again.lines)
 
 
 def test_an_archive_edited_by_hand_is_refused(book, tmp_path):

@@ -109,6 +109,8 @@ def _rows_by_cell(ws: Any, table: Table, fmt: dict[str, Any], first: int = 3) ->
                 write(r, col, value, style)
             else:
                 value, style = str(value), text if kind != FLAG else style
+                if len(value) > ws.xls_strmax // 2 and _utf16_len(value) > ws.xls_strmax:
+                    value = _utf16_truncate(value, ws.xls_strmax)  # as write_string cuts it (rich text is refused)
                 if value.startswith("<r>") and value.endswith("</r>"):
                     # xlsxwriter takes such text for rich-text XML and puts it in unescaped (「<r>&</r>」
                     # in a 備考 would spoil the sheet): written as two runs of itself, it is escaped
@@ -123,9 +125,9 @@ _FAST = all(hasattr(Worksheet, name) for name in ("_write_single_row", "_check_d
 
 
 def _rows(ws: Any, table: Table, fmt: dict[str, Any], first: int = 3) -> None:
-    """The data rows from row `first` (0-based), written as the XML xlsxwriter writes for them in constant_memory mode, byte for
-    byte (`_rows_by_cell` is the same cell by cell; tests compare the files), a row at a time instead
-    of five calls per cell: this loop writes every cell of a month-end.
+    """The data rows from row `first` (0-based), written as the XML xlsxwriter writes for them in
+    constant_memory mode, byte for byte (`_rows_by_cell` is the same cell by cell; tests compare the
+    files), a row at a time instead of five calls per cell: this loop writes every cell of a month-end.
 
     A string is escaped as xlsxwriter escapes it (control characters as _xHHHH_, &<> as entities,
     xml:space="preserve" for leading or trailing space, cut at 32,767 UTF-16 units), except that a

@@ -689,39 +689,20 @@ def write_archive(path: Path, content: Any, digest: str, digest_of: Callable[[An
     履歴), verified: written beside, fsynced, read back and its content digest compared, then renamed
     into place. Returns False when an archive with this very content is there already (a close-year
     killed after writing it), and raises ArchiveExists when one with other content is."""
-    path = Path(path)
-    if _archive_there(path, digest, digest_of, read):
-        return False
-    try:
-        tmp = _archive_written(path, content, digest, digest_of, read)
-        _read_back(tmp, path, digest, digest_of, read)
-        _place(tmp, path)
-    finally:
-        _temporary(path).unlink(missing_ok=True)
-    return True
-
-
-def _archive_there(path: Path, digest: str, digest_of: Callable[[Any], str], read: Callable[[Path], Any]) -> bool:
-    """Whether the archive at `path` holds this content already; ArchiveExists when it holds other."""
-    for leftover in path.parent.glob(f".{path.name}.tokenbook-*"):  # of a run killed while writing it
-        leftover.unlink(missing_ok=True)  # (the ledger's lock is held: no other run writes this archive)
-    if not path.exists():
-        return False
-    try:
-        same = digest_of(read(path)) == digest
-    except Exception:  # unreadable: not ours to replace
-        same = False
-    if same:
-        return True
-    raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
-                        "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
-
-
-def _archive_written(path: Path, content: Any, digest: str, digest_of: Callable[[Any], str],
-                     read: Callable[[Path], Any]) -> Path:
-    """The archive written beside `path` (`_temporary(path)`) and fsynced, every member intact."""
     from .build import build_archive
 
+    path = Path(path)
+    for leftover in path.parent.glob(f".{path.name}.tokenbook-*"):  # of a run killed while writing it
+        leftover.unlink(missing_ok=True)  # (the ledger's lock is held: no other run writes this archive)
+    if path.exists():
+        try:
+            same = digest_of(read(path)) == digest
+        except Exception:  # unreadable: not ours to replace
+            same = False
+        if same:
+            return False
+        raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
+                            "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
     template = path.with_name(f".{path.name}.tokenbook-{os.getpid()}.template")
     tmp = _temporary(path)
     try:
@@ -736,27 +717,18 @@ def _archive_written(path: Path, content: Any, digest: str, digest_of: Callable[
         with zipfile.ZipFile(tmp) as archive:
             if archive.testzip() is not None:
                 raise WriteFailed(f"書き込んだ保管用ブック {path.name} が壊れています。元のブックはそのままです")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        try:
+            same = digest_of(read(tmp)) == digest
+        except UnusableInput as exc:
+            raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直せません（{exc}）。元のブックはそのままです") from None
+        if not same:
+            raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直すと内容が一致しません。元のブックはそのままです")
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         template.unlink(missing_ok=True)
-    return tmp
-
-
-def _read_back(tmp: Path, path: Path, digest: str, digest_of: Callable[[Any], str], read: Callable[[Path], Any]) -> None:
-    """The archive written at `tmp` (for `path`) must read back to its content's digest."""
-    try:
-        same = digest_of(read(tmp)) == digest
-    except UnusableInput as exc:
-        raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直せません（{exc}）。元のブックはそのままです") from None
-    if not same:
-        raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直すと内容が一致しません。元のブックはそのままです")
-
-
-def _place(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, content: Any, digest: str,

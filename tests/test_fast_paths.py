@@ -527,6 +527,10 @@ def test_writer_processes_forked_from_a_paused_run_collect():
 
 # --- the column-wise reader (arrowread) ----------------------------------------------------------------
 
+# DISTINCT_SHARE: 0 reads every text column row by row, 2 every one through its distinct values
+SHARES = pytest.mark.parametrize("share", [0, arrowread.DISTINCT_SHARE, 2])
+
+
 def _both(path: Path, sheet: str, stored_name: str | None = None):
     """The sheet read by arrowread (None where it declines) and from calamine's grid, as tables, or
     the UnusableInput message each gives."""
@@ -561,7 +565,9 @@ def _read_alike(path: Path) -> set[str]:
     return taken
 
 
-def test_the_arrow_reader_gives_calamines_cells_for_every_sheet_of_the_demo_ledger(demo_book):
+@SHARES
+def test_the_arrow_reader_gives_calamines_cells_for_every_sheet_of_the_demo_ledger(demo_book, monkeypatch, share):
+    monkeypatch.setattr(arrowread, "DISTINCT_SHARE", share)
     taken = _read_alike(demo_book)
     assert {schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL, schema.SETTINGS} <= taken
 
@@ -643,16 +649,21 @@ def _write_sheet(path: Path, headers: list[Any], rows: list[list[Any]], errors=(
     return path
 
 
+@SHARES
 @given(sheets())
-def test_a_random_sheet_reads_alike_through_either_reader(tmp_path_factory, sheet):
+def test_a_random_sheet_reads_alike_through_either_reader(tmp_path_factory, share, sheet):
     headers, rows, errors = sheet
     path = _write_sheet(tmp_path_factory.mktemp("sheet") / "s.xlsx", headers, rows, errors)
-    fast, slow = _both(path, "表")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrowread, "DISTINCT_SHARE", share)
+        fast, slow = _both(path, "表")
     assert fast is None or _cells(fast) == _cells(slow)
 
 
 @pytest.mark.parametrize("start", ["A1", "B1", "C1"])
-def test_a_sheet_of_one_kind_per_column_is_read_column_wise_and_alike(tmp_path, start):
+@SHARES
+def test_a_sheet_of_one_kind_per_column_is_read_column_wise_and_alike(tmp_path, start, monkeypatch, share):
+    monkeypatch.setattr(arrowread, "DISTINCT_SHARE", share)
     rows = [["TK0001", 1.0, True, dt.date(2026, 11, 24), dt.datetime(2026, 11, 24, 9, 30)],
             [None, None, None, None, None],
             [" ", 2.5, None, dt.datetime(2026, 11, 25), None],

@@ -192,6 +192,51 @@ def test_a_ledger_that_reads_back_otherwise_keeps_the_old_ledger_beside_a_comple
     assert again.exit_code == 0 and any("前回の実行で書き込み済み" in line for line in again.lines)
 
 
+def _spoil_member(path: Path, name: str) -> None:
+    """Bytes in the middle of one member's compressed data flipped (its CRC no longer holds)."""
+    import zipfile
+    with zipfile.ZipFile(path) as package:
+        info = package.getinfo(name)
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little") \
+        + int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    middle = start + info.compress_size // 2
+    data[middle:middle + 8] = bytes(b ^ 0x5A for b in data[middle:middle + 8])
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("which, member", [("archive", "xl/styles.xml"), ("archive", "履歴"),
+                                           ("ledger", "xl/styles.xml"), ("ledger", "繰越")])
+def test_a_written_member_that_does_not_decompress_is_named_and_nothing_changes(book, monkeypatch, which, member):
+    """close-year checks every member of what it wrote against its CRC (beside reading it back):
+    a broken one, read back or not, is named, and the ledger, the folder and the archive stay as they were."""
+    from tokenbook.books import writeback
+    from tokenbook.files.xlsxpatch import sheet_parts
+    import zipfile
+
+    named = []
+    real = writeback._fsync
+
+    def spoiling(path: Path) -> None:  # the written file, before it is checked
+        real(path)
+        is_archive = path.name.startswith(".履歴_2025.xlsx")
+        if path.name.endswith(".tmp") and is_archive == (which == "archive"):
+            with zipfile.ZipFile(path) as package:
+                name = sheet_parts(package)[member][0] if member in ("履歴", "繰越") else member
+            _spoil_member(path, name)
+            named.append(name)
+
+    monkeypatch.setattr(writeback, "_fsync", spoiling)
+    original = book.read_bytes()
+    outcome = run_close_year(run(book, LATE_2026), 2025)
+    said = "\n".join(outcome.lines)
+    assert named, [p.name for p in book.parent.iterdir()]
+    what = "保管用ブック 履歴_2025.xlsx" if which == "archive" else "ブック"
+    assert outcome.exit_code != 0 and f"書き込んだ{what}の {named[0]} が壊れています" in said, said
+    assert book.read_bytes() == original and _leftovers(book.parent) == []
+    assert (book.parent / "履歴_2025.xlsx").exists() == (which == "ledger")
+
+
 def test_an_archive_edited_by_hand_is_refused(book, tmp_path):
     assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
     archive = book.parent / "履歴_2025.xlsx"

@@ -21,6 +21,9 @@ import stat
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -432,10 +435,7 @@ def verify(path: Path, expected: Ledger) -> None:
     Sheet by sheet: each sheet's cells are read, parsed, compared with the rows it should hold and
     let go before the next is parsed, so the run never holds a second whole ledger beside the
     one it wrote (at a million tokens that second ledger and its cells were gigabytes)."""
-    broken = _broken_part(path)
-    if broken is not None:
-        raise WriteFailed(f"書き込んだブックの {broken} が壊れています。元のブックはそのままです")
-    with gc_paused():
+    with _parts_intact(path), gc_paused():
         tables = read_tables(path)
         if any(sheet not in _ROW_TYPES for sheet, _ in _SHEET_ROWS):  # a sheet this check does not know
             _compare(parse_tables(tables)[0], expected)
@@ -479,39 +479,45 @@ def verify_edits(path: Path, source: Path, old: Ledger, new: Ledger, edits: dict
         parts = sheet_parts(after)
         if not _reads_as_before(before, after, parts, old, new, edits):
             return verify(path, new)
-        broken = _broken_part(path, skip={parts[sheet][0] for sheet in patched})
-        if broken is not None:
-            raise WriteFailed(f"書き込んだブックの {broken} が壊れています。元のブックはそのままです")
-        alone: dict[str, bytes] = {}
-        cut: dict[str, set[int]] = {}
-        for sheet in patched:
-            part = parts[sheet][0]
-            if originals is not None and sheet in originals:
-                then = originals[sheet]
-            else:
-                then = rows_apart(before.read(part), sorted({1, *edits[sheet].cells}), every=False)
-            if then is None:
-                return verify(path, new)
-            try:
-                written = after.read(part)
-            except (zipfile.BadZipFile, zlib.error, EOFError):
-                raise WriteFailed(f"書き込んだブックの {part} が壊れています。元のブックはそのままです") from None
-            now = rows_apart(written, sorted({*then.numbers, *edits[sheet].cells}), every=True)
-            del written
-            if now is None or now.rest != then.rest:
-                raise WriteFailed(f"書き込んだブックの「{sheet}」で、変えていない行が元のブックと違います。"
-                                  "元のブックはそのままです")
-            alone[sheet], cut[sheet] = now.xml(), set(now.numbers)
-            del then, now
-            rows = attributes[sheet]
-            _compare_rows(sheet, tuple(r for r in getattr(new, rows) if r.row not in cut[sheet]),
-                          tuple(r for r in getattr(old, rows) if r.row not in cut[sheet]))
-        package = path.with_name(f".{path.name}.tokenbook-verify.tmp")
+        with _parts_intact(path, skip={parts[sheet][0] for sheet in patched}):
+            _verify_patched(path, before, after, parts, patched, old, new, edits, originals)
+
+
+def _verify_patched(path: Path, before: zipfile.ZipFile, after: zipfile.ZipFile, parts: dict[str, tuple[str, int]],
+                    patched: list[str], old: Ledger, new: Ledger, edits: dict[str, SheetEdit],
+                    originals: dict[str, RowsApart | None] | None) -> None:
+    """`verify_edits` once the rest of the book is known to read as before: the patched sheets."""
+    attributes = dict(_SHEET_ROWS)
+    alone: dict[str, bytes] = {}
+    cut: dict[str, set[int]] = {}
+    for sheet in patched:
+        part = parts[sheet][0]
+        if originals is not None and sheet in originals:
+            then = originals[sheet]
+        else:
+            then = rows_apart(before.read(part), sorted({1, *edits[sheet].cells}), every=False)
+        if then is None:
+            return verify(path, new)
         try:
-            rows_package(after, package, alone)
-            _compare_alone(package, new, cut)
-        finally:
-            package.unlink(missing_ok=True)
+            written = after.read(part)
+        except (zipfile.BadZipFile, zlib.error, EOFError):
+            raise WriteFailed(f"書き込んだブックの {part} が壊れています。元のブックはそのままです") from None
+        now = rows_apart(written, sorted({*then.numbers, *edits[sheet].cells}), every=True)
+        del written
+        if now is None or now.rest != then.rest:
+            raise WriteFailed(f"書き込んだブックの「{sheet}」で、変えていない行が元のブックと違います。"
+                              "元のブックはそのままです")
+        alone[sheet], cut[sheet] = now.xml(), set(now.numbers)
+        del then, now
+        rows = attributes[sheet]
+        _compare_rows(sheet, tuple(r for r in getattr(new, rows) if r.row not in cut[sheet]),
+                      tuple(r for r in getattr(old, rows) if r.row not in cut[sheet]))
+    package = path.with_name(f".{path.name}.tokenbook-verify.tmp")
+    try:
+        rows_package(after, package, alone)
+        _compare_alone(package, new, cut)
+    finally:
+        package.unlink(missing_ok=True)
 
 
 def _reads_as_before(before: zipfile.ZipFile, after: zipfile.ZipFile, parts: dict[str, tuple[str, int]],
@@ -580,17 +586,35 @@ def verify_rewritten(path: Path, expected: Ledger, sheets: Sequence[str]) -> Non
     """`verify` for a write that rewrote only `sheets` (close-year: 履歴, 繰越, 年次締め): every part
     intact (the other sheets are copied as they were, member by member), and the rewritten sheets
     read back as expected — without re-reading 在庫's million rows."""
-    broken = _broken_part(path)
-    if broken is not None:
-        raise WriteFailed(f"書き込んだブックの {broken} が壊れています。元のブックはそのままです")
     attributes = dict(_SHEET_ROWS)
     found: list[Problem] = []
-    with gc_paused():
+    with _parts_intact(path), gc_paused():
         pattern = read_settings(read_sheet(path, schema.SETTINGS), found).serial_regex
         for sheet in sheets:
             want = getattr(expected, attributes[sheet])
             got = read_rows(read_sheet(path, sheet), _ROW_TYPES[sheet], pattern, found)
             _compare_rows(sheet, want, got)
+
+
+@contextmanager
+def _parts_intact(path: Path, skip: set[str] | frozenset[str] = frozenset(), what: str = "ブック") -> Iterator[None]:
+    """Every member of the written book (but those in `skip`) checked against its CRC on a thread
+    while the block reads it back (zlib lets go of the GIL: at a million tokens that is 2 s of
+    decompressing off the critical path); a broken member is a WriteFailed after the block, also
+    when the block itself failed on it."""
+    with ThreadPoolExecutor(1, thread_name_prefix="tokenbook-crc") as pool:
+        checked = pool.submit(_broken_part, path, skip)
+        try:
+            yield
+        except BaseException:
+            if not checked.cancel():
+                broken = checked.result()
+                if broken is not None:
+                    raise WriteFailed(f"書き込んだ{what}の {broken} が壊れています。元のブックはそのままです") from None
+            raise
+        broken = checked.result()
+    if broken is not None:
+        raise WriteFailed(f"書き込んだ{what}の {broken} が壊れています。元のブックはそのままです")
 
 
 def _broken_part(path: Path, skip: set[str] | frozenset[str] = frozenset()) -> str | None:
@@ -714,11 +738,9 @@ def write_archive(path: Path, content: Any, digest: str, digest_of: Callable[[An
                                       schema.OPENING: rows_edit(schema.OPENING, content.openings,
                                                                 letters[schema.OPENING])})
         _fsync(tmp)
-        with zipfile.ZipFile(tmp) as archive:
-            if archive.testzip() is not None:
-                raise WriteFailed(f"書き込んだ保管用ブック {path.name} が壊れています。元のブックはそのままです")
         try:
-            same = digest_of(read(tmp)) == digest
+            with _parts_intact(tmp, what=f"保管用ブック {path.name}"):
+                same = digest_of(read(tmp)) == digest
         except UnusableInput as exc:
             raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直せません（{exc}）。元のブックはそのままです") from None
         if not same:

@@ -114,7 +114,7 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
     dropped as `sheetio.table_from_rows` drops them; None where that cannot be promised, or where
     the sheet's XML is shorter than `min_bytes` (a small sheet is read faster cell by cell: Arrow's
     setting up costs a few milliseconds a sheet)."""
-    if not first_row_is_row_one(path, stored_name, min_bytes) or not _load():
+    if not first_row_is_row_one(path, stored_name, min_bytes) or not _load() or _nullish_shared_text(path):
         return None
     try:
         sheet = fastexcel.read_excel(str(path)).load_sheet(stored_name, schema_sample_rows=None,
@@ -144,6 +144,8 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_float64(kind)
                 or pa.types.is_boolean(kind) or pa.types.is_timestamp(kind) or pa.types.is_null(kind)):
             return None
+        if pa.types.is_float64(kind) and pc.any(pc.is_nan(column)).as_py():
+            return None  # the text "NaN" (Excel has no such number), which fastexcel makes a number
         if pa.types.is_null(kind):  # no value at all
             column = pa.array([None] * height, pa.string())
             kind = column.type
@@ -238,6 +240,34 @@ class _Rows:
             return -1
         found = pc.indices_nonzero(self._mask)
         return found[len(found) - 1].as_py() if len(found) else -1
+
+
+# Texts fastexcel reads as an empty cell in a column of numbers, dates or TRUE/FALSE (pandas' list,
+# https://github.com/ToucanToco/fastexcel/pull/182), where python-calamine gives the text
+NULLISH = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+           "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+_NULLISH_CELLS = tuple(b">" + t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode() + b"</t>"
+                       for t in NULLISH if t)
+_NULLISH_SEEN: dict[tuple[str, int, int], bool] = {}
+
+
+def _nullish_shared_text(path: Path) -> bool:
+    """Whether the book's shared strings hold one of NULLISH as a whole text (where Excel keeps
+    every text a clerk types): then a column of dates holding it would read as blank here, and
+    the sheet is read cell by cell. Texts written inline (as tokenbook writes them) are not
+    looked at: the README says so. Remembered per file (path, size, modification time)."""
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _NULLISH_SEEN:
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.lower().endswith("sharedstrings.xml")]
+                xml = b"".join(archive.read(n) for n in names)
+            _NULLISH_SEEN.clear()
+            _NULLISH_SEEN[key] = any(cell in xml for cell in _NULLISH_CELLS)
+        return _NULLISH_SEEN[key]
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError, EOFError):
+        return True
 
 
 # A string column whose first rows are mostly distinct is read row by row (`_mostly_distinct`)

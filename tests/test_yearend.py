@@ -237,6 +237,26 @@ def test_a_written_member_that_does_not_decompress_is_named_and_nothing_changes(
     assert (book.parent / "履歴_2025.xlsx").exists() == (which == "ledger")
 
 
+def test_an_archive_digested_a_block_of_rows_at_a_time_digests_as_all_rows_at_once(book, monkeypatch):
+    import hashlib
+
+    from tokenbook import yearend
+    from tokenbook.journal import row_contents
+    from tokenbook.models import JournalEntry, Opening
+
+    assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
+    assert run_close_year(run(book, EARLY_2027), 2026).exit_code == 0
+    ledger = check_book(book, EARLY_2027.date()).ledger
+    content = read_content(book.parent / "履歴_2026.xlsx", ledger.settings.serial_regex)
+    assert content.openings and len(content.entries) > 10
+    whole = hashlib.sha256()
+    for rows, width in ((content.openings, len(Opening._fields)), (content.entries, len(JournalEntry._fields))):
+        whole.update(b"".join(body + b"\x1e" for body in row_contents(rows, range(1, width))))
+    for block in (1, 7, 10**9):
+        monkeypatch.setattr(yearend, "_DIGEST_ROWS", block)
+        assert content.digest() == whole.hexdigest() == ledger.closings[-1].digest, block
+
+
 def test_an_archive_edited_by_hand_is_refused(book, tmp_path):
     assert run_close_year(run(book, LATE_2026), 2025).exit_code == 0
     archive = book.parent / "履歴_2025.xlsx"

@@ -713,54 +713,93 @@ def write_archive(path: Path, content: Any, digest: str, digest_of: Callable[[An
     履歴), verified: written beside, fsynced, read back and its content digest compared, then renamed
     into place. Returns False when an archive with this very content is there already (a close-year
     killed after writing it), and raises ArchiveExists when one with other content is."""
-    from .build import build_archive
-
-    path = Path(path)
-    for leftover in path.parent.glob(f".{path.name}.tokenbook-*"):  # of a run killed while writing it
-        leftover.unlink(missing_ok=True)  # (the ledger's lock is held: no other run writes this archive)
-    if path.exists():
-        try:
-            same = digest_of(read(path)) == digest
-        except Exception:  # unreadable: not ours to replace
-            same = False
-        if same:
-            return False
-        raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
-                            "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
-    template = path.with_name(f".{path.name}.tokenbook-{os.getpid()}.template")
-    tmp = _temporary(path)
-    try:
-        build_archive(template)
-        letters = {sheet: {c.header: column_letters(i) for i, c in enumerate(schema.table_columns(sheet))}
-                   for sheet in (schema.JOURNAL, schema.OPENING)}
-        patch_package(template, tmp, {schema.JOURNAL: rows_edit(schema.JOURNAL, content.entries, letters[schema.JOURNAL],
-                                                                numbered=False),
-                                      schema.OPENING: rows_edit(schema.OPENING, content.openings,
-                                                                letters[schema.OPENING])})
-        _fsync(tmp)
-        try:
-            with _parts_intact(tmp, what=f"保管用ブック {path.name}"):
-                same = digest_of(read(tmp)) == digest
-        except UnusableInput as exc:
-            raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直せません（{exc}）。元のブックはそのままです") from None
-        if not same:
-            raise WriteFailed(f"書き込んだ保管用ブック {path.name} を読み直すと内容が一致しません。元のブックはそのままです")
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        template.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
+    staged = ArchiveAside.write(path, content, digest, digest_of, read)
+    if staged is None:
+        return False
+    with staged:
+        staged.verify()
+        staged.place()
     return True
+
+
+@dataclass
+class ArchiveAside:
+    """An archive written beside its place (`tmp`), to be verified (on any thread) and then put in place."""
+
+    path: Path
+    tmp: Path
+    digest: str
+    digest_of: Callable[[Any], str]
+    read: Callable[[Path], Any]
+
+    @classmethod
+    def write(cls, path: Path, content: Any, digest: str, digest_of: Callable[[Any], str],
+              read: Callable[[Path], Any]) -> ArchiveAside | None:
+        """`content` written and fsynced beside `path`; None when an archive with this very content
+        is at `path` already; ArchiveExists when one with other content is."""
+        from .build import build_archive
+
+        path = Path(path)
+        for leftover in path.parent.glob(f".{path.name}.tokenbook-*"):  # of a run killed while writing it
+            leftover.unlink(missing_ok=True)  # (the ledger's lock is held: no other run writes this archive)
+        if path.exists():
+            try:
+                same = digest_of(read(path)) == digest
+            except Exception:  # unreadable: not ours to replace
+                same = False
+            if same:
+                return None
+            raise ArchiveExists(f"保管用ブック {path.name} が既にあり、内容が違います。年次締めに記録されていない"
+                                "ブックなら別の場所に移してから実行してください。何も書き込んでいません")
+        template = path.with_name(f".{path.name}.tokenbook-{os.getpid()}.template")
+        tmp = _temporary(path)
+        try:
+            build_archive(template)
+            letters = {sheet: {c.header: column_letters(i) for i, c in enumerate(schema.table_columns(sheet))}
+                       for sheet in (schema.JOURNAL, schema.OPENING)}
+            patch_package(template, tmp, {schema.JOURNAL: rows_edit(schema.JOURNAL, content.entries,
+                                                                    letters[schema.JOURNAL], numbered=False),
+                                          schema.OPENING: rows_edit(schema.OPENING, content.openings,
+                                                                    letters[schema.OPENING])})
+            _fsync(tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            template.unlink(missing_ok=True)
+        return cls(path, tmp, digest, digest_of, read)
+
+    def verify(self) -> None:
+        """Every member intact and the content read back giving the digest (WriteFailed otherwise)."""
+        name = self.path.name
+        try:
+            with _parts_intact(self.tmp, what=f"保管用ブック {name}"):
+                same = self.digest_of(self.read(self.tmp)) == self.digest
+        except UnusableInput as exc:
+            raise WriteFailed(f"書き込んだ保管用ブック {name} を読み直せません（{exc}）。元のブックはそのままです") from None
+        if not same:
+            raise WriteFailed(f"書き込んだ保管用ブック {name} を読み直すと内容が一致しません。元のブックはそのままです")
+
+    def place(self) -> None:
+        os.replace(self.tmp, self.path)
+        _fsync_dir(self.path.parent)
+
+    def __enter__(self) -> ArchiveAside:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tmp.unlink(missing_ok=True)  # not placed: nothing is left beside the book
 
 
 def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, content: Any, digest: str,
                    digest_of: Callable[[Any], str], read: Callable[[Path], Any],
                    problems: Iterable[Problem] = (), panel: dict[str, str] | None = None,
                    now: dt.datetime | None = None) -> tuple[Written, bool]:
-    """close-year's write: the archive written and verified first, then the ledger (履歴 and 繰越
-    replaced, the 年次締め row appended) swapped in like every other write. Killed between the two,
-    the old ledger and a complete archive are there, and running close-year again finds the archive
-    as it would write it and only swaps the ledger."""
+    """close-year's write: the archive written, verified and put in place first, then the ledger
+    (履歴 and 繰越 replaced, the 年次締め row appended) verified and swapped in like every other
+    write. Killed between the two, the old ledger and a complete archive are there, and running
+    close-year again finds the archive as it would write it and only swaps the ledger. An archive
+    that does not verify is not put in place, and the ledger is not swapped."""
     with zipfile.ZipFile(lock.path) as package:
         present = set(sheet_parts(package))
     for sheet in (schema.CLOSINGS, schema.OPENING):
@@ -768,10 +807,33 @@ def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, cont
             raise PatchRefused(f"ブックに「{sheet}」シートがありません。見出し "
                                f"{'・'.join(c.header for c in schema.table_columns(sheet) if not c.added)} "
                                "の1行目だけのシートを追加してから実行してください")
-    # The archive first, verified and in place, then the ledger. (Writing the archive on a thread
-    # while the ledger was patched took 60-65 s instead of 66-69 s at a million tokens, but held
-    # both sheets' XML at once: 2.9-3.1 GB against the 3 GB of issue 12.)
-    written_archive = write_archive(archive, content, digest, digest_of, read)
+    # The archive is written first; it is read back on a thread while the ledger is patched (its
+    # parsing lets go of the GIL), and put in place, verified, before the ledger is read back and
+    # swapped. (Writing the archive too on that thread held both sheets' XML at once: 2.9-3.1 GB at
+    # a million tokens, against the 3 GB of issue 12.)
+    staged = ArchiveAside.write(archive, content, digest, digest_of, read)
+    if staged is None:  # there already, with this content
+        return apply_edits(lock, _year_end_edits(old, new, present, problems, panel),
+                           lambda written: verify_rewritten(written, new, _REWRITTEN), now), False
+    with staged, gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="tokenbook-archive") as pool:
+        verified = pool.submit(staged.verify)
+
+        def check(written: Path) -> None:
+            verified.result()  # WriteFailed: the ledger is not swapped, nothing is put in place
+            staged.place()
+            verify_rewritten(written, new, _REWRITTEN)
+
+        try:
+            return apply_edits(lock, _year_end_edits(old, new, present, problems, panel), check, now), True
+        finally:
+            verified.cancel() or verified.exception()  # the archive's reading ends before its file is removed
+
+
+_REWRITTEN = (schema.JOURNAL, schema.OPENING, schema.CLOSINGS)
+
+
+def _year_end_edits(old: Ledger, new: Ledger, present: set[str], problems: Iterable[Problem],
+                    panel: dict[str, str] | None) -> dict[str, SheetEdit]:
     edits = ledger_edits(old, replace(new, journal=old.journal, openings=old.openings))  # rewritten whole, below
     edits[schema.JOURNAL] = journal_rows_edit(new)
     edits[schema.OPENING] = opening_rows_edit(new)
@@ -779,5 +841,4 @@ def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, cont
         edits[schema.CHECKS] = checks_edit(list(problems))
     if panel is not None and schema.MENU in present:
         edits[schema.MENU] = menu_edit(panel)
-    check = (lambda written: verify_rewritten(written, new, (schema.JOURNAL, schema.OPENING, schema.CLOSINGS)))
-    return apply_edits(lock, edits, check, now), written_archive
+    return edits

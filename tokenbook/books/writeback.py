@@ -707,24 +707,12 @@ def rows_edit(sheet: str, rows: Sequence[Any], letters: dict[str, str], numbered
     return SheetEdit(cells, replace_data=True, block=Block(2, columns) if rows else None)
 
 
-def write_archive(path: Path, content: Any, digest: str, digest_of: Callable[[Any], str],
-                  read: Callable[[Path], Any]) -> bool:
-    """The archive workbook at `path` holding `content` (its `openings` in 繰越, its `entries` in
-    履歴), verified: written beside, fsynced, read back and its content digest compared, then renamed
-    into place. Returns False when an archive with this very content is there already (a close-year
-    killed after writing it), and raises ArchiveExists when one with other content is."""
-    staged = ArchiveAside.write(path, content, digest, digest_of, read)
-    if staged is None:
-        return False
-    with staged:
-        staged.verify()
-        staged.place()
-    return True
-
-
 @dataclass
 class ArchiveAside:
-    """An archive written beside its place (`tmp`), to be verified (on any thread) and then put in place."""
+    """close-year's archive workbook written beside its place (`tmp`): verified (written, fsynced,
+    read back and its content digest compared: on any thread), then put in place. A killed run's
+    leftovers are removed when the next one writes; one with this very content at its place is
+    taken as written; one with other content is an ArchiveExists."""
 
     path: Path
     tmp: Path
@@ -823,10 +811,8 @@ def write_year_end(lock: BookLock, old: Ledger, new: Ledger, archive: Path, cont
             staged.place()
             verify_rewritten(written, new, _REWRITTEN)
 
-        try:
-            return apply_edits(lock, _year_end_edits(old, new, present, problems, panel), check, now), True
-        finally:
-            verified.cancel() or verified.exception()  # the archive's reading ends before its file is removed
+        # (leaving the block waits for the archive's reading before its file is removed, if not placed)
+        return apply_edits(lock, _year_end_edits(old, new, present, problems, panel), check, now), True
 
 
 _REWRITTEN = (schema.JOURNAL, schema.OPENING, schema.CLOSINGS)

@@ -152,8 +152,7 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
         if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and _mostly_distinct(column):
             # serials, customer numbers, digests: a hash table of a million distinct texts costs more
             # than making each row's text, which is what the column becomes either way
-            empty = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(column), 0))
-            blank = pc.or_kleene(empty, pc.equal(pc.utf8_length(pc.utf8_trim(column, characters=WHITESPACE)), 0))
+            empty, blank = _empty_and_blank(column)
             coded.append((info.absolute_index, column, None))
             filled.add_mask(empty)
             visible.add_mask(blank)
@@ -169,9 +168,7 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
             if any(v is False for v in values):
                 return None
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            empty = pc.or_kleene(pc.is_null(dictionary), pc.equal(pc.utf8_length(dictionary), 0))
-            blank = pc.or_kleene(empty, pc.equal(pc.utf8_length(pc.utf8_trim(dictionary, characters=WHITESPACE)), 0))
-            empty, blank = pc.indices_nonzero(empty).to_pylist(), pc.indices_nonzero(blank).to_pylist()
+            empty, blank = (pc.indices_nonzero(mask).to_pylist() for mask in _empty_and_blank(dictionary))
         else:
             empty = blank = [i for i, v in enumerate(values) if v is None]
         values = ["" if v is None else v for v in values]
@@ -268,6 +265,12 @@ def _nullish_shared_text(path: Path) -> bool:
         return _NULLISH_SEEN[key]
     except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, ValueError, EOFError):
         return True
+
+
+def _empty_and_blank(texts: Any) -> tuple[Any, Any]:
+    """Where an array of texts is empty (null or "") and where it is blank (only whitespace too)."""
+    empty = pc.or_kleene(pc.is_null(texts), pc.equal(pc.utf8_length(texts), 0))
+    return empty, pc.or_kleene(empty, pc.equal(pc.utf8_length(pc.utf8_trim(texts, characters=WHITESPACE)), 0))
 
 
 # A string column whose first rows are mostly distinct is read row by row (`_mostly_distinct`)

@@ -774,3 +774,32 @@ def test_rows_are_found_by_number_in_a_sheet_as_written(demo_book):
     start, end = xml.find(b"<sheetData>") + len(b"<sheetData>"), xml.find(b"</sheetData>")
     assert xlsxpatch._located_rows(xml, start, end, [(5, {0: "x"}), (10**6, {0: "y"})]) is not None
     assert xlsxpatch._located_rows(xml, start, end, [(10**6, {})])[0] == xml.count(b"<row", start, end)
+
+
+def reference_journalled_states(ledger) -> dict[str, str]:
+    states = {o.serial: o.state for o in ledger.openings if o.serial and o.state}
+    states.update(reference_last_states(ledger.journal))
+    return states
+
+
+SERIALS = st.sampled_from([None, "", "A1", "A2", "A3"])
+STATES = st.sampled_from([None, "", "在庫", "利用中", "停止"])
+
+
+@given(st.lists(st.tuples(SERIALS, STATES), max_size=8), st.lists(st.tuples(SERIALS, STATES), max_size=6),
+       st.lists(st.tuples(SERIALS, STATES), max_size=8))
+def test_the_journalled_states_and_differences_are_the_straightforward_ones(openings, entries, tokens):
+    """Serials twice, without a state, blank: what the comprehension over every row gives."""
+    from tokenbook.models import JournalEntry, Ledger, Opening
+
+    ledger = Ledger(
+        openings=tuple(Opening(i, serial, state) for i, (serial, state) in enumerate(openings, 2)),
+        journal=tuple(JournalEntry(i, None, None, "", serial, "", state or "", None, None, "", "", "", "", "")
+                      for i, (serial, state) in enumerate(entries, 2)),
+        tokens=tuple(Token(i, serial, "CSS", state, *[None] * (len(Token._fields) - 4))
+                     for i, (serial, state) in enumerate(tokens, 2)))
+    expected = reference_journalled_states(ledger)
+    assert journal.journalled_states(ledger) == expected
+    assert journal.differences(ledger) == [(t, expected[t.serial]) for t in ledger.tokens
+                                           if t.serial in expected and t.state is not None
+                                           and expected[t.serial] != t.state]

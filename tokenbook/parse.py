@@ -12,14 +12,15 @@ import gc
 import re
 from contextlib import contextmanager
 from itertools import compress
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from pydantic import ValidationError
 
 from . import normalize as nz
 from . import schema
-from .files.sheetio import Table, column_letter
+from .files.sheetio import Table, Tables, column_letter
 from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
@@ -285,42 +286,57 @@ def setting_positions(table: Table) -> dict[str, int]:
     return {name: row for name, row in found if name}
 
 
-def parse_tables(tables: Mapping[str, Table], folder: Path | None = None) -> tuple[Ledger, list[Problem]]:
+# Ledger field of each sheet's rows
+_FIELDS = {schema.BANKS: "banks", schema.TOKENS: "tokens", schema.REQUESTS: "requests", schema.DISPATCH: "dispatches",
+           schema.JOURNAL: "journal", schema.HOLIDAYS: "holidays", schema.CLOSINGS: "closings",
+           schema.OPENING: "openings", schema.REPLACEMENT_ANSWERS: "replacement_answers",
+           schema.BATCH_SCHEDULE: "schedule"}
+# The sheets of the chain: what `journal_read` is shown (with 設定 and the sheets taken before them)
+JOURNAL_SHEETS = (schema.OPENING, schema.JOURNAL)
+
+
+def parse_tables(tables: Mapping[str, Table], folder: Path | None = None,
+                 journal_read: Callable[[Ledger], None] | None = None) -> tuple[Ledger, list[Problem]]:
     """Every table -> one Ledger, plus the problems of cells that could not be read. `folder` is the
-    book's, where relative file names in it (certificates) start."""
+    book's, where relative file names in it (certificates) start. The sheets are taken in the order
+    a `Tables` reads them, 在庫 last. `journal_read` is shown the ledger so far (設定 and the sheets
+    taken until then) as soon as `JOURNAL_SHEETS` are parsed: what needs only them (the chain) is
+    done while 在庫, the longest to read, and the sheets after them are still read."""
     problems: list[Problem] = []
     settings = read_settings(tables[schema.SETTINGS], problems)
     pattern = settings.serial_regex
-    rows = {sheet: read_rows(tables[sheet], row_type, pattern, problems) for sheet, row_type in ROW_TYPES.items()}
-    # Sheets added after ledgers were in use (年次締め): a ledger without them reads as before.
-    rows |= {sheet: read_rows(tables[sheet] if sheet in tables else Table(sheet, {}), row_type, pattern, problems)
-             for sheet, row_type in OPTIONAL_ROW_TYPES.items()}
-    tokens = _derive_expiry(rows[schema.TOKENS], settings.battery_months, tables[schema.TOKENS], problems)
-    ledger = Ledger(
-        banks=rows[schema.BANKS],
-        tokens=tokens,
-        requests=rows[schema.REQUESTS],
-        dispatches=rows[schema.DISPATCH],
-        journal=rows[schema.JOURNAL],
-        holidays=rows[schema.HOLIDAYS],
-        closings=rows[schema.CLOSINGS],
-        openings=rows[schema.OPENING],
-        replacement_answers=rows.get(schema.REPLACEMENT_ANSWERS, ()),
-        schedule=rows[schema.BATCH_SCHEDULE],
-        settings=settings,
-        columns={sheet: {header: column_letter(i) for header, i in table.headers.items()}
-                 for sheet, table in tables.items() if table.headers},
-        setting_row=setting_positions(tables[schema.SETTINGS]),
-        folder=folder,
-    )
-    return _optional_tables(ledger, tables, pattern, problems), problems
+    types = {**ROW_TYPES, **OPTIONAL_ROW_TYPES}
+    done = [schema.SETTINGS]
+    fields: dict[str, tuple] = {}
+
+    def ledger_so_far(sheets: Iterable[str]) -> Ledger:
+        return Ledger(settings=settings, columns=_columns(tables, sheets), folder=folder,
+                      setting_row=setting_positions(tables[schema.SETTINGS]), **fields)
+
+    for sheet in Tables.taking_order(types):
+        # Sheets added after ledgers were in use (年次締め): a ledger without them reads as an empty table.
+        table = tables[sheet] if sheet in tables else Table(sheet, {})
+        rows = read_rows(table, types[sheet], pattern, problems)
+        if sheet == schema.TOKENS:
+            rows = _derive_expiry(rows, settings.battery_months, table, problems)
+        fields[_FIELDS[sheet]] = rows
+        done.append(sheet)
+        if journal_read is not None and set(JOURNAL_SHEETS) <= set(done):
+            journal_read(ledger_so_far(done))
+            journal_read = None
+    return _optional_tables(ledger_so_far(tables), tables, pattern, problems), problems
+
+
+def _columns(tables: Mapping[str, Table], sheets: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Sheet -> header -> column letter, of `sheets` that the book has (in the order of `tables`)."""
+    wanted = set(sheets)
+    return {sheet: {header: column_letter(i) for header, i in table.headers.items()}
+            for sheet in tables if sheet in wanted and (table := tables[sheet]).headers}
 
 
 def _optional_tables(ledger: Ledger, tables: Mapping[str, Table], pattern: nz.Matcher,
                      problems: list[Problem]) -> Ledger:
     """The sheets a ledger may have (棚卸): read when present, their layout in `columns`."""
-    from dataclasses import replace
-
     from .models import StocktakeLine
 
     table = tables.get(schema.STOCKTAKE)

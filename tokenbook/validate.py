@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from . import normalize as nz
 from . import postal, schema
@@ -288,14 +288,28 @@ CHECKS: tuple[Check, ...] = (check_banks, check_tokens, check_requests, check_di
                              check_journal, check_chain, check_settings, check_certificates, check_schedule)
 
 
-def validate(ledger: Ledger, today: dt.date) -> list[Problem]:
-    """Every check over the ledger; never raises."""
+# The checks that read no token (nor 在庫's columns): run while 在庫 is still read (`load`).
+TOKENLESS: tuple[Check, ...] = (check_chain,)
+
+
+def validate(ledger: Ledger, today: dt.date, done: Mapping[Check, list[Problem]] | None = None) -> list[Problem]:
+    """Every check over the ledger; never raises. `done`: checks already run (on this ledger's
+    sheets, by `run_checks`) and what they found."""
     found: list[Problem] = []
     for check in CHECKS:
+        found.extend(done[check] if done and check in done else run_checks(ledger, today, (check,))[check])
+    return found
+
+
+def run_checks(ledger: Ledger, today: dt.date, checks: Iterable[Check]) -> dict[Check, list[Problem]]:
+    """What each of `checks` finds; a check that fails says so as an internal error (a bug in one
+    check must not hide the others' findings)."""
+    found: dict[Check, list[Problem]] = {}
+    for check in checks:
         try:
-            found.extend(check(ledger, today))
-        except Exception as exc:  # a bug in one check must not hide the others' findings
-            found.append(problem("internal-error", "全体", detail=f"{check.__name__}: {type(exc).__name__}"))
+            found[check] = list(check(ledger, today))
+        except Exception as exc:
+            found[check] = [problem("internal-error", "全体", detail=f"{check.__name__}: {type(exc).__name__}")]
     return found
 
 
@@ -317,11 +331,12 @@ def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (_SHEET_ORDER.get(p.sheet, -1), p.row or 0, len(p.cell or ""), p.cell or ""))
 
 
-def check_ledger(ledger: Ledger, parse_problems: Iterable[Problem], today: dt.date) -> CheckResult:
+def check_ledger(ledger: Ledger, parse_problems: Iterable[Problem], today: dt.date,
+                 done: Mapping[Check, list[Problem]] | None = None) -> CheckResult:
     found = list(parse_problems)
     unreadable = {(p.sheet, p.cell) for p in found if p.cell}
     # A cell that could not be read already has its problem; a rule that then finds it empty is noise.
-    found += [p for p in validate(ledger, today) if (p.sheet, p.cell) not in unreadable or p.code not in _SHADOWED]
+    found += [p for p in validate(ledger, today, done) if (p.sheet, p.cell) not in unreadable or p.code not in _SHADOWED]
     return CheckResult(ledger, tuple(sort_problems(found)))
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import schema
-from ..files.sheetio import Table, UnusableInput, read_sheet, read_tables
+from ..files.sheetio import Table, Tables, UnusableInput, read_sheet, read_tables
 from ..files.sheetio import column_letter as column_letters
 from ..files.xlsxpatch import (Block, PatchRefused, RowsApart, SheetEdit, column_index, patch_package, rows_apart,
                                rows_package, sheet_parts)
@@ -442,7 +442,9 @@ def verify(path: Path, expected: Ledger) -> None:
             return
         problems: list[Problem] = []  # the re-read file's problems are the ones the run already knew
         settings = read_settings(tables[schema.SETTINGS], problems)
-        for sheet, attribute in _SHEET_ROWS:
+        attributes = dict(_SHEET_ROWS)
+        for sheet in Tables.taking_order(attributes):  # as they are read: 在庫 last
+            attribute = attributes[sheet]
             table = tables[sheet] if sheet in tables else Table(sheet, {})
             if sheet == schema.STOCKTAKE and not table.headers:
                 got: tuple = ()  # as parse_tables: a ledger without 棚卸

@@ -256,25 +256,32 @@ def read_grid(path: Path, stored_name: str, sheet: str) -> list[list[Any]]:
 
 
 class Tables(Mapping[str, Table]):
-    """The table sheets of one workbook, read on a background thread (calamine parses in Rust and
-    lets other threads run) at most `AHEAD` sheets ahead of the caller, so that a caller works on
-    one sheet while the next is read, and at most that many grids wait in memory beside the one
+    """The table sheets of one workbook, read on background threads (calamine parses in Rust and
+    lets other threads run). 在庫 (`LONG`), the largest sheet of every ledger and the longest to
+    read, is started at once on a reader of its own and taken last; the others are read in `ORDER`
+    on the second reader at most `AHEAD` sheets ahead of the caller, so that the caller parses (and
+    checks) them while 在庫 is still read, and at most that many grids wait in memory beside the one
     being parsed (reading every sheet ahead held all of a million-token ledger's cells at once).
     Asking for a sheet out of order reads it at once. Asking for a sheet waits for it and raises
     its UnusableInput, if any."""
 
-    # The order parse and verify take them in: settings first, then as `models.ROW_TYPES`.
-    ORDER = (schema.SETTINGS, schema.BANKS, schema.TOKENS, schema.REQUESTS, schema.DISPATCH, schema.JOURNAL,
+    # The order parse and verify take them in: settings first, then the sheets of the chain, which
+    # can be large (繰越: a row per token after a close-year; 履歴: a year of movements) and are
+    # checked as soon as they are parsed (`parse.parse_tables`), 在庫 last.
+    ORDER = (schema.SETTINGS, schema.BANKS, schema.OPENING, schema.JOURNAL, schema.REQUESTS, schema.DISPATCH,
              schema.HOLIDAYS)
+    LONG = schema.TOKENS
     AHEAD = 1
 
     def __init__(self, path: Path) -> None:
         self._path = path = Path(path)
         self._names = _sheet_names(path, schema.TABLES, schema.OPTIONAL_TABLES)
-        self._order = [s for s in dict.fromkeys((*self.ORDER, *schema.TABLES, *schema.OPTIONAL_TABLES)) if s in self._names]
+        self._order = [s for s in dict.fromkeys((*self.ORDER, *schema.TABLES, *schema.OPTIONAL_TABLES))
+                       if s in self._names and s != self.LONG]
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tokenbook-read")
         self._futures: dict[str, Future[Table]] = {}
         self._taken: set[str] = set()
+        self._start(self.LONG)
         self._read_ahead()
 
     def _start(self, sheet: str) -> Future[Table]:
@@ -283,16 +290,24 @@ class Tables(Mapping[str, Table]):
         return self._futures[sheet]
 
     def _read_ahead(self) -> None:
-        """Start the next sheets in order until `AHEAD` are read or being read and not yet taken."""
-        waiting = sum(1 for s in self._futures if s not in self._taken)
+        """Start the next sheets in order until `AHEAD` are read or being read and not yet taken
+        (`LONG` aside: it is read from the start)."""
+        waiting = sum(1 for s in self._futures if s not in self._taken and s != self.LONG)
         for sheet in self._order:
             if waiting >= self.AHEAD:
                 break
             if sheet not in self._futures:
                 self._start(sheet)
                 waiting += 1
-        if len(self._futures) == len(self._order):
+        if len(self._futures) == len(self._order) + 1:
             self._pool.shutdown(wait=False)
+
+    @classmethod
+    def taking_order(cls, sheets: Iterable[str]) -> list[str]:
+        """`sheets` in the order to take them from a Tables: as it reads them, `LONG` last."""
+        order = {s: i for i, s in enumerate(dict.fromkeys((*cls.ORDER, *schema.TABLES, *schema.OPTIONAL_TABLES)))}
+        order[cls.LONG] = len(order)
+        return sorted(sheets, key=lambda s: order.get(s, len(order) + 1))
 
     @staticmethod
     def _table(path: Path, stored_name: str, sheet: str) -> Table:

@@ -123,6 +123,7 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
         batch = sheet.to_arrow()
     except Exception:  # a mixed column (strict), or anything fastexcel does not take: read cell by cell
         return None
+    del sheet  # fastexcel's own cells (800 MB for 在庫 at a million tokens), once they are in Arrow
     if not infos or batch.num_columns != len(infos):
         return None
     width = infos[-1].absolute_index + 1

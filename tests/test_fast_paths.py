@@ -789,7 +789,7 @@ STATES = st.sampled_from([None, "", "在庫", "利用中", "停止"])
 @given(st.lists(st.tuples(SERIALS, STATES), max_size=8), st.lists(st.tuples(SERIALS, STATES), max_size=6),
        st.lists(st.tuples(SERIALS, STATES), max_size=8))
 def test_the_journalled_states_and_differences_are_the_straightforward_ones(openings, entries, tokens):
-    """Serials twice, without a state, blank: what the comprehension over every row gives."""
+    """Serials twice, without a state, blank: what a reference over every row gives."""
     from tokenbook.models import JournalEntry, Ledger, Opening
 
     ledger = Ledger(

@@ -61,26 +61,16 @@ def last_states(journal: Iterable[JournalEntry]) -> dict[str, str]:
 
 def journalled_states(ledger: Ledger) -> dict[str, str]:
     """Serial -> the state the journal leaves it in: its last 履歴 entry, else its 繰越 row."""
-    # made in C (a million 繰越 rows on every read): the same as {o.serial: o.state for o in
-    # openings if o.serial and o.state}, a later row overwriting an earlier one
-    states = dict(zip(map(_SERIAL, ledger.openings), map(_STATE, ledger.openings)))
-    states.pop(None, None)
-    states.pop("", None)
-    if not all(states.values()):  # a row without its state (checked as an error): as the comprehension
-        states = {o.serial: o.state for o in ledger.openings if o.serial and o.state}
+    states = {o.serial: o.state for o in ledger.openings if o.serial and o.state}
     states.update(last_states(ledger.journal))
     return states
-
-
-_SERIAL, _STATE = attrgetter("serial"), attrgetter("state")
 
 
 def differences(ledger: Ledger) -> list[tuple[Token, str]]:
     """Tokens whose 状態 differs from what the journal says, with the journalled state."""
     journalled = journalled_states(ledger)
-    said = list(map(journalled.get, map(_SERIAL, ledger.tokens)))  # None: not journalled (or no serial)
-    return [(t, then) for t, then, now in zip(ledger.tokens, said, map(_STATE, ledger.tokens))
-            if then is not None and now is not None and then != now]
+    return [(t, journalled[t.serial]) for t in ledger.tokens
+            if t.serial in journalled and t.state is not None and journalled[t.serial] != t.state]
 
 
 def journal_start(ledger: Ledger) -> dt.date | None:

@@ -486,3 +486,9 @@ ROW_TYPES = {
 }
 OPTIONAL_ROW_TYPES = {schema.BATCH_SCHEDULE: ScheduleRow, schema.CLOSINGS: Closing, schema.OPENING: Opening,
                       schema.REPLACEMENT_ANSWERS: ReplacementAnswer}
+# The Ledger field each sheet's rows are kept in (棚卸 only when the book has it; no columns: no edit)
+SHEET_FIELDS = {schema.BANKS: "banks", schema.TOKENS: "tokens", schema.REQUESTS: "requests",
+                schema.DISPATCH: "dispatches", schema.JOURNAL: "journal", schema.HOLIDAYS: "holidays",
+                schema.BATCH_SCHEDULE: "schedule", schema.CLOSINGS: "closings",
+                schema.OPENING: "openings",  # 繰越: only close-year changes it
+                schema.STOCKTAKE: "stocktakes", schema.REPLACEMENT_ANSWERS: "replacement_answers"}

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from . import normalize as nz
 from . import schema
 from .files.sheetio import Table, Tables, column_letter
-from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, Settings, setting_rows
+from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, SHEET_FIELDS, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
 
@@ -286,11 +286,6 @@ def setting_positions(table: Table) -> dict[str, int]:
     return {name: row for name, row in found if name}
 
 
-# Ledger field of each sheet's rows
-_FIELDS = {schema.BANKS: "banks", schema.TOKENS: "tokens", schema.REQUESTS: "requests", schema.DISPATCH: "dispatches",
-           schema.JOURNAL: "journal", schema.HOLIDAYS: "holidays", schema.CLOSINGS: "closings",
-           schema.OPENING: "openings", schema.REPLACEMENT_ANSWERS: "replacement_answers",
-           schema.BATCH_SCHEDULE: "schedule"}
 # The sheets of the chain: what `journal_read` is shown (with 設定 and the sheets taken before them)
 JOURNAL_SHEETS = (schema.OPENING, schema.JOURNAL)
 
@@ -319,7 +314,7 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None,
         rows = read_rows(table, types[sheet], pattern, problems)
         if sheet == schema.TOKENS:
             rows = _derive_expiry(rows, settings.battery_months, table, problems)
-        fields[_FIELDS[sheet]] = rows
+        fields[SHEET_FIELDS[sheet]] = rows
         done.append(sheet)
         if journal_read is not None and set(JOURNAL_SHEETS) <= set(done):
             journal_read(ledger_so_far(done))

@@ -33,19 +33,14 @@ from ..files.sheetio import Table, Tables, UnusableInput, read_sheet, read_table
 from ..files.sheetio import column_letter as column_letters
 from ..files.xlsxpatch import (Block, PatchRefused, RowsApart, SheetEdit, column_index, patch_package, rows_apart,
                                rows_package, sheet_parts)
-from ..models import OPTIONAL_ROW_TYPES, ROW_TYPES, Ledger, StocktakeLine
+from ..models import OPTIONAL_ROW_TYPES, ROW_TYPES, SHEET_FIELDS, Ledger, StocktakeLine
 from ..parse import _derive_expiry, gc_paused, parse_tables, read_rows, read_settings
 from ..problems import Problem
 from ..schema import Kind
 from .build import MENU_PANEL, MENU_PANEL_ROW
 
 KEEP_BACKUPS = 20
-_SHEET_ROWS = ((schema.BANKS, "banks"), (schema.TOKENS, "tokens"), (schema.REQUESTS, "requests"),
-               (schema.DISPATCH, "dispatches"), (schema.JOURNAL, "journal"), (schema.HOLIDAYS, "holidays"),
-               (schema.BATCH_SCHEDULE, "schedule"), (schema.CLOSINGS, "closings"),
-               (schema.OPENING, "openings"),  # 繰越: only close-year changes it
-               (schema.STOCKTAKE, "stocktakes"),  # 棚卸 only when the book has it (no columns: no edit)
-               (schema.REPLACEMENT_ANSWERS, "replacement_answers"))
+_SHEET_ROWS = tuple(SHEET_FIELDS.items())
 
 
 class BookBusy(Exception):

@@ -6,6 +6,7 @@ as of 2026-11-24 has a journal from 2025-11-24, so it spans two years.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -14,6 +15,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 import python_calamine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import default_sheets
 from tokenbook import schema
@@ -377,6 +380,89 @@ def test_the_opening_sheet_holds_one_row_per_token_and_its_bad_input_is_located(
     assert problems_after(other_state) == {("F5", "opening-row-edited")}
     assert problems_after(deleted) == {("F5", "opening-row-deleted")}
     assert problems_after(repeated) == {("A6", "duplicate-key"), ("F6", "opening-row-edited")}
+
+
+# --- 繰越 as sealed: its digest in 年次締め spares validate the row-by-row hashing -------------------
+
+@pytest.fixture
+def rolled_book(sealed_book) -> Path:
+    """The small sealed ledger after its batch's 発送確定 and close-year 2026: five 繰越 rows,
+    年次締め with their digest."""
+    assert run_confirm(run(sealed_book, dt.datetime(2026, 12, 1, 9, 0)), "2026-W48").exit_code == 0
+    assert run_close_year(run(sealed_book, EARLY_2027), 2026).exit_code == 0
+    return sealed_book
+
+
+def test_close_year_records_the_digest_of_the_opening_rows_and_both_readers_give_it(rolled_book, monkeypatch):
+    from tokenbook.files import sheetio
+    from tokenbook.journal import _as_sealed
+
+    ledger = check_book(rolled_book, EARLY_2027.date()).ledger
+    closing = ledger.closings[-1]
+    assert len(ledger.openings) == 5 and closing.opening_digest == content_digest((), ledger.openings)
+    assert ledger.columns["年次締め"]["繰越ダイジェスト"] == "G"
+    assert ledger.openings.fingerprint == closing.opening_digest and _as_sealed(ledger)
+    monkeypatch.setattr(sheetio, "COLUMN_WISE_BYTES", 0)  # 繰越 read column-wise through Arrow
+    again = check_book(rolled_book, EARLY_2027.date()).ledger
+    assert again.openings.fingerprint == closing.opening_digest and again.openings == ledger.openings
+    # any change to the rows (a new tuple) is checked row by row
+    assert not _as_sealed(dataclasses.replace(ledger, openings=tuple(ledger.openings)))
+    assert not _as_sealed(dataclasses.replace(ledger, openings=ledger.openings[1:]))
+
+
+_OPENING_EDITS = st.one_of(
+    st.tuples(st.just("cell"), st.integers(2, 6), st.integers(1, 6),
+              st.one_of(st.none(), st.sampled_from(["在庫", "廃棄", "CSS", " 在庫", "TK00000003", "1234", "x:y"]),
+                        st.integers(0, 9999), st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=6))),
+    st.tuples(st.just("delete"), st.integers(2, 6), st.just(0), st.none()),
+    st.tuples(st.just("copy"), st.integers(2, 6), st.integers(2, 6), st.none()),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(_OPENING_EDITS, min_size=0, max_size=3))
+def test_the_sealed_opening_shortcut_finds_what_the_row_by_row_check_finds(rolled_book, tmp_path, edits):
+    from tokenbook.journal import check_chain
+
+    copy = tmp_path / "edited.xlsm"
+    shutil.copyfile(rolled_book, copy)
+    if edits:
+        wb = openpyxl.load_workbook(copy, keep_vba=True)
+        ws = wb["繰越"]
+        for how, row, col, value in edits:
+            if how == "cell":
+                ws.cell(row, col, value)
+            elif how == "delete":
+                ws.delete_rows(row)
+            else:  # a row copied over another, digest and all
+                for c in range(1, 7):
+                    ws.cell(col, c, ws.cell(row, c).value)
+        wb.save(copy)
+    try:
+        ledger = check_book(copy, EARLY_2027.date()).ledger
+    except Exception as exc:  # a sheet edited into something unreadable is refused whole, not checked
+        assert type(exc).__name__ == "UnusableInput"
+        return
+    shortcut = check_chain(ledger, EARLY_2027.date())
+    row_by_row = check_chain(dataclasses.replace(ledger, openings=tuple(ledger.openings)), EARLY_2027.date())
+    assert shortcut == row_by_row
+
+
+def test_an_opening_row_edited_with_its_recorded_digest_is_found_by_verify_journal(rolled_book):
+    """validate trusts 繰越ダイジェスト; someone who rewrites it to match an edited 繰越 is found by
+    verify-journal, which checks every row (the README says so)."""
+    wb = openpyxl.load_workbook(rolled_book, keep_vba=True)
+    wb["繰越"]["B3"] = "廃棄" if wb["繰越"]["B3"].value != "廃棄" else "在庫"
+    wb.save(rolled_book)
+    ledger = check_book(rolled_book, EARLY_2027.date()).ledger
+    assert any(p.code == "opening-row-edited" and p.cell == "F3" for p in check_book(rolled_book, EARLY_2027.date()).problems)
+    wb = openpyxl.load_workbook(rolled_book, keep_vba=True)
+    wb["年次締め"]["G2"] = ledger.openings.fingerprint
+    wb.save(rolled_book)
+    assert not [p for p in check_book(rolled_book, EARLY_2027.date()).problems if p.sheet == "繰越"]
+    outcome = run_verify_journal(run(rolled_book, EARLY_2027))
+    assert outcome.exit_code == 1
+    assert [(p.sheet, p.cell, p.code) for p in outcome.problems] == [("繰越", "F3", "opening-row-edited")]
 
 
 def test_the_one_pass_states_agree_with_the_replay(book):

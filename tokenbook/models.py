@@ -130,6 +130,15 @@ class Closing(NamedTuple):
     digest: str
     closed_at: dt.datetime | None
     operator: str = ""  # added later: blank in a 年次締め without the header
+    opening_digest: str = ""  # of the 繰越 rows this close made; blank for a close made before it was recorded
+
+
+class AsRead(tuple):
+    """A sheet's rows as parsed from a file, with `fingerprint`: the digest of its cells' text as
+    read (`files.sheetio.text_fingerprint`; None where a cell was not text). A new tuple made from
+    them (any change) is a plain tuple again, so the fingerprint only ever speaks of these rows."""
+
+    fingerprint: str | None = None
 
 
 class Opening(NamedTuple):

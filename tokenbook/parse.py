@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from . import normalize as nz
 from . import schema
 from .files.sheetio import Table, Tables, column_letter
-from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, SHEET_FIELDS, Ledger, Settings, setting_rows
+from .models import OPTIONAL_ROW_TYPES, ROW_TYPES, SHEET_FIELDS, AsRead, Ledger, Settings, setting_rows
 from .problems import Problem, problem
 from .schema import Column, Kind
 
@@ -287,7 +287,7 @@ def setting_positions(table: Table) -> dict[str, int]:
 
 
 # The sheets of the chain: what `journal_read` is shown (with 設定 and the sheets taken before them)
-JOURNAL_SHEETS = (schema.OPENING, schema.JOURNAL)
+JOURNAL_SHEETS = (schema.CLOSINGS, schema.OPENING, schema.JOURNAL)  # 年次締め: what 繰越 is compared with
 
 
 def parse_tables(tables: Mapping[str, Table], folder: Path | None = None,
@@ -314,6 +314,9 @@ def parse_tables(tables: Mapping[str, Table], folder: Path | None = None,
         rows = read_rows(table, types[sheet], pattern, problems)
         if sheet == schema.TOKENS:
             rows = _derive_expiry(rows, settings.battery_months, table, problems)
+        if table.fingerprint is not None:  # 繰越: its cells' digest as read, which validate compares
+            rows = AsRead(rows)
+            rows.fingerprint = table.fingerprint
         fields[SHEET_FIELDS[sheet]] = rows
         done.append(sheet)
         if journal_read is not None and set(JOURNAL_SHEETS) <= set(done):

@@ -287,7 +287,8 @@ CHECK_COLUMNS = (
     Column("コード", "code", width=26),
 )
 
-# 年次締め (close-year): which archive holds which year's 履歴, and the digest of its content.
+# 年次締め (close-year): which archive holds which year's 履歴, the digest of its content, and the
+# digest of the 繰越 rows the close left in the ledger.
 CLOSING_COLUMNS = (
     Column("年", "year", Kind.INTEGER, required=True, width=8),
     Column("アーカイブ", "archive", required=True, width=22),
@@ -295,6 +296,9 @@ CLOSING_COLUMNS = (
     Column("ダイジェスト", "digest", Kind.CODE, required=True, width=68),
     Column("日時", "closed_at", Kind.DATETIME, required=True, width=20),
     Column("担当者", "operator", width=12, added=True),  # who closed the year: the 繰越 rows' 担当者
+    # The digest of the 繰越 rows this close made (every cell's text, digests too; `yearend.content_digest`):
+    # while 繰越 reads back to it, its chain is as sealed and validate need not hash it row by row.
+    Column("繰越ダイジェスト", "opening_digest", Kind.CODE, width=68, added=True),
 )
 
 # 繰越 (close-year): one row per token as it stood at the end of the last closed year — the opening

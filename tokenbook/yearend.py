@@ -127,7 +127,7 @@ def close_year(ledger: Ledger, year: int, today: dt.date, ctx: Context) -> YearE
     name = archive_name(year)
     digest = content.digest()
     closing = Closing(max((c.row for c in ledger.closings), default=1) + 1, year, name, len(archived), digest,
-                      ctx.now.replace(microsecond=0), ctx.operator)
+                      ctx.now.replace(microsecond=0), ctx.operator, content_digest((), openings))
     new = replace(ledger, journal=tuple(journal), openings=tuple(openings), closings=(*ledger.closings, closing))
     return YearEnd(new, year, name, content, digest, len(opening), len(kept))
 

@@ -8,6 +8,7 @@ the file unusable (not a workbook, encrypted, truncated, a missing sheet or head
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import unicodedata
 import zipfile
@@ -43,6 +44,7 @@ class Table:
     _height: int = field(default=-1, repr=False, compare=False)
     _released: bool = field(default=False, repr=False, compare=False)
     _columnar: bool = field(default=False, repr=False, compare=False)  # read column-wise: no rows kept
+    fingerprint: str | None = field(default=None, compare=False)  # of a FINGERPRINTED sheet, as read
 
     def letter(self, header: str) -> str | None:
         index = self.headers.get(header)
@@ -267,9 +269,10 @@ class Tables(Mapping[str, Table]):
 
     # The order parse and verify take them in: settings first, then the sheets of the chain, which
     # can be large (繰越: a row per token after a close-year; 履歴: a year of movements) and are
-    # checked as soon as they are parsed (`parse.parse_tables`), 在庫 last.
-    ORDER = (schema.SETTINGS, schema.BANKS, schema.OPENING, schema.JOURNAL, schema.REQUESTS, schema.DISPATCH,
-             schema.HOLIDAYS)
+    # checked as soon as they are parsed (`parse.parse_tables`), 年次締め before them (its 繰越ダイジェスト
+    # is what the check of 繰越 compares), 在庫 last.
+    ORDER = (schema.SETTINGS, schema.BANKS, schema.CLOSINGS, schema.OPENING, schema.JOURNAL, schema.REQUESTS,
+             schema.DISPATCH, schema.HOLIDAYS)
     LONG = schema.TOKENS
     AHEAD = 1
 
@@ -364,10 +367,41 @@ COLUMN_WISE_BYTES = 2 << 20
 
 def read_table(path: Path, stored_name: str, sheet: str) -> Table:
     """One sheet of a checked workbook file as a table: column-wise through Arrow where that gives
-    the same cells (`arrowread`) and the sheet is large, else from calamine's grid."""
+    the same cells (`arrowread`) and the sheet is large, else from calamine's grid. A sheet in
+    FINGERPRINTED gets its `fingerprint` (on the reader's thread, while the caller goes on)."""
     from . import arrowread  # imports xlsxpatch, which imports this module
 
     read = arrowread.read_columns(path, stored_name, COLUMN_WISE_BYTES)
     if read is not None:
-        return table_from_columns(sheet, read, required_headers(sheet))
-    return table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))
+        table = table_from_columns(sheet, read, required_headers(sheet))
+    else:
+        table = table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))
+    if sheet in FINGERPRINTED:
+        table.fingerprint = text_fingerprint(table, FINGERPRINTED[sheet])
+    return table
+
+
+# Sheets whose cells are digested as read (`text_fingerprint`): 繰越, a million rows that only
+# close-year writes, whose digest it records in 年次締め (`yearend.content_digest` of the same rows).
+FINGERPRINTED = {schema.OPENING: [c.header for c in schema.OPENING_COLUMNS]}
+_FINGERPRINT_ROWS = 65_536  # rows made into text at a time
+
+
+def text_fingerprint(table: Table, headers: Iterable[str]) -> str | None:
+    """SHA-256 of the data rows' cells under `headers` (in that order) as text: each row's texts
+    joined by U+001F and followed by U+001E, an empty cell (or a missing column) as "" — what
+    `yearend.content_digest` gives for rows holding those texts. None when a cell is not text (a
+    number, a date: the rows as parsed may differ from the cells, and only a full check can say)."""
+    columns = []
+    for header in headers:
+        column = table.column(header)
+        if None in column:
+            column = ["" if v is None else v for v in column]
+        if not set(map(type, column)) <= {str}:
+            return None
+        columns.append(column)
+    digest = hashlib.sha256()
+    for start in range(0, len(table.row_numbers), _FINGERPRINT_ROWS):
+        rows = map("\x1f".join, zip(*(c[start:start + _FINGERPRINT_ROWS] for c in columns)))
+        digest.update("\x1e".join(rows).encode() + b"\x1e")
+    return digest.hexdigest()

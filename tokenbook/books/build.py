@@ -209,9 +209,10 @@ PRINT_GROUPS: dict[str, tuple[tuple[str, ...], int]] = {
     schema.BANKS: (("郵便番号", "暗号化証明書"), 2),  # mail | post | encryption
     schema.REPLACEMENT_ANSWERS: (("依頼番号",), 3),  # the token and the answer | what came of it, from which file
 }
-# Where the printed columns end: the journal's seal is for the machine (a clerk reads the movements);
+# Where the printed columns end: the journal's seal is for the machine (a clerk reads the movements),
+# and so is 年次締め's 繰越ダイジェスト (the archive's ダイジェスト, which an auditor compares, is printed);
 # チェック結果's run summary beside its headers (also on メニュー) would shrink the problems to 60 %.
-NOT_PRINTED = {schema.JOURNAL: "ダイジェスト", schema.CHECKS: None}
+NOT_PRINTED = {schema.JOURNAL: "ダイジェスト", schema.CLOSINGS: "繰越ダイジェスト", schema.CHECKS: None}
 CODE_HELP = ("問題の種類を表す記号です（英字）。CSS や開発担当に問い合わせるときは、"
              "この記号と「セル」をお伝えください。内容は「内容」欄に日本語で書いてあります。")
 CODE_NOTE = "「コード」は問題の種類の記号です。問い合わせのときにお伝えください"

@@ -120,7 +120,7 @@ def straightforward(monkeypatch):
         monkeypatch.setattr(journal, "last_states", reference_last_states)
         checks = tuple(reference_check_tokens if c is validate.check_tokens else c for c in validate.CHECKS)
         monkeypatch.setattr(validate, "CHECKS", checks)
-        monkeypatch.setattr(arrowread, "read_columns", lambda *args: None)  # calamine's grid
+        monkeypatch.setattr(arrowread, "read_columns", lambda *args, **kwargs: None)  # calamine's grid
     return use
 
 
@@ -803,3 +803,30 @@ def test_the_journalled_states_and_differences_are_the_straightforward_ones(open
     assert journal.differences(ledger) == [(t, expected[t.serial]) for t in ledger.tokens
                                            if t.serial in expected and t.state is not None
                                            and expected[t.serial] != t.state]
+
+
+_CELL_TEXTS = st.one_of(st.none(), st.just(""), st.sampled_from(["在庫", "CSS", "\x1f", "\x1e", " "]),
+                        st.text(st.characters(blacklist_categories=("Cs",)), max_size=8))
+
+
+@given(st.integers(1, 4).flatmap(lambda width: st.lists(st.lists(_CELL_TEXTS, min_size=width, max_size=width),
+                                                         max_size=12)),
+       st.integers(1, 5), st.booleans())
+def test_the_arrow_digest_of_texts_is_the_python_fingerprint(rows, block, missing):
+    """`arrowread.text_digest` (繰越 read column-wise) hashes the very bytes `sheetio.text_fingerprint`
+    hashes, `block` rows at a time, empty cells and a header the sheet lacks as "" alike."""
+    arrowread._load()
+    pa = arrowread.pa
+    width = len(rows[0]) if rows else 1
+    headers = [f"h{i}" for i in range(width)]
+    table = table_from_rows("繰越", [headers, *rows], headers)
+    wanted = headers + ["absent"] if missing else headers
+    kept = len(table.row_numbers)  # the rows a table keeps (blank ones dropped), as read_columns keeps them
+    texts = [pa.array([v or "" for v in table.column(h)], pa.large_string()) for h in headers]
+    assert arrowread.text_digest(texts + ([""] if missing else []), kept, block) == sheetio.text_fingerprint(table, wanted)
+
+
+def test_a_column_that_is_not_all_text_has_no_arrow_digest():
+    arrowread._load()
+    texts = [arrowread.pa.array(["a", "b"], arrowread.pa.large_string()), None]
+    assert arrowread.text_digest(texts, 2) is None

@@ -32,9 +32,11 @@ random sheets of every cell type.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,9 @@ class Columns:
     header_row: list[Any]
     row_numbers: list[int]
     columns: list[list[Any]]
+    # With `texts` asked for: each column's cells for those rows as an Arrow array of texts ("" for
+    # an empty cell), None for a column holding a cell that is not text (`text_digest`).
+    texts: list[Any] | None = None
 
 
 def first_row_is_row_one(path: Path, stored_name: str, min_bytes: int = 0) -> bool:
@@ -109,11 +114,12 @@ def first_row_is_row_one(path: Path, stored_name: str, min_bytes: int = 0) -> bo
     return end is not None and _VALUE.search(head, row.end(), end.start()) is not None
 
 
-def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | None:
+def read_columns(path: Path, stored_name: str, min_bytes: int = 0, texts: bool = False) -> Columns | None:
     """The sheet as `to_python(skip_empty_area=False)` would give it, column-wise, with blank rows
     dropped as `sheetio.table_from_rows` drops them; None where that cannot be promised, or where
     the sheet's XML is shorter than `min_bytes` (a small sheet is read faster cell by cell: Arrow's
-    setting up costs a few milliseconds a sheet)."""
+    setting up costs a few milliseconds a sheet). `texts`: keep the columns' Arrow texts too
+    (`Columns.texts`, for `text_digest`)."""
     if not first_row_is_row_one(path, stored_name, min_bytes) or not _load() or _nullish_shared_text(path):
         return None
     try:
@@ -140,6 +146,7 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
     # (whitespace is blank), and before that a row is dropped only when every cell is empty ("").
     filled = _Rows()  # rows with a cell that is not ""
     visible = _Rows()  # rows with a cell that is not blank
+    arrow_texts: dict[int, Any] = {}
     for info, column in zip(infos, batch.columns):
         kind = column.type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_float64(kind)
@@ -150,6 +157,9 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
         if pa.types.is_null(kind):  # no value at all
             column = pa.array([None] * height, pa.string())
             kind = column.type
+        if texts:
+            text = pa.types.is_string(kind) or pa.types.is_large_string(kind) or column.null_count == height
+            arrow_texts[info.absolute_index] = pc.fill_null(column.cast(pa.large_string()), "") if text else None
         if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and _mostly_distinct(column):
             # serials, customer numbers, digests: a hash table of a million distinct texts costs more
             # than making each row's text, which is what the column becomes either way
@@ -192,7 +202,29 @@ def read_columns(path: Path, stored_name: str, min_bytes: int = 0) -> Columns | 
             columns[index] = pc.fill_null(codes, "").to_pylist()
         else:
             columns[index] = list(map(values.__getitem__, codes.to_pylist()))
-    return Columns(header_row, row_numbers, columns)
+    if not texts:
+        return Columns(header_row, row_numbers, columns)
+    kept_texts: list[Any] = [None] * width  # a column without a header is never digested
+    for index, text in arrow_texts.items():
+        kept_texts[index] = text if text is None or positions is None else text.take(positions)
+    return Columns(header_row, row_numbers, columns, kept_texts)
+
+
+def text_digest(texts: Sequence[Any], rows: int, block: int = 65_536) -> str | None:
+    """`sheetio.text_fingerprint` of Arrow columns of texts (`Columns.texts`, in the order to
+    digest, "" for a column the sheet lacks, None for one that is not all text): the rows' texts
+    joined by U+001F, each row followed by U+001E, hashed from Arrow's buffer `block` rows at a time."""
+    if any(t is None for t in texts) or all(isinstance(t, str) for t in texts):
+        return None
+    digest = hashlib.sha256()
+    empty, unit, record = (pa.scalar(t, pa.large_string()) for t in ("", "\x1f", "\x1e"))
+    for start in range(0, rows, block):
+        parts = [empty if isinstance(t, str) else t.slice(start, block) for t in texts]
+        row_texts = pc.binary_join_element_wise(*parts, unit) if len(parts) > 1 else parts[0]
+        ended = pc.binary_join_element_wise(row_texts, empty, record)
+        offsets = memoryview(ended.buffers()[1]).cast("q")  # large_string: 64-bit offsets
+        digest.update(memoryview(ended.buffers()[2])[offsets[ended.offset]:offsets[ended.offset + len(ended)]])
+    return digest.hexdigest()
 
 
 class _Rows:

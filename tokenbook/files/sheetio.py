@@ -371,13 +371,21 @@ def read_table(path: Path, stored_name: str, sheet: str) -> Table:
     FINGERPRINTED gets its `fingerprint` (on the reader's thread, while the caller goes on)."""
     from . import arrowread  # imports xlsxpatch, which imports this module
 
-    read = arrowread.read_columns(path, stored_name, COLUMN_WISE_BYTES)
+    fingerprinted = FINGERPRINTED.get(sheet)
+    read = arrowread.read_columns(path, stored_name, COLUMN_WISE_BYTES, texts=fingerprinted is not None)
     if read is not None:
         table = table_from_columns(sheet, read, required_headers(sheet))
+        if fingerprinted is not None:  # digested in Arrow, from the same cells as the columns
+            texts = [read.texts[table.headers[h]] if h in table.headers else "" for h in fingerprinted]
+            try:
+                table.fingerprint = arrowread.text_digest(texts, len(read.row_numbers))
+            except (arrowread.pa.ArrowException, ValueError, TypeError):  # no digest: checked row by row
+                table.fingerprint = None
+            read.texts = None
     else:
         table = table_from_rows(sheet, read_grid(path, stored_name, sheet), required_headers(sheet))
-    if sheet in FINGERPRINTED:
-        table.fingerprint = text_fingerprint(table, FINGERPRINTED[sheet])
+        if fingerprinted is not None:
+            table.fingerprint = text_fingerprint(table, fingerprinted)
     return table
 
 

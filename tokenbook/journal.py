@@ -326,11 +326,16 @@ def carried_entries(openings: Iterable[Opening], closing: Closing | None, notes:
     return entries
 
 
+def last_closing(ledger: Ledger) -> Closing | None:
+    """The 年次締め row of the latest closed year (the close that made 繰越), if any."""
+    return max((c for c in ledger.closings if c.year is not None), key=lambda c: c.year, default=None)
+
+
 def ledger_openings(ledger: Ledger, serials: Collection[str] | None = None, notes: bool = True) -> list[JournalEntry]:
     """The ledger's 繰越 rows (of `serials`, or all) as journal entries, made by the last close-year."""
     if not ledger.openings:
         return []
-    last = max((c for c in ledger.closings if c.year is not None), key=lambda c: c.year, default=None)
+    last = last_closing(ledger)
     openings = ledger.openings if serials is None else [o for o in ledger.openings if o.serial in serials]
     return carried_entries(openings, last, notes)
 
@@ -371,7 +376,7 @@ def _as_sealed(ledger: Ledger) -> bool:
     million rows hashed one at a time on every read). A 繰越 changed in any way, read otherwise,
     or made before the digest was recorded, is checked row by row. verify-journal always is."""
     fingerprint = getattr(ledger.openings, "fingerprint", None)
-    last = max((c for c in ledger.closings if c.year is not None), key=lambda c: c.year, default=None)
+    last = last_closing(ledger)
     return bool(fingerprint) and last is not None and fingerprint == last.opening_digest
 
 

@@ -378,7 +378,7 @@ def read_table(path: Path, stored_name: str, sheet: str) -> Table:
         if fingerprinted is not None:  # digested in Arrow, from the same cells as the columns
             texts = [read.texts[table.headers[h]] if h in table.headers else "" for h in fingerprinted]
             try:
-                table.fingerprint = arrowread.text_digest(texts, len(read.row_numbers))
+                table.fingerprint = arrowread.text_digest(texts, len(read.row_numbers), _FINGERPRINT_ROWS)
             except (arrowread.pa.ArrowException, ValueError, TypeError):  # no digest: checked row by row
                 table.fingerprint = None
             read.texts = None
